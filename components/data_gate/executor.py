@@ -1,0 +1,44 @@
+"""Executor of DataGate: raises when ExampleValidator found anomalies, so nothing downstream runs."""
+
+import os
+from typing import Any
+
+from tensorflow_data_validation.utils import anomalies_util
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from components.data_gate import anomalies as anomalies_lib
+
+ANOMALIES_KEY = "anomalies"
+# File name ExampleValidator writes per split (tfx/components/example_validator/executor.py).
+ANOMALIES_FILE = "SchemaDiff.pb"
+
+
+class DataValidationError(RuntimeError):
+    """The data does not match the schema; the message lists every anomaly."""
+
+
+class Executor(base_executor.BaseExecutor):
+    """Reads each split's anomalies and fails the run if any split has one."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        artifact = artifact_utils.get_single_instance(input_dict[ANOMALIES_KEY])
+        by_split = {
+            split: anomalies_util.load_anomalies_binary(
+                os.path.join(artifact_utils.get_split_uri([artifact], split), ANOMALIES_FILE)
+            )
+            for split in artifact_utils.decode_split_names(artifact.split_names)
+        }
+        problems = anomalies_lib.describe(by_split)
+        if problems:
+            raise DataValidationError(
+                f"data validation failed with {len(problems)} anomal{'y' if len(problems) == 1 else 'ies'} "
+                f"against the schema; fix the data or, if the change is intended, update the schema:\n  "
+                + "\n  ".join(problems)
+            )

@@ -1,0 +1,39 @@
+"""ServingBaseline: the model currently served, as the Evaluator's baseline, without a Resolver node.
+
+Resolver nodes compile to `resolver` executors that open-source Kubeflow Pipelines rejects, so both the local
+and the Kubeflow pipeline read the baseline from the serving directory instead. Taking the candidate model as
+input orders this step after training and ties its cache entry to the candidate: a new candidate always gets
+compared with whatever is served at that moment.
+"""
+
+from tfx import types
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import component_spec, standard_artifacts
+
+from components.serving_baseline import executor
+
+
+class ServingBaselineSpec(types.ComponentSpec):
+    PARAMETERS = {executor.SERVING_MODEL_DIR_KEY: component_spec.ExecutionParameter(type=str)}
+    INPUTS = {executor.MODEL_KEY: component_spec.ChannelParameter(type=standard_artifacts.Model)}
+    OUTPUTS = {executor.BASELINE_MODEL_KEY: component_spec.ChannelParameter(type=standard_artifacts.Model)}
+
+
+class ServingBaseline(base_component.BaseComponent):
+    """Emits the latest complete version under `serving_model_dir` (marked empty when none exists)."""
+
+    SPEC_CLASS = ServingBaselineSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, model: types.BaseChannel, serving_model_dir: str):
+        baseline_model = types.Channel(type=standard_artifacts.Model)
+        super().__init__(
+            spec=ServingBaselineSpec(model=model, serving_model_dir=serving_model_dir, baseline_model=baseline_model)
+        )
+
+
+class Evaluator(tfx.components.Evaluator):
+    """TFX's Evaluator that treats an empty ServingBaseline output as "no baseline yet"."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.EvaluatorExecutor)

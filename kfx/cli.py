@@ -1,0 +1,107 @@
+"""The `kfx` command line: `kfx run` runs the pipeline locally."""
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from kfx import local_run
+from pipeline.config import ConfigError
+from pipeline.data import DataError
+
+DEFAULT_CONFIG = os.path.join("configs", "chicago_taxi.yaml")
+# Exit codes: 1 = the pipeline ran and failed (including bad data caught by validation); 2 = bad input, nothing ran.
+EXIT_RUN_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kfx", description="TFX pipeline: local runs on Beam with ML Metadata.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the pipeline locally (LocalDagRunner, Beam DirectRunner, MLMD in SQLite)",
+        description="Validates the config and data, runs every component (reusing cached results), and prints "
+        "the validation result, metrics, blessing and pushed version. TFX/Beam logs go to <workspace>/logs/.",
+    )
+    run.add_argument(
+        "--config",
+        default=os.environ.get("KFX_CONFIG", DEFAULT_CONFIG),
+        help=f"pipeline configuration file (env KFX_CONFIG; default {DEFAULT_CONFIG})",
+    )
+    run.add_argument("--data", help="CSV file, folder of CSVs or folder of span-<N>/ folders; overrides data.path")
+    run.add_argument(
+        "--workspace",
+        default=os.environ.get("KFX_WORKSPACE", "workspace"),
+        help="folder for local state: metadata.sqlite, pipeline_root/, serving_model/, logs/ "
+        "(env KFX_WORKSPACE; default ./workspace)",
+    )
+    run.add_argument(
+        "--pipeline-root",
+        default=os.environ.get("KFX_PIPELINE_ROOT"),
+        help="artifact folder (env KFX_PIPELINE_ROOT; default <workspace>/pipeline_root)",
+    )
+    run.add_argument(
+        "--metadata-path",
+        default=os.environ.get("KFX_METADATA_PATH"),
+        help="ML Metadata SQLite file (env KFX_METADATA_PATH; default <workspace>/metadata.sqlite)",
+    )
+    run.add_argument(
+        "--serving-dir",
+        default=os.environ.get("KFX_SERVING_DIR"),
+        help="base folder of pushed models, <dir>/<model name>/<version>/ "
+        "(env KFX_SERVING_DIR; default <workspace>/serving_model)",
+    )
+    run.add_argument("--train-steps", type=_positive_int, help="maximum training steps; overrides training.train_steps")
+    run.add_argument("--no-cache", action="store_true", help="run every component even if its inputs are unchanged")
+    run.add_argument("--verbose", action="store_true", help="show TFX/Beam logs and full tracebacks on the console")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            options = local_run.RunOptions(
+                config_path=args.config,
+                workspace=local_run.Workspace.under(
+                    args.workspace, args.pipeline_root, args.metadata_path, args.serving_dir
+                ),
+                data_path=args.data,
+                train_steps=args.train_steps,
+                enable_cache=not args.no_cache,
+                verbose=args.verbose,
+            )
+            local_run.run(options, sys.stdout)
+        return 0
+    except (ConfigError, DataError) as error:
+        _report(f"error: {error}", args.verbose)
+        return EXIT_BAD_INPUT
+    except local_run.RunFailed as error:
+        _report(f"error: {error}", args.verbose)
+        return EXIT_RUN_FAILED
+    except KeyboardInterrupt:
+        _report("interrupted; completed components are recorded and will be reused by the next run", False)
+        return 130
+
+
+def _report(message: str, verbose: bool) -> None:
+    if verbose:
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""`kfx run`: validates inputs, runs the pipeline with LocalDagRunner and prints what happened."""
+
+import dataclasses
+import datetime
+import json
+import os
+from typing import TextIO
+
+from kfx import progress
+from pipeline import config as config_lib
+from pipeline import data as data_lib
+
+
+class RunFailed(RuntimeError):
+    """The pipeline started but a component failed; the message says which and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Workspace:
+    """Local state of runs: ML Metadata, artifacts, pushed models and logs."""
+
+    pipeline_root: str
+    metadata_path: str
+    serving_dir: str
+    logs_dir: str
+
+    @classmethod
+    def under(
+        cls,
+        root: str,
+        pipeline_root: str | None = None,
+        metadata_path: str | None = None,
+        serving_dir: str | None = None,
+    ) -> "Workspace":
+        root = os.path.abspath(root)
+        return cls(
+            pipeline_root=os.path.abspath(pipeline_root or os.path.join(root, "pipeline_root")),
+            metadata_path=os.path.abspath(metadata_path or os.path.join(root, "metadata.sqlite")),
+            serving_dir=os.path.abspath(serving_dir or os.path.join(root, "serving_model")),
+            logs_dir=os.path.join(root, "logs"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    config_path: str
+    workspace: Workspace
+    data_path: str | None = None
+    train_steps: int | None = None
+    enable_cache: bool = True
+    verbose: bool = False
+
+
+def run(options: RunOptions, console: TextIO) -> dict:
+    """Runs the pipeline once; returns the run summary. Raises ConfigError/DataError before any work starts."""
+    config = config_lib.load(options.config_path)
+    if options.data_path:
+        config = dataclasses.replace(
+            config, data=dataclasses.replace(config.data, path=os.path.abspath(options.data_path))
+        )
+    if options.train_steps:
+        config = dataclasses.replace(
+            config, training=dataclasses.replace(config.training, train_steps=options.train_steps)
+        )
+    if config.data.schema and not os.path.isfile(config.data.schema):
+        raise config_lib.ConfigError(
+            f"{config.path}: data.schema '{config.data.schema}' does not exist; fix the path or remove the key "
+            "to validate against the inferred schema"
+        )
+    source = data_lib.locate(config.data.path)
+    rows = data_lib.check_csv_files(source.files, config.features.required_columns)
+
+    workspace = options.workspace
+    for directory in (workspace.pipeline_root, workspace.serving_dir, workspace.logs_dir):
+        os.makedirs(directory, exist_ok=True)
+    os.makedirs(os.path.dirname(workspace.metadata_path), exist_ok=True)
+    serving_model_dir = os.path.join(workspace.serving_dir, config.serving.model_name)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log_path = os.path.join(workspace.logs_dir, f"run-{stamp}.log")
+
+    span = f"span {source.span}, " if source.span is not None else ""
+    console.write(
+        f"kfx run: pipeline '{config.pipeline_name}'\n"
+        f"  data:      {source.input_base} ({span}{len(source.files)} file(s), {rows:,} rows)\n"
+        f"  workspace: artifacts {workspace.pipeline_root}\n"
+        f"             metadata  {workspace.metadata_path}\n"
+        f"             serving   {serving_model_dir}\n"
+        f"  log:       {log_path}\n"
+        "Starting (loading TensorFlow and TFX takes a few seconds)...\n"
+    )
+    console.flush()
+
+    started_ms = int(datetime.datetime.now().timestamp() * 1000)
+    with progress.output_to_log(log_path, options.verbose) as run_console:
+        failure = _run_pipeline(config, source, workspace, serving_model_dir, options.enable_cache, run_console)
+        summary = _summarize(workspace.metadata_path, config.pipeline_name, started_ms)
+    if summary is not None:
+        with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
+            json.dump(summary.to_dict(), f, indent=2, default=str)
+    if failure:
+        raise RunFailed(f"{failure}\nFull log: {log_path}")
+    from kfx import summary as summary_lib
+
+    console.write(summary_lib.format_summary(summary, list(config.evaluation.slices)) + "\n")
+    return summary.to_dict()
+
+
+def _summarize(metadata_path: str, pipeline_name: str, started_ms: int):
+    """Reads this run back from MLMD (None if it never started); inside the log redirection, as TFMA is chatty."""
+    from kfx import summary as summary_lib
+
+    record = summary_lib.latest_run(summary_lib.connect(metadata_path), pipeline_name, since_ms=started_ms)
+    return summary_lib.summarize(record) if record else None
+
+
+def _run_pipeline(
+    config: config_lib.PipelineConfig,
+    source: data_lib.DataSource,
+    workspace: Workspace,
+    serving_model_dir: str,
+    enable_cache: bool,
+    console: TextIO,
+) -> str | None:
+    """Runs inside the log redirection; returns a one-paragraph failure description, or None."""
+    import logging
+
+    from absl import logging as absl_logging
+    from tfx import v1 as tfx
+
+    from pipeline import pipeline as pipeline_lib
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    tfx_pipeline = pipeline_lib.create_pipeline(
+        config,
+        pipeline_root=workspace.pipeline_root,
+        data_root=source.input_base,
+        input_pattern=source.pattern,
+        serving_model_dir=serving_model_dir,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            workspace.metadata_path
+        ),
+        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        enable_cache=enable_cache,
+    )
+    reporter = progress.ComponentProgress(console, [c.id for c in tfx_pipeline.components])
+    root = logging.getLogger()
+    root.addHandler(reporter)
+    try:
+        tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
+    except Exception as error:  # noqa: BLE001 - any component failure ends the run with its message
+        logging.exception("Pipeline run failed")
+        reporter.fail()
+        where = f"{reporter.current} failed" if reporter.current else "the pipeline failed"
+        return f"{where}: {error}" if _is_user_facing(error) else f"{where}: {type(error).__name__}: {error}"
+    finally:
+        root.removeHandler(reporter)
+    return None
+
+
+def _is_user_facing(error: Exception) -> bool:
+    from components.data_gate.executor import DataValidationError
+
+    return isinstance(error, DataValidationError)

@@ -1,0 +1,72 @@
+"""The Trainer's `run_fn`: reads transformed examples, fits the model with early stopping, exports it."""
+
+import math
+
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from models import exporter, features, preprocessing
+from models import model as model_lib
+from models.hparams import HParams
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """Trains for at most `fn_args.train_steps` steps, keeping the weights with the best eval AUC.
+
+    TensorBoard logs go to `fn_args.model_run_dir`; the SavedModel to `fn_args.serving_model_dir`.
+    """
+    spec = features.FeatureConfig.from_dict(fn_args.custom_config[features.FEATURES_KEY])
+    hparams = HParams.from_dict(fn_args.custom_config[features.HPARAMS_KEY])
+    keras.utils.set_random_seed(hparams.seed)
+
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    train_dataset = _dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, hparams, True)
+    eval_dataset = _dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, hparams, False)
+
+    vocabulary_size = 0
+    if spec.categorical:
+        # +1 for the out-of-vocabulary bucket.
+        vocabulary_size = tf_transform_output.vocabulary_size_by_name(preprocessing.VOCABULARY_NAME) + 1
+    model = model_lib.build_model(spec, vocabulary_size, hparams)
+    model.summary(print_fn=logging.info)
+
+    evaluations = max(1, math.ceil(fn_args.train_steps / hparams.steps_per_evaluation))
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+        keras.callbacks.EarlyStopping(
+            monitor="val_auc", mode="max", patience=hparams.early_stopping_patience, restore_best_weights=True
+        ),
+    ]
+    model.fit(
+        train_dataset,
+        epochs=evaluations,
+        steps_per_epoch=hparams.steps_per_evaluation,
+        validation_data=eval_dataset,
+        callbacks=callbacks,
+        verbose=2,
+    )
+    exporter.export_serving_model(model, tf_transform_output, spec, fn_args.serving_model_dir)
+
+
+def _dataset(
+    file_pattern: list[str],
+    data_accessor: tfx.components.DataAccessor,
+    tf_transform_output: tft.TFTransformOutput,
+    spec: features.FeatureConfig,
+    hparams: HParams,
+    training: bool,
+) -> tf.data.Dataset:
+    """Batches of (model inputs, label): shuffled and repeated for training, one ordered pass for eval."""
+    options = tfxio.TensorFlowDatasetOptions(
+        batch_size=hparams.batch_size,
+        label_key=spec.label.name,
+        shuffle=training,
+        shuffle_seed=hparams.seed,
+        num_epochs=None if training else 1,
+    )
+    dataset = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
+    return dataset.map(lambda inputs, label: (model_lib.select_model_inputs(inputs, spec), label))

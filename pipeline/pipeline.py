@@ -1,0 +1,127 @@
+"""The pipeline topology: validated data in, a blessed model pushed to the serving directory out."""
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components.data_gate.component import DataGate
+from components.serving_baseline.component import Evaluator, ServingBaseline
+from models import features as features_lib
+from pipeline import evaluation
+from pipeline.config import PipelineConfig
+
+# User code reaches the components by dotted path: importable wherever the project is installed (locally or in
+# the Kubeflow image), so nothing is packaged at compile time.
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.trainer.run_fn"
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    *,
+    pipeline_root: str,
+    data_root: str,
+    input_pattern: str,
+    serving_model_dir: str,
+    metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
+    beam_pipeline_args: list[str] | None = None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    """Builds the TFX pipeline.
+
+    Args:
+      config: the validated configuration file (features, label, split, training, thresholds).
+      pipeline_root: where every component writes its artifacts.
+      data_root: directory CsvExampleGen reads; `input_pattern` (may contain `{SPAN}`) is relative to it.
+      input_pattern: file pattern of the CSV files, e.g. `span-{SPAN}/*.csv`.
+      serving_model_dir: `<base>/<model name>`; Pusher writes versions `<serving_model_dir>/<unix time>/`.
+      metadata_connection_config: ML Metadata store (SQLite locally; None on Kubeflow, whose launcher records it).
+      beam_pipeline_args: arguments of every Beam-based component (runner, workers).
+      enable_cache: reuse a component's earlier outputs when its inputs and properties are unchanged.
+    """
+    # Transform sees only the feature description, so changing a training parameter keeps its cache valid.
+    transform_config = {features_lib.FEATURES_KEY: config.features.to_dict()}
+    trainer_config = {**transform_config, features_lib.HPARAMS_KEY: config.training.hparams.to_dict()}
+
+    # Reads the CSV files (the highest span) and splits them deterministically by hash into train and eval.
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=data_root,
+        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="all", pattern=input_pattern)]),
+        output_config=tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[
+                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.split.train),
+                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.split.eval),
+                ]
+            )
+        ),
+    )
+
+    # Computes statistics over the data for validation and, across spans, drift checks.
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+
+    # Records the schema inferred from this data, for comparison with the curated one.
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    components = [example_gen, statistics_gen, schema_gen]
+
+    schema = schema_gen.outputs["schema"]
+    if config.data.schema:
+        # Imports the curated schema (types, domains, presence, ranges) that the data must satisfy.
+        schema_importer = tfx.components.ImportSchemaGen(schema_file=config.data.schema)
+        schema = schema_importer.outputs["schema"]
+        components.append(schema_importer)
+
+    # Compares the statistics with the schema and records every anomaly.
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"], schema=schema)
+
+    # Stops the run when there is any anomaly, so bad data never reaches training or serving.
+    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
+
+    # Builds the feature engineering graph, used unchanged at training and serving time.
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema,
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config=transform_config,
+        disable_statistics=True,
+    )
+    transform.add_upstream_node(data_gate)
+
+    # Trains the Keras model and exports it with its serving signatures.
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        train_args=tfx.proto.TrainArgs(num_steps=config.training.train_steps),
+        custom_config=trainer_config,
+    )
+
+    # Finds the model being served now: the baseline the candidate must not regress from.
+    serving_baseline = ServingBaseline(model=trainer.outputs["model"], serving_model_dir=serving_model_dir)
+
+    # Evaluates the candidate overall and per slice, and blesses it only if it passes every threshold.
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=serving_baseline.outputs["baseline_model"],
+        eval_config=evaluation.eval_config(config.evaluation, config.features.label.name),
+    )
+
+    # Copies a blessed model to <serving_model_dir>/<version>/, the layout TF Serving watches.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+        ),
+    )
+
+    components += [example_validator, data_gate, transform, trainer, serving_baseline, evaluator, pusher]
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args,
+    )

@@ -1,0 +1,29 @@
+"""Packaging for the TFX-on-Kubeflow reference pipeline.
+
+Install with the pinned constraints (the Makefile does this):
+    pip install -c constraints.txt -e '.[dev]'
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="kfx-pipeline",
+    version="0.1.0",
+    description="A production-grade TFX pipeline: local Beam runs with ML Metadata, Kubeflow compile and submit.",
+    python_requires=">=3.10,<3.11",
+    packages=find_packages(
+        include=["pipeline", "pipeline.*", "components", "components.*", "models", "models.*", "kfx", "kfx.*"]
+    ),
+    install_requires=[
+        "tfx[kfp]==1.16.0",
+        "tensorflow==2.16.2",
+        "apache-beam[gcp]==2.59.0",
+        "kfp==2.5.0",
+        "protobuf==3.20.3",
+        "numpy==1.26.4",
+        "tensorflow-serving-api==2.16.1",
+        "PyYAML>=6,<7",
+    ],
+    extras_require={"dev": ["pytest", "ruff"]},
+    entry_points={"console_scripts": ["kfx=kfx.cli:main"]},
+)
