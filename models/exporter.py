@@ -156,10 +156,11 @@ def row_to_example(row: dict[str, Any], raw_spec: dict[str, Any]) -> bytes:
 def write_warmup_requests(export_dir: str, raw_spec: dict[str, Any]) -> None:
     """Writes one PredictRequest per prediction signature, the format TF Serving replays at load time.
 
-    The row is a placeholder valid for both signatures (zeros and empty strings): warmup only needs to run
-    the graph, and no training data ends up inside the model's assets.
+    The row is a placeholder with every column present (a missing required column would fail parsing, and a
+    failing warmup request fails the model's load): warmup only needs to run the graph, and no training data
+    ends up inside the model's assets.
     """
-    row = {name: ("" if spec.dtype == tf.string else 0) for name, spec in raw_spec.items()}
+    row = {name: ("warmup" if spec.dtype == tf.string else 0) for name, spec in raw_spec.items()}
     raw_request = predict_pb2.PredictRequest()
     raw_request.model_spec.signature_name = SERVING_SIGNATURE
     for name, spec in raw_spec.items():
