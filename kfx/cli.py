@@ -1,4 +1,4 @@
-"""The `kfx` command line: `kfx run` runs the pipeline locally."""
+"""The `kfx` command line: `kfx run` runs the pipeline locally, `kfx compile` and `kfx submit` take it to Kubeflow."""
 
 import argparse
 import os
@@ -6,7 +6,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from kfx import local_run
+from kfx import local_run, submit
 from pipeline.config import ConfigError
 from pipeline.data import DataError
 
@@ -67,25 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--train-steps", type=_positive_int, help="maximum training steps; overrides training.train_steps")
     run.add_argument("--no-cache", action="store_true", help="run every component even if its inputs are unchanged")
     run.add_argument("--verbose", action="store_true", help="show TFX/Beam logs and full tracebacks on the console")
+    run.set_defaults(func=_run_local)
+    submit.register(commands)
     return parser
+
+
+def _run_local(args: argparse.Namespace) -> int:
+    options = local_run.RunOptions(
+        config_path=args.config,
+        workspace=local_run.Workspace.under(args.workspace, args.pipeline_root, args.metadata_path, args.serving_dir),
+        data_path=args.data,
+        train_steps=args.train_steps,
+        enable_cache=not args.no_cache,
+        verbose=args.verbose,
+    )
+    local_run.run(options, sys.stdout)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "run":
-            options = local_run.RunOptions(
-                config_path=args.config,
-                workspace=local_run.Workspace.under(
-                    args.workspace, args.pipeline_root, args.metadata_path, args.serving_dir
-                ),
-                data_path=args.data,
-                train_steps=args.train_steps,
-                enable_cache=not args.no_cache,
-                verbose=args.verbose,
-            )
-            local_run.run(options, sys.stdout)
-        return 0
+        return args.func(args)
     except (ConfigError, DataError) as error:
         _report(f"error: {error}", args.verbose)
         return EXIT_BAD_INPUT

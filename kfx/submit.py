@@ -1,0 +1,430 @@
+"""`kfx submit`: send a compiled KFP v2 pipeline spec to an open-source Kubeflow Pipelines backend.
+
+Talks to the REST API v2beta1 through `kfp.Client` (kfp 2.5.0). Exit codes: 0 submitted (with --wait: succeeded);
+1 the backend is unreachable, rejected the credentials or the request, or the run failed; 2 bad input, nothing sent.
+Secrets (bearer token, session cookie) come only from env vars or files and are redacted from messages and logs.
+"""
+
+import argparse
+import contextlib
+import datetime
+import io
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import certifi
+import urllib3
+import yaml
+
+EXIT_BACKEND = 1
+EXIT_BAD_INPUT = 2
+DEFAULT_PACKAGE = os.path.join("build", "pipeline.yaml")
+SCHEMA_VERSION = "2.1.0"  # the open-source backend rejects the legacy 2.0.0 schema
+SA_TOKEN_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
+SA_TOKEN_DEFAULT = "/var/run/secrets/kubeflow/pipelines/token"
+POD_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+HTTP_LOGGERS = ("urllib3", "kfp_server_api")  # kfp_server_api.Configuration() resets both to WARNING
+TERMINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")
+AUTH_HINTS = {
+    "none": "this backend needs credentials; use --auth token, cookie or service-account",
+    "token": "check that the token in KF_PIPELINES_TOKEN/--token-file is current and accepted by this cluster",
+    "cookie": "log in again and refresh the session cookie in KF_PIPELINES_COOKIE/--cookie-file",
+    "service-account": "the pod's ServiceAccount needs a projected token (audience pipelines.kubeflow.org) "
+    "and a kubeflow-edit RoleBinding in the profile namespace",
+}
+
+
+class SubmitError(Exception):
+    """A problem reported as one line; `exit_code` says whether the input or the backend is at fault."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Auth:
+    """What kfp.Client needs for one auth mode, the headers it will send, and the secrets to redact."""
+
+    mode: str
+    client_kwargs: dict[str, Any]
+    headers: dict[str, str]
+    secrets: tuple[str, ...]
+
+
+def parse_params(pairs: Sequence[str], declared: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Turns KEY=VALUE texts into runtime parameters; values are JSON when valid, else strings.
+
+    With `declared` (parameter name -> parameterType from the spec), unknown names are errors and STRING
+    parameters keep the raw text, so `--param tag=123` stays "123".
+    """
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SubmitError(f"bad --param '{pair}': expected KEY=VALUE, e.g. --param train_steps=500")
+        if declared is not None and key not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise SubmitError(f"bad --param '{key}': the pipeline has no such parameter (it accepts: {known})")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        params[key] = raw if declared is not None and declared[key] == "STRING" else value
+    return params
+
+
+def validate_cron(expression: str) -> str:
+    """Checks a KFP cron schedule: 6 space-separated fields, seconds first (robfig/cron)."""
+    fields = expression.split()
+    if len(fields) == 6:
+        return " ".join(fields)
+    hint = f"; did you mean '0 {' '.join(fields)}'?" if len(fields) == 5 else ""
+    raise SubmitError(
+        f"bad --recurring '{expression}': KFP needs 6 cron fields (second minute hour day month weekday), "
+        f"got {len(fields)}{hint}"
+    )
+
+
+def _read_secret(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as secret_file:
+            secret = secret_file.read().strip()
+    except OSError as error:
+        raise SubmitError(f"cannot read the {what} file {path}: {error.strerror}") from None
+    if not secret:
+        raise SubmitError(f"the {what} file {path} is empty")
+    return secret
+
+
+def select_auth(mode: str, token_file: str | None, cookie_file: str | None, env: Mapping[str, str]) -> Auth:
+    """Resolves --auth into kfp.Client arguments; secrets are read from files or env, never from argv."""
+    if mode == "none":
+        return Auth(mode, {}, {}, ())
+    if mode == "token":
+        token = _read_secret(token_file, "token") if token_file else env.get("KF_PIPELINES_TOKEN", "").strip()
+        if not token:
+            raise SubmitError("--auth token needs KF_PIPELINES_TOKEN in the environment or --token-file PATH")
+        return Auth(mode, {"existing_token": token}, {"Authorization": f"Bearer {token}"}, (token,))
+    if mode == "cookie":
+        cookie = _read_secret(cookie_file, "cookie") if cookie_file else env.get("KF_PIPELINES_COOKIE", "").strip()
+        if not cookie:
+            raise SubmitError("--auth cookie needs KF_PIPELINES_COOKIE in the environment or --cookie-file PATH")
+        values = tuple(part.partition("=")[2] for part in cookie.split(";"))  # redact each value alone too
+        return Auth(mode, {"cookies": cookie}, {"Cookie": cookie}, (cookie, *values))
+    if mode == "service-account":
+        from kfp.client import ServiceAccountTokenVolumeCredentials
+
+        path = token_file or env.get(SA_TOKEN_ENV) or SA_TOKEN_DEFAULT
+        token = _read_secret(path, "ServiceAccount token")
+        credentials = ServiceAccountTokenVolumeCredentials(path)
+        return Auth(mode, {"credentials": credentials}, {"Authorization": f"Bearer {token}"}, (token,))
+    raise SubmitError(f"unknown --auth '{mode}'")
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """Replaces every secret in `text` with ***."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def load_package(path: str) -> dict[str, Any]:
+    """Reads a compiled KFP pipeline spec and checks what the open-source backend requires."""
+    if not path.endswith((".yaml", ".yml")):
+        raise SubmitError(f"package {path} is not a .yaml/.yml KFP pipeline spec")
+    try:
+        with open(path, encoding="utf-8") as package_file:
+            spec = next(yaml.safe_load_all(package_file), None)
+    except OSError as error:
+        raise SubmitError(f"cannot read package {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise SubmitError(f"package {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(spec, dict) or "root" not in spec or "pipelineInfo" not in spec:
+        raise SubmitError(f"package {path} is not a KFP pipeline spec (no pipelineInfo/root)")
+    if spec.get("schemaVersion") != SCHEMA_VERSION:
+        raise SubmitError(
+            f"package {path} has schemaVersion {spec.get('schemaVersion')}, the open-source KFP backend needs "
+            f"{SCHEMA_VERSION}: compile with KubeflowV2DagRunner(..., use_pipeline_spec_2_1=True)"
+        )
+    return spec
+
+
+def declared_parameters(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Runtime parameters of the pipeline: name -> parameterType."""
+    parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    return {name: str(definition.get("parameterType", "")) for name, definition in parameters.items()}
+
+
+@contextlib.contextmanager
+def _redacted_logging(secrets: Sequence[str], verbose: bool) -> Iterator[None]:
+    """Redacts secrets from every log record; shows kfp/urllib3 logs only with --verbose."""
+    old_factory = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = old_factory(*args, **kwargs)
+        with contextlib.suppress(TypeError, ValueError):  # a malformed record is left for logging to report
+            record.msg, record.args = redact(record.getMessage(), secrets), None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), secrets)
+        return record
+
+    handler = logging.StreamHandler(sys.stderr) if verbose else logging.NullHandler()
+    root = logging.getLogger()
+    old_levels = {name: logging.getLogger(name).level for name in ("", *HTTP_LOGGERS)}
+    logging.setLogRecordFactory(factory)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else max(root.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for name, level in old_levels.items():
+            logging.getLogger(name).setLevel(level)
+        logging.setLogRecordFactory(old_factory)
+
+
+def _network_reason(error: Exception) -> str:
+    text = str(getattr(error, "reason", None) or error)
+    return text.split("Failed to establish a new connection: ")[-1]
+
+
+def check_backend(host: str, auth: Auth, timeout: float = 15.0) -> dict[str, Any]:
+    """One GET of /apis/v2beta1/healthz with the auth headers; turns failures into one clear message.
+
+    kfp.Client would retry a failing healthz for 25 s and log tracebacks, so this runs first.
+    """
+    url = f"{host}/apis/v2beta1/healthz"
+    try:
+        pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())  # as kfp_server_api does
+        response = pool.request("GET", url, headers=auth.headers, retries=False, redirect=False, timeout=timeout)
+    except urllib3.exceptions.HTTPError as error:
+        raise SubmitError(
+            f"cannot reach the KFP API at {host} ({_network_reason(error)}); check --host/KF_PIPELINES_ENDPOINT "
+            "and that the port-forward or ingress is up",
+            EXIT_BACKEND,
+        ) from None
+    if response.status in (401, 403) or 300 <= response.status < 400:
+        what = f"HTTP {response.status}" + (" redirect to a login page" if response.status < 400 else "")
+        raise SubmitError(
+            f"{host} rejected the request ({what}) with --auth {auth.mode}: {AUTH_HINTS[auth.mode]}", EXIT_BACKEND
+        )
+    health = None
+    with contextlib.suppress(ValueError):  # a login page or proxy error is not JSON
+        health = json.loads(response.data) if response.status == 200 else None
+    if not isinstance(health, dict):
+        raise SubmitError(
+            f"no KFP v2beta1 API at {url} (HTTP {response.status}); check --host "
+            "(Kubeflow: http://<gateway>/pipeline, standalone: the ml-pipeline-ui address) and that KFP is >= 2.0",
+            EXIT_BACKEND,
+        )
+    return health
+
+
+def describe_api_error(error: Exception, action: str, auth: Auth) -> SubmitError:
+    """One line for a kfp_server_api.ApiException, with the server's message and no secrets."""
+    status = getattr(error, "status", 0)
+    if status in (401, 403):
+        return SubmitError(
+            f"the KFP API rejected {action} (HTTP {status}) with --auth {auth.mode}: {AUTH_HINTS[auth.mode]}",
+            EXIT_BACKEND,
+        )
+    detail = str(getattr(error, "reason", "") or "")
+    with contextlib.suppress(ValueError, AttributeError):  # the KFP API answers {"error": …, "message": …}
+        body = json.loads(getattr(error, "body", None) or "{}")
+        detail = body.get("message") or body.get("error") or detail
+    detail = redact(" ".join(str(detail).split())[:300], auth.secrets)
+    return SubmitError(f"the KFP API refused {action} (HTTP {status}): {detail}", EXIT_BACKEND)
+
+
+def find_experiment(client: Any, name: str, namespace: str | None, create: bool) -> Any:
+    """Returns the experiment called `name`; creates it only with --create-experiment."""
+    try:
+        return client.get_experiment(experiment_name=name, namespace=namespace)
+    except ValueError as error:
+        if not str(error).startswith("No experiment is found"):
+            raise SubmitError(f"experiment '{name}': {error}", EXIT_BACKEND) from None  # e.g. two with that name
+    if create:
+        return client.create_experiment(name=name, namespace=namespace)
+    listed = client.list_experiments(page_size=20, namespace=namespace).experiments or []
+    known = ", ".join(sorted(experiment.display_name for experiment in listed)) or "none"
+    where = f" in namespace {namespace}" if namespace else ""
+    raise SubmitError(
+        f"experiment '{name}' does not exist{where} (existing: {known}); pick an existing one with --experiment, "
+        "create it in the KFP UI, or add --create-experiment"
+    )
+
+
+def wait_for_run(client: Any, run_id: str, timeout: float, poll_seconds: float) -> str:
+    """Polls the run until it reaches a terminal state, printing each state change; returns the final state."""
+    started, last_state = time.monotonic(), None
+    while True:
+        run = client.get_run(run_id)
+        state = str(run.state or "PENDING")
+        if state != last_state:
+            print(f"  state: {state} after {int(time.monotonic() - started)}s", flush=True)
+            last_state = state
+        if state in TERMINAL_STATES:
+            return state
+        if time.monotonic() - started + poll_seconds > timeout:
+            raise SubmitError(f"run {run_id} is still {state} after {int(timeout)}s (--timeout)", EXIT_BACKEND)
+        time.sleep(poll_seconds)
+
+
+def submit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Validates the input, then creates the run or recurring run and prints where to find it."""
+    spec = load_package(args.package)
+    params = parse_params(args.param, declared_parameters(spec))
+    cron = validate_cron(args.recurring) if args.recurring else None
+    if args.pipeline_root and not args.pipeline_root.startswith(("gs://", "s3://")):
+        raise SubmitError(f"bad --pipeline-root '{args.pipeline_root}': expected gs://… or s3://…")
+    if not cron and (args.max_concurrency is not None):
+        raise SubmitError("--max-concurrency applies only to --recurring")
+    if cron and args.wait:
+        raise SubmitError("--wait applies only to one-off runs, not --recurring")
+    if args.timeout <= 0 or args.poll_interval <= 0:
+        raise SubmitError("--timeout and --poll-interval must be positive")
+    if not args.host or not args.host.startswith(("http://", "https://")):
+        raise SubmitError(f"bad --host '{args.host or ''}': give http(s)://… or set KF_PIPELINES_ENDPOINT")
+    host = args.host.rstrip("/")
+    auth = select_auth(args.auth, args.token_file, args.cookie_file, env)
+    with _redacted_logging(auth.secrets, args.verbose):
+        try:
+            return _submit_to_backend(args, host, auth, spec, params, cron)
+        except SubmitError as error:
+            raise SubmitError(redact(str(error), auth.secrets), error.exit_code) from None
+        except urllib3.exceptions.HTTPError as error:
+            raise SubmitError(f"lost the connection to {host} ({_network_reason(error)})", EXIT_BACKEND) from None
+
+
+def _create(client: Any, args: argparse.Namespace, experiment_id: str, name: str, params: dict, cron: str | None):
+    """Creates the run, or the recurring run when `cron` is set; returns kfp's response object."""
+    common = {
+        "experiment_id": experiment_id,
+        "job_name": name,
+        "params": params,
+        "pipeline_package_path": args.package,
+        "pipeline_root": args.pipeline_root,
+        "enable_caching": False if args.disable_caching else None,  # None keeps the compile-time setting
+    }
+    if cron:
+        return client.create_recurring_run(cron_expression=cron, max_concurrency=args.max_concurrency or 1, **common)
+    return client.run_pipeline(**common)
+
+
+def _submit_to_backend(
+    args: argparse.Namespace, host: str, auth: Auth, spec: Mapping[str, Any], params: dict, cron: str | None
+) -> int:
+    import kfp
+    import kfp_server_api
+
+    health = check_backend(host, auth)
+    if health.get("multi_user") and not args.namespace and not os.path.exists(POD_NAMESPACE_FILE):
+        raise SubmitError(f"{host} is a multi-user Kubeflow: pass --namespace <your profile>")
+    name = args.run_name or f"{spec['pipelineInfo']['name']} {datetime.datetime.now():%Y-%m-%d %H-%M-%S}"
+    step = "the connection"
+    try:
+        # kfp prints its own links and version warnings; kfx prints one summary instead.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            client = kfp.Client(host=host, **auth.client_kwargs)
+            # Debug logs, never `Configuration.debug` (http.client would print the request headers).
+            for logger_name in HTTP_LOGGERS if args.verbose else ():
+                logging.getLogger(logger_name).setLevel(logging.DEBUG)
+            step = f"experiment '{args.experiment}'"
+            experiment = find_experiment(client, args.experiment, args.namespace, args.create_experiment)
+            step = "the recurring run" if cron else "the run"
+            created = _create(client, args, experiment.experiment_id, name, params, cron)
+        kind, created_id = ("recurring run", created.recurring_run_id) if cron else ("run", created.run_id)
+        url = f"{host}/#/recurringrun/details/{created_id}" if cron else f"{host}/#/runs/details/{created_id}"
+        print(
+            f"{kind} {created_id}\n  name:       {name}\n  experiment: {args.experiment} ({experiment.experiment_id})"
+        )
+        print(f"  schedule:   {cron}" if cron else f"  root:       {args.pipeline_root or '(kfp-launcher default)'}")
+        print(f"  url:        {url}", flush=True)
+        if cron or not args.wait:
+            return 0
+        step = "the run status"
+        state = wait_for_run(client, created_id, args.timeout, args.poll_interval)
+    except kfp_server_api.ApiException as error:
+        raise describe_api_error(error, step, auth) from None
+    if state != "SUCCEEDED":
+        raise SubmitError(f"run {created_id} ended {state}; see {url}", EXIT_BACKEND)
+    return 0
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    """Entry point of `kfx submit`: one `error: …` line on stderr for any problem, traceback only with --verbose."""
+    try:
+        return submit(args, os.environ)
+    except SubmitError as error:
+        if args.verbose:  # SubmitError messages are already redacted
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; a run that was already created keeps running on the cluster", file=sys.stderr)
+        return 130
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds `kfx submit` to the kfx command line."""
+    sub = commands.add_parser(
+        "submit",
+        allow_abbrev=False,  # `--token x` must not silently mean `--token-file x`
+        help="submit the compiled pipeline.yaml to Kubeflow Pipelines (open-source KFP >= 2.0, REST API v2beta1)",
+        description="Checks the compiled spec (schemaVersion 2.1.0) and --param names, connects with kfp.Client and "
+        "creates a run or a recurring run. Secrets are read only from env vars or files, never from arguments.",
+    )
+    add = sub.add_argument
+    add("--package", default=DEFAULT_PACKAGE, help=f"compiled pipeline spec (default {DEFAULT_PACKAGE})")
+    add(
+        "--host",
+        default=os.environ.get("KF_PIPELINES_ENDPOINT"),
+        help="KFP address (env KF_PIPELINES_ENDPOINT), e.g. http://localhost:3000 (port-forward of ml-pipeline-ui) "
+        "or http://localhost:8080/pipeline (Kubeflow gateway)",
+    )
+    add("--namespace", help="Kubeflow profile namespace (multi-user Kubeflow; in a pod, defaults to the pod's)")
+    add("--experiment", default="Default", help="experiment name; must exist (default 'Default')")
+    add("--create-experiment", action="store_true", help="create the experiment if it does not exist")
+    add("--run-name", help="display name (default '<pipeline name> <timestamp>')")
+    add(
+        "--pipeline-root",
+        help="artifact root, gs://… or s3://…; required unless the namespace's kfp-launcher ConfigMap sets "
+        "defaultPipelineRoot (TFX cannot use the backend's MinIO default)",
+    )
+    add(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="runtime parameter, repeatable; JSON if valid, else text",
+    )
+    add("--recurring", metavar="CRON", help="schedule instead: 6-field cron, seconds first ('0 0 3 * * *' = 03:00)")
+    add("--max-concurrency", type=int, help="with --recurring: runs allowed at the same time (default 1)")
+    add("--disable-caching", action="store_true", help="rerun every task (overrides the compile-time caching)")
+    add("--wait", action="store_true", help="wait for the run to finish, printing its state changes")
+    add("--timeout", type=float, default=3600.0, help="with --wait: give up after this many seconds (default 3600)")
+    add("--poll-interval", type=float, default=10.0, help="with --wait: seconds between status checks (default 10)")
+    add(
+        "--auth",
+        choices=("none", "token", "service-account", "cookie"),
+        default="none",
+        help="none: standalone KFP; token: bearer token from KF_PIPELINES_TOKEN or --token-file; service-account: "
+        f"in-cluster projected token (--token-file, {SA_TOKEN_ENV}, default {SA_TOKEN_DEFAULT}); "
+        "cookie: Kubeflow session cookie from KF_PIPELINES_COOKIE or --cookie-file",
+    )
+    add("--token-file", metavar="PATH", help="file holding the token (--auth token or service-account)")
+    add("--cookie-file", metavar="PATH", help="file holding the session cookie (--auth cookie)")
+    add("--verbose", action="store_true", help="show kfp/HTTP logs (secrets redacted) and tracebacks")
+    sub.set_defaults(func=run_submit)
