@@ -20,3 +20,9 @@ def taxi_config() -> config_lib.PipelineConfig:
 def taxi_csv() -> str:
     """The shipped Chicago taxi sample (15,002 rows)."""
     return TAXI_CSV
+
+
+@pytest.fixture(scope="session")
+def config_path() -> str:
+    """The shipped configuration file."""
+    return CONFIG_PATH

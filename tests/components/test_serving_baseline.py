@@ -1,0 +1,59 @@
+"""ServingBaseline finds what TF Serving would serve and hands it to the Evaluator as a Model artifact."""
+
+import os
+
+from tfx.types import standard_artifacts
+from tfx.utils import path_utils
+
+from components.serving_baseline import executor, versions
+
+
+def _version(base, name, complete=True):
+    path = base / name
+    (path / "variables").mkdir(parents=True)
+    (path / "variables" / "variables.index").write_text("weights")
+    if complete:
+        (path / "saved_model.pb").write_text(f"model {name}")
+    return path
+
+
+def test_latest_complete_integer_version_wins(tmp_path):
+    _version(tmp_path, "100")
+    _version(tmp_path, "300")
+    _version(tmp_path, "900", complete=False)  # Pusher still copying: saved_model.pb comes last
+    _version(tmp_path, "tmp-400")
+    found = versions.latest_version(str(tmp_path))
+    assert found == versions.ServedVersion(300, str(tmp_path / "300"))
+
+
+def test_nothing_served(tmp_path):
+    assert versions.latest_version(str(tmp_path / "absent")) is None
+    assert versions.latest_version(str(tmp_path)) is None
+
+
+def _run(serving_dir, output_dir):
+    baseline = standard_artifacts.Model()
+    baseline.uri = str(output_dir)
+    executor.Executor().Do(
+        {executor.MODEL_KEY: [standard_artifacts.Model()]},
+        {executor.BASELINE_MODEL_KEY: [baseline]},
+        {executor.SERVING_MODEL_DIR_KEY: str(serving_dir)},
+    )
+    return baseline
+
+
+def test_executor_copies_the_served_version(tmp_path):
+    serving = tmp_path / "serving"
+    _version(serving, "42")
+    baseline = _run(serving, tmp_path / "baseline")
+    assert executor.has_model(baseline)
+    assert baseline.get_int_custom_property(executor.SERVED_VERSION_PROPERTY) == 42
+    copied = path_utils.serving_model_path(baseline.uri)
+    with open(os.path.join(copied, "saved_model.pb")) as f:
+        assert f.read() == "model 42"
+
+
+def test_executor_marks_an_empty_baseline_when_nothing_is_served(tmp_path):
+    baseline = _run(tmp_path / "serving", tmp_path / "baseline")
+    assert not executor.has_model(baseline)
+    assert not os.path.exists(path_utils.serving_model_dir(baseline.uri))
