@@ -1,0 +1,103 @@
+"""`make bench`: cold-run and cached-rerun wall time and peak memory of `kfx run` on the default data.
+
+The reference is measured in the same session on the same machine: TFX's own taxi template (bench/taxi_template.py),
+cold, on the same CSV. Each measurement runs in a fresh subprocess; medians over BENCH_REPEATS rounds (default 3).
+Results: workspace/bench/bench.json and bench.md.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_SPAN = os.path.join(REPO, "data", "chicago_taxi", "span-1")
+OUTPUT_DIR = os.path.join(REPO, "workspace", "bench")
+
+
+def measure(command: list[str]) -> dict:
+    """Wall seconds and peak RSS (MiB) of one child process tree's largest process."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{output[-3000:]}")
+    return {"seconds": round(seconds, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024)}
+
+
+def one_round(scratch: str, index: int) -> dict:
+    workspace = os.path.join(scratch, f"kfx-{index}")
+    kfx = [sys.executable, "-m", "kfx.cli", "run", "--workspace", workspace]
+    template_dir = os.path.join(scratch, f"template-{index}")
+    os.makedirs(template_dir)
+    result = {
+        "template_cold": measure([sys.executable, "-m", "bench.taxi_template", template_dir, DATA_SPAN]),
+        "cold": measure(kfx),
+        "cached_rerun": measure(kfx),
+    }
+    print(f"round {index + 1}: " + ", ".join(f"{k} {v['seconds']}s" for k, v in result.items()), flush=True)
+    return result
+
+
+def summarize(rounds: list[dict]) -> dict:
+    def median(key: str, field: str) -> float:
+        return statistics.median(r[key][field] for r in rounds)
+
+    cold, rerun, template = (
+        median("cold", "seconds"),
+        median("cached_rerun", "seconds"),
+        median("template_cold", "seconds"),
+    )
+    return {
+        "rounds": len(rounds),
+        "median_seconds": {"cold": cold, "cached_rerun": rerun, "template_cold": template},
+        "median_peak_rss_mib": {
+            "cold": median("cold", "peak_rss_mib"),
+            "template_cold": median("template_cold", "peak_rss_mib"),
+        },
+        "cached_rerun_over_cold": round(rerun / cold, 3),
+        "cold_over_template": round(cold / template, 3),
+        "goals": {"cold_over_template <= 1.0": cold <= template, "cached_rerun_over_cold <= 0.2": rerun <= 0.2 * cold},
+        "raw": rounds,
+    }
+
+
+def markdown(result: dict) -> str:
+    seconds, rss = result["median_seconds"], result["median_peak_rss_mib"]
+    lines = [
+        f"# kfx run benchmark (median of {result['rounds']} rounds, default data)",
+        "",
+        "| measurement | wall time | peak RSS |",
+        "|---|---|---|",
+        f"| TFX taxi template, cold (reference) | {seconds['template_cold']} s | {rss['template_cold']} MiB |",
+        f"| kfx run, cold | {seconds['cold']} s | {rss['cold']} MiB |",
+        f"| kfx run, cached rerun | {seconds['cached_rerun']} s | |",
+        "",
+        f"- cold / template: **{result['cold_over_template']}** (goal <= 1.0)",
+        f"- cached rerun / cold: **{result['cached_rerun_over_cold']}** (goal <= 0.2)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    repeats = int(os.environ.get("BENCH_REPEATS", "3"))
+    os.makedirs(OUTPUT_DIR, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kfx-bench-") as scratch:
+        rounds = [one_round(scratch, i) for i in range(repeats)]
+    result = summarize(rounds)
+    with open(os.path.join(OUTPUT_DIR, "bench.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    report = markdown(result)
+    with open(os.path.join(OUTPUT_DIR, "bench.md"), "w") as f:
+        f.write(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
