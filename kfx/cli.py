@@ -6,6 +6,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from kfx import compile as compile_cmd
 from kfx import local_run, submit
 from pipeline.config import ConfigError
 from pipeline.data import DataError
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="run every component even if its inputs are unchanged")
     run.add_argument("--verbose", action="store_true", help="show TFX/Beam logs and full tracebacks on the console")
     run.set_defaults(func=_run_local)
+    compile_cmd.register(commands)
     submit.register(commands)
     return parser
 

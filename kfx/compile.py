@@ -1,0 +1,239 @@
+"""`kfx compile`: compiles the pipeline into a KFP v2 PipelineSpec YAML for open-source Kubeflow Pipelines.
+
+The topology comes from `pipeline.pipeline.create_pipeline`; this module only knows the platform: the image, storage
+URIs, Beam runner arguments and per-component resources. The output targets the OSS KFP v2 backend: schemaVersion
+2.1.0, no `resolver` executors, a static CsvExampleGen input pattern (the backend ignores the ExampleGen driver).
+"""
+
+import argparse
+import dataclasses
+import os
+import re
+import sys
+import tempfile
+from typing import Any
+
+from pipeline import config as config_lib
+from pipeline import data as data_lib
+
+DEFAULT_CONFIG = os.path.join("configs", "chicago_taxi.yaml")
+DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
+# Where the image installs the project (WORKDIR /pipeline, configs/ copied alongside the code).
+IMAGE_PROJECT_DIR = "/pipeline"
+# OSS KFP ignores lifecycle.preCacheCheck (the ExampleGen driver), so `{SPAN}` would reach the executor verbatim.
+DEFAULT_INPUT_PATTERN = "*.csv"
+EXIT_BAD_INPUT = 2
+REMOTE_SCHEMES = ("gs://", "s3://")
+_PLACEHOLDER = re.compile(r"\{(SPAN|VERSION|YYYY|MM|DD)(:\d+)?\}")
+_DIRECT_ARGS = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+_DATAFLOW_ARGS = ["--runner=DataflowRunner", "--experiments=use_runner_v2"]  # + --sdk_container_image=<image>
+_FLINK_ARGS = [
+    "--runner=FlinkRunner",
+    "--flink_version=1.18",  # Beam 2.59 accepts 1.15-1.18 only
+    "--flink_submit_uber_jar",
+    "--environment_type=EXTERNAL",
+    "--environment_config=localhost:50000",  # the SDK harness sidecar (worker pool) of each task manager
+]
+BEAM_PRESETS = {"direct": _DIRECT_ARGS, "dataflow": _DATAFLOW_ARGS, "flink": _FLINK_ARGS}
+# Arguments a preset cannot guess; they must come from --beam-arg.
+_REQUIRED_BEAM_ARGS = {
+    "direct": (),
+    "dataflow": ("--project", "--region", "--temp_location"),
+    "flink": ("--flink_master",),
+}
+_MEMORY_UNITS = {"G": 1.0, "Gi": 2**30 / 1e9, "M": 1e-3, "Mi": 2**20 / 1e9}  # ResourceSpec.memory_limit is in GB
+
+
+class CompileError(ValueError):
+    """A command-line value cannot produce a valid spec; the message says which and how to fix it."""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds the `compile` subcommand to the `kfx` command line."""
+    parser = commands.add_parser(
+        "compile",
+        help="compile the pipeline into a Kubeflow Pipelines v2 spec (YAML) for open-source KFP",
+        description="Writes a PipelineSpec YAML (schemaVersion 2.1.0) to submit with kfp.Client; pass the same "
+        "pipeline root when you submit (pipeline_root=...). Nothing is uploaded or submitted.",
+    )
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"pipeline configuration (default {DEFAULT_CONFIG})")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"YAML file to write (default {DEFAULT_OUTPUT})")
+    parser.add_argument("--image", required=True, help="pipeline image with the project at /pipeline, tag or digest")
+    parser.add_argument(
+        "--allow-mutable-image", action="store_true", help="accept ':latest' or an untagged image (KFP caches on it)"
+    )
+    parser.add_argument("--pipeline-root", required=True, help="artifact root, gs://... or s3://")
+    parser.add_argument("--data-root", help="folder of the CSV files on the cluster, e.g. gs://b/chicago_taxi/span-3")
+    parser.add_argument(
+        "--input-pattern",
+        help=f"static CSV pattern relative to --data-root (default '{DEFAULT_INPUT_PATTERN}'); no {{SPAN}}: "
+        "open-source KFP skips the ExampleGen driver that resolves it, so point --data-root at one span instead",
+    )
+    parser.add_argument("--serving-dir", help="base of pushed models (default <pipeline-root>/serving_model)")
+    parser.add_argument(
+        "--schema-path", help=f"curated schema inside the image (default {IMAGE_PROJECT_DIR}/configs/<schema file>)"
+    )
+    parser.add_argument(
+        "--beam-preset",
+        choices=sorted(BEAM_PRESETS),
+        default="direct",
+        help="Beam runner: direct = DirectRunner in each pod, all its CPUs; dataflow = DataflowRunner, runner v2, "
+        "image as worker (needs --beam-arg=--project=... and --region, --temp_location); flink = FlinkRunner 1.18, "
+        "EXTERNAL harness at localhost:50000 (needs --beam-arg=--flink_master=host:8081)",
+    )
+    parser.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        help="extra Beam argument, written --beam-arg=--flag=value (repeatable; overrides the preset)",
+    )
+    parser.add_argument(
+        "--resources",
+        action="append",
+        default=[],
+        metavar="COMPONENT=cpu:N,memory:NGi",
+        help="container limits of one component, e.g. Trainer=cpu:4,memory:16Gi (repeatable)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="compile without KFP caching on any task")
+    parser.add_argument("--allow-local-paths", action="store_true", help="accept local paths (for testing only)")
+    parser.set_defaults(func=run_compile)
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    """Compiles and writes the spec; returns 0, or 2 with a one-line error when an input is bad."""
+    try:
+        path = compile_pipeline(args)
+    except (CompileError, config_lib.ConfigError, data_lib.DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"kfx compile: wrote {path}")
+    return 0
+
+
+def compile_pipeline(args: argparse.Namespace) -> str:
+    """Validates the options, builds the pipeline with create_pipeline and writes the YAML; returns its path."""
+    check_image(args.image, args.allow_mutable_image)
+    if not args.output.endswith((".yaml", ".yml")):
+        raise CompileError(f"--output '{args.output}' must end with .yaml or .yml (the only spec kfp.Client accepts)")
+    config = config_lib.load(args.config)
+    pipeline_root = _storage_path("--pipeline-root", args.pipeline_root, args.allow_local_paths)
+    serving_base = args.serving_dir or f"{pipeline_root.rstrip('/')}/serving_model"
+    serving_model_dir = f"{_storage_path('--serving-dir', serving_base, args.allow_local_paths).rstrip('/')}/"
+    serving_model_dir += config.serving.model_name
+    data_root, input_pattern = _data_input(args, config)
+    if config.data.schema:
+        schema = args.schema_path or f"{IMAGE_PROJECT_DIR}/configs/{os.path.basename(config.data.schema)}"
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, schema=schema))
+    beam_args = beam_pipeline_args(args.beam_preset, args.beam_arg, args.image)
+
+    from tfx import v1 as tfx
+
+    from pipeline import pipeline as pipeline_lib
+
+    tfx_pipeline = pipeline_lib.create_pipeline(
+        config,
+        pipeline_root=pipeline_root,
+        data_root=data_root,
+        input_pattern=input_pattern,
+        serving_model_dir=serving_model_dir,
+        beam_pipeline_args=beam_args,
+        enable_cache=not args.no_cache,
+    )
+    components = {component.id: component for component in tfx_pipeline.components}
+    for component_id, spec in parse_resources(args.resources, sorted(components)).items():
+        components[component_id].with_platform_config(spec)
+
+    output = os.path.abspath(args.output)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+        default_image=args.image, use_pipeline_spec_2_1=True
+    )
+    # Written beside the target, then renamed: a failed compile never leaves half a spec.
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(output)) as staging:
+        tfx.orchestration.experimental.KubeflowV2DagRunner(
+            config=runner_config, output_dir=staging, output_filename="pipeline.yaml"
+        ).run(tfx_pipeline)
+        os.replace(os.path.join(staging, "pipeline.yaml"), output)
+    return output
+
+
+def check_image(image: str, allow_mutable: bool) -> None:
+    """Refuses an image KFP would cache stale results for: `:latest` or no tag (digests are always fine)."""
+    if "@sha256:" in image or allow_mutable:
+        return
+    name = image.rsplit("/", 1)[-1]
+    tag = name.split(":", 1)[1] if ":" in name else ""
+    if tag in ("", "latest"):
+        raise CompileError(
+            f"--image '{image}' is mutable ({'no tag' if not tag else ':latest'}); KFP caches on the image string, "
+            "so tag it immutably (e.g. :1.0.0-<git sha>) or pin a digest, or pass --allow-mutable-image"
+        )
+
+
+def beam_pipeline_args(preset: str, extra: list[str], image: str) -> list[str]:
+    """The preset's defaults followed by --beam-arg values (Beam's parser keeps the last value of a flag)."""
+    args = list(BEAM_PRESETS[preset]) + (["--sdk_container_image=" + image] if preset == "dataflow" else [])
+    missing = [flag for flag in _REQUIRED_BEAM_ARGS[preset] if not any(a.startswith(flag + "=") for a in extra)]
+    if missing:
+        needed = " ".join(f"--beam-arg={flag}=..." for flag in missing)
+        raise CompileError(f"--beam-preset {preset} needs {needed}")
+    return args + extra
+
+
+def parse_resources(values: list[str], component_ids: list[str]) -> dict[str, Any]:
+    """Parses `COMPONENT=cpu:2,memory:8Gi` values into ResourceSpec protos (limits) keyed by component id."""
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    resource_spec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+    specs = {}
+    for value in values:
+        component_id, _, body = value.partition("=")
+        if component_id not in component_ids:
+            raise CompileError(f"--resources '{value}': unknown component; choose from {', '.join(component_ids)}")
+        spec = specs.setdefault(component_id, resource_spec())
+        for item in body.split(","):
+            key, _, amount = item.strip().partition(":")
+            try:
+                if key == "cpu":
+                    spec.cpu_limit = float(amount[:-1]) / 1000 if amount.endswith("m") else float(amount)
+                elif key == "memory":
+                    number, unit = re.fullmatch(r"([0-9.]+)(Gi|G|Mi|M)", amount).groups()
+                    spec.memory_limit = round(float(number) * _MEMORY_UNITS[unit], 6)
+                else:
+                    raise ValueError(key)
+            except (ValueError, AttributeError):
+                raise CompileError(
+                    f"--resources '{value}': cannot read '{item}'; use cpu:<cores or Nm>,memory:<N>(Gi|G|Mi|M)"
+                ) from None
+    return specs
+
+
+def _storage_path(flag: str, value: str, allow_local: bool) -> str:
+    """Accepts gs:// and s3:// URIs; a local path (made absolute) only with --allow-local-paths."""
+    if value.startswith(REMOTE_SCHEMES):
+        return value
+    if "://" in value or not allow_local:
+        raise CompileError(
+            f"{flag} '{value}' must be gs:// or s3:// (TFX executors cannot open minio:// or pod-local paths); "
+            "local paths are accepted only with --allow-local-paths, for testing"
+        )
+    return os.path.abspath(value)
+
+
+def _data_input(args: argparse.Namespace, config: config_lib.PipelineConfig) -> tuple[str, str]:
+    """CsvExampleGen's input base and static pattern; without --data-root, the config's data resolved locally."""
+    if args.data_root:
+        data_root = _storage_path("--data-root", args.data_root, args.allow_local_paths)
+        input_pattern = args.input_pattern or DEFAULT_INPUT_PATTERN
+    elif args.allow_local_paths:
+        source = data_lib.locate(config.data.path)
+        data_root = source.input_base
+        input_pattern = args.input_pattern or source.pattern.replace("{SPAN}", str(source.span))
+    else:
+        raise CompileError("--data-root is required (gs://... folder of the CSV files the cluster reads)")
+    if _PLACEHOLDER.search(input_pattern):
+        raise CompileError(
+            f"--input-pattern '{input_pattern}' has a span/version/date placeholder, which open-source KFP never "
+            "resolves (it skips the ExampleGen driver); use a static pattern and point --data-root at the span folder"
+        )
+    return data_root, input_pattern

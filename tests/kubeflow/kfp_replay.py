@@ -1,0 +1,181 @@
+"""Replays a compiled KFP v2 PipelineSpec (YAML) task by task, the way the KFP driver and launcher run it.
+
+For each task of `root.dag.tasks`, in topological order of `dependentTasks`, it builds the ExecutorInput the launcher
+would (parameter values from `runtimeValue` constants or root parameters; input artifacts from the upstream
+ExecutorOutputs, keeping their `instanceSchema` type, uri and metadata; output artifacts under
+`<root>/<run>/<task>/<key>`; `outputFile`), substitutes `{{$}}`, runs `lifecycle.preCacheCheck` (the ExampleGen
+driver) when asked to, then the container's command and args as a local subprocess, and reads the ExecutorOutput.
+A bare `python` in a command becomes this interpreter, so the venv plays the part of the image.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
+
+
+class ReplayError(RuntimeError):
+    """A task could not be run or failed; the message names the task and the end of its log."""
+
+
+@dataclasses.dataclass
+class TaskRun:
+    """What one task received and produced."""
+
+    name: str
+    executor_input: dict[str, Any]
+    # Output key -> runtime artifacts ({name, type, uri, metadata}) after merging the ExecutorOutput.
+    outputs: dict[str, list[dict[str, Any]]]
+    log_path: str
+
+
+def load_spec(path: str) -> dict[str, Any]:
+    """Reads the YAML and checks it is a valid PipelineSpec (strict proto parse)."""
+    with open(path, encoding="utf-8") as f:
+        spec = yaml.safe_load(f)
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    return spec
+
+
+def topological_order(tasks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Kahn's algorithm over dependentTasks; ties broken by name so the order is stable."""
+    pending = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
+    order: list[str] = []
+    while pending:
+        ready = sorted(name for name, deps in pending.items() if not deps - set(order))
+        if not ready:
+            raise ReplayError(f"dependency cycle among tasks {sorted(pending)}")
+        order.append(ready[0])
+        del pending[ready[0]]
+    return order
+
+
+def replay(
+    spec_path: str,
+    root: str,
+    run_id: str,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    run_drivers: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, TaskRun]:
+    """Runs every task of the spec; returns the runs by task name. Raises ReplayError on the first failure.
+
+    `run_drivers=False` skips `lifecycle.preCacheCheck`, as the open-source KFP backend does.
+    """
+    spec = load_spec(spec_path)
+    executors = spec["deploymentSpec"]["executors"]
+    tasks = spec["root"]["dag"]["tasks"]
+    runs: dict[str, TaskRun] = {}
+    for name in topological_order(tasks):
+        task = tasks[name]
+        component = spec["components"][task["componentRef"]["name"]]
+        executor = executors[component["executorLabel"]]
+        if "container" not in executor:
+            raise ReplayError(f"task {name}: executor {sorted(executor)} is not a container (resolver/importer?)")
+        task_dir = os.path.join(root, run_id, name)
+        executor_input = _executor_input(name, task, component, runs, parameters or {}, task_dir)
+        json_format.ParseDict(executor_input, pipeline_spec_pb2.ExecutorInput())  # the shape the launcher sends
+        os.makedirs(task_dir, exist_ok=True)
+        log_path = os.path.join(task_dir, "log.txt")
+        container = executor["container"]
+        if run_drivers and "lifecycle" in container:
+            hook = container["lifecycle"]["preCacheCheck"]
+            _run(name + " driver", hook["command"], hook["args"], executor_input, log_path, env)
+        _run(name, container["command"], container["args"], executor_input, log_path, env)
+        runs[name] = TaskRun(name, executor_input, _merge_outputs(executor_input), log_path)
+    return runs
+
+
+def _executor_input(
+    name: str,
+    task: Mapping[str, Any],
+    component: Mapping[str, Any],
+    runs: Mapping[str, TaskRun],
+    root_parameters: Mapping[str, Any],
+    task_dir: str,
+) -> dict[str, Any]:
+    inputs = task.get("inputs", {})
+    parameter_values = {}
+    for key, source in inputs.get("parameters", {}).items():
+        if "runtimeValue" in source:
+            parameter_values[key] = source["runtimeValue"]["constant"]
+        elif "componentInputParameter" in source:
+            parameter_values[key] = root_parameters[source["componentInputParameter"]]
+        else:
+            raise ReplayError(f"task {name}: unsupported parameter source {source} for '{key}'")
+    artifacts = {}
+    for key, source in inputs.get("artifacts", {}).items():
+        upstream = source["taskOutputArtifact"]
+        artifacts[key] = {"artifacts": runs[upstream["producerTask"]].outputs[upstream["outputArtifactKey"]]}
+    outputs = {}
+    for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
+        uri = os.path.join(task_dir, key)
+        os.makedirs(uri, exist_ok=True)  # the launcher prepares output folders too
+        artifact = {"name": f"{name}.{key}", "type": definition["artifactType"], "uri": uri, "metadata": {}}
+        outputs[key] = {"artifacts": [artifact]}
+    return {
+        "inputs": {"parameterValues": parameter_values, "artifacts": artifacts},
+        "outputs": {"artifacts": outputs, "outputFile": os.path.join(task_dir, "executor_output.json")},
+    }
+
+
+def _run(
+    label: str,
+    command: list[str],
+    args: list[str],
+    executor_input: Mapping[str, Any],
+    log_path: str,
+    env: Mapping[str, str] | None,
+) -> None:
+    serialized = json.dumps(executor_input, sort_keys=True)
+    argv = [sys.executable if part == "python" else part for part in command]
+    argv += [arg.replace(EXECUTOR_INPUT_PLACEHOLDER, serialized) for arg in args]
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"===== {label}\n")
+        log.flush()
+        result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    if result.returncode != 0:
+        with open(log_path, encoding="utf-8") as log:
+            tail = "".join(log.readlines()[-30:])
+        raise ReplayError(f"task {label} exited with {result.returncode}; log {log_path}:\n{tail}")
+
+
+def _merge_outputs(executor_input: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The launcher's mergeRuntimeArtifacts: the executor's uri and metadata replace the planned ones."""
+    planned = executor_input["outputs"]["artifacts"]
+    with open(executor_input["outputs"]["outputFile"], encoding="utf-8") as f:
+        reported = json.load(f).get("artifacts", {})
+    merged = {}
+    for key, artifact_list in planned.items():
+        artifacts = []
+        for index, artifact in enumerate(artifact_list["artifacts"]):
+            result = dict(artifact)
+            reported_list = reported.get(key, {}).get("artifacts", [])
+            if index < len(reported_list):
+                result["uri"] = reported_list[index].get("uri") or artifact["uri"]
+                result["metadata"] = reported_list[index].get("metadata", {})
+            artifacts.append(result)
+        merged[key] = artifacts
+    return merged
+
+
+def kfx_compile(argv: list[str]) -> int:
+    """Runs `kfx compile` in-process with the given arguments (without the `compile` word); returns its exit code."""
+    import argparse
+
+    from kfx import compile as compile_lib
+
+    parser = argparse.ArgumentParser(prog="kfx")
+    compile_lib.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["compile", *argv])
+    return args.func(args)

@@ -1,0 +1,189 @@
+"""`kfx compile`: the YAML is a strict PipelineSpec that open-source KFP v2 accepts, built as configured."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from kfp_replay import kfx_compile, topological_order
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG = os.path.join(PROJECT, "configs", "chicago_taxi.yaml")
+IMAGE = "registry.example.com/kfx/pipeline:1.0.0-3f2c1ab"
+COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+BEAM_ARGS = ["--project=my-project", "--region=europe-west1", "--temp_location=gs://bucket/tmp"]
+ARGV = [
+    f"--config={CONFIG}",
+    f"--image={IMAGE}",
+    "--pipeline-root=gs://bucket/root",
+    "--data-root=gs://bucket/chicago_taxi/span-3",
+    "--serving-dir=gs://bucket/serving",
+    "--beam-preset=dataflow",
+    *[f"--beam-arg={arg}" for arg in BEAM_ARGS],
+    "--resources=Trainer=cpu:4,memory:16Gi",
+    "--resources=Transform=cpu:2,memory:8G",
+]
+# Every component and what it waits for: the pipeline's topology (pipeline/pipeline.py).
+DEPENDENCIES = {
+    "CsvExampleGen": [],
+    "StatisticsGen": ["CsvExampleGen"],
+    "SchemaGen": ["StatisticsGen"],
+    "ImportSchemaGen": [],
+    "ExampleValidator": ["ImportSchemaGen", "StatisticsGen"],
+    "DataGate": ["ExampleValidator"],
+    "Transform": ["CsvExampleGen", "DataGate", "ImportSchemaGen"],
+    "Trainer": ["ImportSchemaGen", "Transform"],
+    "ServingBaseline": ["Trainer"],
+    "Evaluator": ["CsvExampleGen", "ServingBaseline", "Trainer"],
+    "Pusher": ["Evaluator", "Trainer"],
+}
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> tuple[str, dict]:
+    output = str(tmp_path_factory.mktemp("compile") / "pipeline.yaml")
+    assert kfx_compile([*ARGV, f"--output={output}"]) == 0
+    with open(output, encoding="utf-8") as f:
+        return output, yaml.safe_load(f)
+
+
+def _containers(spec: dict) -> dict[str, dict]:
+    """Task name -> its executor's container."""
+    executors = spec["deploymentSpec"]["executors"]
+    return {
+        name: executors[spec["components"][task["componentRef"]["name"]]["executorLabel"]]["container"]
+        for name, task in spec["root"]["dag"]["tasks"].items()
+    }
+
+
+def test_strict_parse_and_schema_version(compiled):
+    _, spec = compiled
+    parsed = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    assert parsed.schema_version == "2.1.0"
+    assert parsed.pipeline_info.name == "chicago-taxi"
+
+
+def test_no_resolver_or_importer_executors(compiled):
+    _, spec = compiled
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        assert "resolver" not in executor, label
+        assert list(executor) == ["container"], label
+
+
+def test_every_component_in_dependency_order(compiled):
+    _, spec = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {name: sorted(task.get("dependentTasks", [])) for name, task in tasks.items()} == DEPENDENCIES
+    order = topological_order(tasks)
+    for name, upstream in DEPENDENCIES.items():
+        assert all(order.index(u) < order.index(name) for u in upstream), (name, order)
+
+
+def test_matches_the_tfx_pipeline_topology():
+    from pipeline import config as config_lib
+    from pipeline import pipeline as pipeline_lib
+
+    tfx_pipeline = pipeline_lib.create_pipeline(
+        config_lib.load(CONFIG),
+        pipeline_root="gs://b/r",
+        data_root="gs://b/d",
+        input_pattern="*.csv",
+        serving_model_dir="gs://b/s/m",
+    )
+    actual = {c.id: sorted(u.id for u in c.upstream_nodes) for c in tfx_pipeline.components}
+    assert actual == DEPENDENCIES
+
+
+def test_image_command_caching_and_paths(compiled):
+    _, spec = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    for name, container in _containers(spec).items():
+        assert container["image"] == IMAGE, name
+        assert container["command"] == COMMAND, name
+        assert tasks[name]["cachingOptions"] == {"enableCache": True}, name
+    parameters = {name: task["inputs"].get("parameters", {}) for name, task in tasks.items()}
+    constant = lambda task, key: parameters[task][key]["runtimeValue"]["constant"]  # noqa: E731
+    assert constant("CsvExampleGen", "input_base") == "gs://bucket/chicago_taxi/span-3"
+    assert '"pattern": "*.csv"' in constant("CsvExampleGen", "input_config")
+    assert constant("ImportSchemaGen", "schema_file") == "/pipeline/configs/chicago_taxi.schema.pbtxt"
+    assert constant("ServingBaseline", "serving_model_dir") == "gs://bucket/serving/chicago_taxi"
+    assert "gs://bucket/serving/chicago_taxi" in constant("Pusher", "push_destination")
+    assert constant("Trainer", "run_fn") == "models.trainer.run_fn"
+
+
+def test_beam_args_on_every_task(compiled):
+    _, spec = compiled
+    # TFX appends pipeline-level Beam args to every container; non-Beam executors receive them as unused extra flags.
+    expected = ["--runner=DataflowRunner", "--experiments=use_runner_v2", f"--sdk_container_image={IMAGE}", *BEAM_ARGS]
+    for name, container in _containers(spec).items():
+        assert container["args"][-len(expected) :] == expected, name
+    driver = _containers(spec)["CsvExampleGen"]["lifecycle"]["preCacheCheck"]
+    assert driver["args"][-len(expected) :] == expected
+
+
+def test_resources_where_configured(compiled):
+    _, spec = compiled
+    resources = {name: c.get("resources") for name, c in _containers(spec).items() if c.get("resources")}
+    assert resources == {
+        "Trainer": {"cpuLimit": 4.0, "memoryLimit": pytest.approx(16 * 2**30 / 1e9, abs=1e-5)},
+        "Transform": {"cpuLimit": 2.0, "memoryLimit": 8.0},
+    }
+
+
+def test_compiling_twice_gives_identical_bytes(compiled, tmp_path):
+    first, _ = compiled
+    second = tmp_path / "again.yaml"
+    # A separate interpreter, so hash seeds and import order cannot hide nondeterminism.
+    script = "import sys; from kfp_replay import kfx_compile; sys.exit(kfx_compile(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.abspath(__file__)), "PYTHONHASHSEED": "random"}
+    subprocess.run([sys.executable, "-c", script, *ARGV, f"--output={second}"], check=True, env=env, cwd=PROJECT)
+    with open(first, "rb") as f:
+        assert f.read() == second.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("--image=registry.example.com/kfx/pipeline:latest", "mutable"),
+        ("--image=registry.example.com/kfx/pipeline", "mutable"),
+        ("--image=localhost:5000/pipeline", "mutable"),
+        ("--pipeline-root=/tmp/root", "--allow-local-paths"),
+        ("--pipeline-root=minio://mlpipeline/v2/artifacts", "gs:// or s3://"),
+        ("--input-pattern=span-{SPAN}/*.csv", "placeholder"),
+        ("--resources=Trainr=cpu:2", "unknown component"),
+        ("--resources=Trainer=cpu:2,memory:8GB", "cannot read"),
+    ],
+)
+def test_refuses_bad_input(override, message, tmp_path, capsys):
+    flag = override.split("=", 1)[0]
+    argv = [a for a in ARGV if not (a.startswith(flag + "=") and flag != "--resources")] + [override]
+    assert kfx_compile([*argv, f"--output={tmp_path / 'p.yaml'}"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and message in error and error.count("\n") == 1
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_refuses_json_output(tmp_path, capsys):
+    assert kfx_compile([*ARGV, f"--output={tmp_path / 'pipeline.json'}"]) == 2
+    assert ".yaml or .yml" in capsys.readouterr().err
+
+
+def test_dataflow_needs_project_region_temp_location(tmp_path, capsys):
+    argv = [a for a in ARGV if not a.startswith("--beam-arg")]
+    assert kfx_compile([*argv, f"--output={tmp_path / 'p.yaml'}"]) == 2
+    assert "--beam-arg=--project=..." in capsys.readouterr().err
+
+
+def test_force_flags_accept_mutable_image_and_local_paths(tmp_path):
+    output = tmp_path / "p.yaml"
+    argv = [a for a in ARGV if not a.startswith(("--image", "--pipeline-root", "--data-root", "--serving-dir"))]
+    argv += ["--image=pipeline:latest", "--allow-mutable-image", f"--pipeline-root={tmp_path / 'root'}"]
+    assert kfx_compile([*argv, "--allow-local-paths", f"--output={output}"]) == 0
+    spec = yaml.safe_load(output.read_text())
+    example_gen = spec["root"]["dag"]["tasks"]["CsvExampleGen"]["inputs"]["parameters"]
+    # Without --data-root, the config's data with the highest span resolved to a static pattern.
+    assert example_gen["input_base"]["runtimeValue"]["constant"] == os.path.join(PROJECT, "data", "chicago_taxi")
+    assert '"pattern": "span-1/*.csv"' in example_gen["input_config"]["runtimeValue"]["constant"]
