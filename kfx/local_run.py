@@ -86,7 +86,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
         f"             metadata  {workspace.metadata_path}\n"
         f"             serving   {serving_model_dir}\n"
         f"  log:       {log_path}\n"
-        "Starting (loading TensorFlow and TFX takes a few seconds)...\n"
+        "Starting (importing TensorFlow and TFX takes 15-20 seconds)...\n"
     )
     console.flush()
 
