@@ -13,6 +13,7 @@ import sys
 import tempfile
 from typing import Any
 
+from kfx import progress
 from pipeline import config as config_lib
 from pipeline import data as data_lib
 
@@ -125,7 +126,24 @@ def compile_pipeline(args: argparse.Namespace) -> str:
         schema = args.schema_path or f"{IMAGE_PROJECT_DIR}/configs/{os.path.basename(config.data.schema)}"
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, schema=schema))
     beam_args = beam_pipeline_args(args.beam_preset, args.beam_arg, args.image)
+    output = os.path.abspath(args.output)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    # TensorFlow and the Google client libraries print pages of warnings on import; they go to a log instead.
+    with progress.output_to_log(os.path.splitext(output)[0] + ".compile.log", verbose=False):
+        _write_spec(args, config, output, pipeline_root, data_root, input_pattern, serving_model_dir, beam_args)
+    return output
 
+
+def _write_spec(
+    args: argparse.Namespace,
+    config: config_lib.PipelineConfig,
+    output: str,
+    pipeline_root: str,
+    data_root: str,
+    input_pattern: str,
+    serving_model_dir: str,
+    beam_args: list[str],
+) -> None:
     from tfx import v1 as tfx
 
     from pipeline import pipeline as pipeline_lib
@@ -143,8 +161,6 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     for component_id, spec in parse_resources(args.resources, sorted(components)).items():
         components[component_id].with_platform_config(spec)
 
-    output = os.path.abspath(args.output)
-    os.makedirs(os.path.dirname(output), exist_ok=True)
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
         default_image=args.image, use_pipeline_spec_2_1=True
     )
@@ -154,7 +170,6 @@ def compile_pipeline(args: argparse.Namespace) -> str:
             config=runner_config, output_dir=staging, output_filename="pipeline.yaml"
         ).run(tfx_pipeline)
         os.replace(os.path.join(staging, "pipeline.yaml"), output)
-    return output
 
 
 def check_image(image: str, allow_mutable: bool) -> None:
