@@ -26,7 +26,7 @@ import pytest
 import yaml
 from kfp import compiler, dsl
 
-from kfx import submit
+from kfx import kfp_connection, submit
 
 API = "/apis/v2beta1"
 TOKEN = "tok-5ecret-b3arer-value"
@@ -430,12 +430,12 @@ def test_parse_params_uses_json_when_valid_else_text():
 
 def test_validate_cron_counts_fields():
     assert submit.validate_cron(" 0  0 3 * * * ") == "0 0 3 * * *"
-    with pytest.raises(submit.SubmitError, match="got 7"):
+    with pytest.raises(kfp_connection.SubmitError, match="got 7"):
         submit.validate_cron("0 0 3 * * * 2030")
 
 
 def test_select_auth_reads_env_and_redact_hides_secrets():
-    auth = submit.select_auth("cookie", None, None, {"KF_PIPELINES_COOKIE": f"a={COOKIE_VALUE}; b=other-value"})
+    auth = kfp_connection.select_auth("cookie", None, None, {"KF_PIPELINES_COOKIE": f"a={COOKIE_VALUE}; b=other-value"})
     assert auth.client_kwargs == {"cookies": f"a={COOKIE_VALUE}; b=other-value"}
-    assert submit.redact(f"sent {COOKIE_VALUE} and other-value", auth.secrets) == "sent *** and ***"
-    assert submit.select_auth("none", None, None, {"KF_PIPELINES_TOKEN": TOKEN}).client_kwargs == {}
+    assert kfp_connection.redact(f"sent {COOKIE_VALUE} and other-value", auth.secrets) == "sent *** and ***"
+    assert kfp_connection.select_auth("none", None, None, {"KF_PIPELINES_TOKEN": TOKEN}).client_kwargs == {}
