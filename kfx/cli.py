@@ -8,13 +8,9 @@ from collections.abc import Sequence
 
 from kfx import compile as compile_cmd
 from kfx import local_run, submit
+from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT, EXIT_FAILED
 from pipeline.config import ConfigError
 from pipeline.data import DataError
-
-DEFAULT_CONFIG = os.path.join("configs", "chicago_taxi.yaml")
-# Exit codes: 1 = the pipeline ran and failed (including bad data caught by validation); 2 = bad input, nothing ran.
-EXIT_RUN_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 
 def _positive_int(text: str) -> int:
@@ -96,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except local_run.RunFailed as error:
         _report(f"error: {error}", args.verbose)
-        return EXIT_RUN_FAILED
+        return EXIT_FAILED
     except KeyboardInterrupt:
         _report("interrupted; completed components are recorded and will be reused by the next run", False)
         return 130

@@ -14,16 +14,15 @@ import tempfile
 from typing import Any
 
 from kfx import progress
+from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT
 from pipeline import config as config_lib
 from pipeline import data as data_lib
 
-DEFAULT_CONFIG = os.path.join("configs", "chicago_taxi.yaml")
 DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
 # Where the image installs the project (WORKDIR /pipeline, configs/ copied alongside the code).
 IMAGE_PROJECT_DIR = "/pipeline"
 # OSS KFP ignores lifecycle.preCacheCheck (the ExampleGen driver), so `{SPAN}` would reach the executor verbatim.
 DEFAULT_INPUT_PATTERN = "*.csv"
-EXIT_BAD_INPUT = 2
 REMOTE_SCHEMES = ("gs://", "s3://")
 _PLACEHOLDER = re.compile(r"\{(SPAN|VERSION|YYYY|MM|DD)(:\d+)?\}")
 _DIRECT_ARGS = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]

@@ -15,8 +15,9 @@ from typing import Any
 import certifi
 import urllib3
 
+from kfx.defaults import EXIT_BAD_INPUT
+
 EXIT_BACKEND = 1
-EXIT_BAD_INPUT = 2
 SA_TOKEN_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
 SA_TOKEN_DEFAULT = "/var/run/secrets/kubeflow/pipelines/token"
 HTTP_LOGGERS = ("urllib3", "kfp_server_api")  # kfp_server_api.Configuration() resets both to WARNING
