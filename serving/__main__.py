@@ -1,0 +1,7 @@
+"""`python -m serving`: the model server with tensorflow_model_server's flags."""
+
+import sys
+
+from serving.launch import main
+
+sys.exit(main())

@@ -1,0 +1,117 @@
+"""Prometheus metrics under TF Serving's names, labels, buckets and exposition.
+
+prometheus_client keeps the counts; `render()` writes them the way TF Serving's PrometheusExporter does: the
+TensorFlow metric path with "/" turned into ":" (`:tensorflow:serving:request_count`), `# TYPE` lines without
+HELP, counters without the `_total` suffix, latencies in microseconds.
+"""
+
+import math
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+def _exponential(scale: float, growth: float, count: int) -> list[float]:
+    """monitoring::Buckets::Exponential: `count` bucket bounds scale * growth**i (the last one open-ended)."""
+    return [scale * growth**i for i in range(count - 1)] + [math.inf]
+
+
+_LATENCY_BUCKETS = _exponential(10, 1.8, 33)  # 10 us .. about 20 minutes, as TF Serving's request_latency
+_QUEUE_BUCKETS = _exponential(100, 1.2, 52)  # batching_session/queuing_latency
+_BATCH_SIZE_BUCKETS = [2.0**i for i in range(15)] + [math.inf]
+
+
+class Metrics:
+    """The server's metrics; every method is cheap and thread-safe."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        registry = self.registry
+        self._request_count = Counter(
+            ":tensorflow:serving:request_count", "The total number of requests.", ["model_name", "status"],
+            registry=registry,
+        )  # fmt: skip
+        self._request_latency = Histogram(
+            ":tensorflow:serving:request_latency",
+            "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+            ["model_name", "API", "entrypoint"], buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self._warmup_latency = Histogram(
+            ":tensorflow:serving:model_warmup_latency",
+            "Distribution of wall time (in microseconds) for warming up the model.",
+            ["model_path", "status"], buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self._warmup_records = Counter(
+            ":tensorflow:serving:model_warmup_records_read",
+            "Total number of warmup records read during model warmup.", ["model_path", "status"], registry=registry,
+        )  # fmt: skip
+        self._load_attempts = Counter(
+            ":tensorflow:cc:saved_model:load_attempt_count", "The number of times a SavedModel was loaded.",
+            ["model_path", "status"], registry=registry,
+        )  # fmt: skip
+        self._load_latency = Counter(
+            ":tensorflow:cc:saved_model:load_latency", "Latency in microseconds for SavedModels that were loaded.",
+            ["model_path"], registry=registry,
+        )  # fmt: skip
+        self._queuing_latency = Histogram(
+            ":tensorflow:serving:batching_session:queuing_latency",
+            "Distribution of wall time spent (in microseconds) in queuing", ["thread_pool_name"],
+            buckets=_QUEUE_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self._batch_size = Histogram(
+            ":tensorflow:serving:batching_session:processed_batch_size", "Distribution of processed batch sizes.",
+            ["thread_pool_name"], buckets=_BATCH_SIZE_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self._request_log_count = Counter(
+            ":tensorflow:serving:request_log_count", "The total number of requests logged from the model server.",
+            ["model_name", "status"], registry=registry,
+        )  # fmt: skip
+
+    def request(self, model_name: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
+        """One finished request; as in TF Serving, only successful ones enter the latency histogram."""
+        self._request_count.labels(model_name, status).inc()
+        if status == "OK":
+            self._request_latency.labels(model_name, api, entrypoint).observe(seconds * 1e6)
+
+    def load(self, model_path: str, seconds: float, ok: bool) -> None:
+        self._load_attempts.labels(model_path, "success" if ok else "fail").inc()
+        if ok:
+            self._load_latency.labels(model_path).inc(seconds * 1e6)
+
+    def warmup(self, model_path: str, seconds: float, records: int) -> None:
+        self._warmup_latency.labels(model_path, "OK").observe(seconds * 1e6)
+        self._warmup_records.labels(model_path, "OK").inc(records)
+
+    def batch(self, size: int, queued_seconds: float) -> None:
+        self._batch_size.labels("model_server_batch_threads").observe(size)
+        self._queuing_latency.labels("model_server_batch_threads").observe(queued_seconds * 1e6)
+
+    def request_logged(self, model_name: str, status: str) -> None:
+        self._request_log_count.labels(model_name, status).inc()
+
+    def render(self) -> bytes:
+        """The exposition text, as TF Serving's /monitoring/prometheus/metrics page."""
+        lines = []
+        for metric in self.registry.collect():
+            samples = [s for s in metric.samples if not s.name.endswith("_created")]
+            if not samples:
+                continue
+            lines.append(f"# TYPE {metric.name} {metric.type}")
+            for sample in samples:
+                name = sample.name[: -len("_total")] if metric.type == "counter" else sample.name
+                labels = ",".join(f'{key}="{_escape(key, value)}"' for key, value in sample.labels.items())
+                lines.append(
+                    f"{name}{{{labels}}} {_number(sample.value)}" if labels else f"{name} {_number(sample.value)}"
+                )
+        return ("\n".join(lines) + "\n").encode()
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _escape(key: str, value: str) -> str:
+    if key == "le":
+        return _number(float(value))
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

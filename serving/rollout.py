@@ -1,0 +1,204 @@
+"""Promote and roll back served versions by rewriting the model config file both TF Serving and this server read.
+
+`promote(V, label)` pins V in the model's `specific` version policy and points the label at it; the version the
+label left stays loaded, so `rollback(label)` can point the label back at once. A history of label moves is kept
+next to the config (`<config>.history.json`), so rollbacks go back one promotion at a time. Versions that no label
+uses and no rollback needs are dropped from the policy (and unloaded).
+
+With a running server, both steps go through ModelService.HandleReloadConfigRequest, in TF Serving's safe order:
+first a config that adds the version, then (once it is AVAILABLE) the one that moves the label. A version that
+fails to load leaves the label, the config file and the server as they were. Files are written atomically (a
+temporary file renamed over the old one), so a server polling the file never reads half of it.
+"""
+
+import datetime
+import json
+import os
+import tempfile
+import time
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving import versions as versions_lib
+from serving.client import AVAILABLE, ClientError, GrpcClient
+from serving.config import ConfigError, check_model_server_config, read_model_config_file
+
+ModelServerConfig = model_server_config_pb2.ModelServerConfig
+HEADER = "# TF Serving model config (ModelServerConfig, text format), written by `kfx promote` / `kfx rollback`.\n"
+
+
+class RolloutError(ValueError):
+    """A promotion or rollback that cannot be done; nothing was changed."""
+
+
+def initial_config(model_name: str, base_path: str) -> ModelServerConfig:
+    """A config serving `model_name` from `base_path`, for a first promotion."""
+    config = ModelServerConfig()
+    config.model_config_list.config.add(
+        name=model_name, base_path=os.path.abspath(base_path), model_platform="tensorflow"
+    )
+    return config
+
+
+def load(path: str) -> ModelServerConfig:
+    try:
+        return read_model_config_file(path)
+    except ConfigError as error:
+        raise RolloutError(str(error)) from None
+
+
+def write(path: str, config: ModelServerConfig) -> None:
+    """Writes the config atomically (temporary file in the same folder, then rename)."""
+    check_model_server_config(config, path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".models.config.", delete=False) as f:
+        f.write(HEADER + text_format.MessageToString(config))
+    os.replace(f.name, path)
+
+
+def _history_path(path: str) -> str:
+    return path + ".history.json"
+
+
+def read_history(path: str) -> dict:
+    try:
+        with open(_history_path(path)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise RolloutError(f"{_history_path(path)} cannot be read ({error}); fix or delete it") from None
+
+
+def _write_history(path: str, history: dict) -> None:
+    target = _history_path(path)
+    with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(os.path.abspath(target)), delete=False) as f:
+        json.dump(history, f, indent=2)
+    os.replace(f.name, target)
+
+
+def model_config(config: ModelServerConfig, name: str):
+    """The ModelConfig named `name`, or RolloutError naming the models there are."""
+    for model in config.model_config_list.config:
+        if model.name == name:
+            return model
+    known = ", ".join(m.name for m in config.model_config_list.config) or "none"
+    raise RolloutError(f"model '{name}' is not in the model config (models: {known})")
+
+
+def _keep_versions(model, stack: dict, extra: set[int]) -> None:
+    """Pins the labelled versions, each label's rollback target and `extra` in a specific policy."""
+    keep = set(model.version_labels.values()) | extra
+    keep |= {moves[-1]["from"] for moves in stack.values() if moves and moves[-1]["from"] is not None}
+    model.model_version_policy.specific.versions[:] = sorted(keep)
+
+
+def plan_promotion(config: ModelServerConfig, history: dict, model_name: str, version: int, label: str):
+    """(config that only adds the version, config that also moves the label, new history)."""
+    updated = ModelServerConfig()
+    updated.CopyFrom(config)
+    model = model_config(updated, model_name)
+    on_disk = versions_lib.versions_on_disk(model.base_path)
+    if version not in on_disk or versions_lib.fingerprint(on_disk[version]) is None:
+        listed = ", ".join(map(str, sorted(on_disk))) or "none"
+        raise RolloutError(
+            f"version {version} of '{model_name}' is not a SavedModel under {model.base_path} "
+            f"(versions there: {listed})"
+        )
+    previous = model.version_labels[label] if label in model.version_labels else None
+    if previous == version:
+        raise RolloutError(f"label '{label}' already points at version {version}")
+    stack = history.setdefault(model_name, {})
+    _keep_versions(model, stack, {version} | ({previous} if previous is not None else set()))
+    adding = ModelServerConfig()
+    adding.CopyFrom(updated)
+    model.version_labels[label] = version
+    stack.setdefault(label, []).append({"from": previous, "to": version, "at": _now()})
+    _keep_versions(model, stack, {version})
+    return adding, updated, history
+
+
+def plan_rollback(config: ModelServerConfig, history: dict, model_name: str, label: str):
+    """(config with the label back on its previous version, new history, (from, to))."""
+    updated = ModelServerConfig()
+    updated.CopyFrom(config)
+    model = model_config(updated, model_name)
+    moves = history.get(model_name, {}).get(label, [])
+    current = model.version_labels[label] if label in model.version_labels else None
+    if not moves or moves[-1]["to"] != current or moves[-1]["from"] is None:
+        raise RolloutError(
+            f"nothing to roll back: label '{label}' of '{model_name}' has no earlier version recorded by `kfx promote`"
+        )
+    move = moves.pop()
+    model.version_labels[label] = move["from"]
+    _keep_versions(model, history[model_name], set())
+    return updated, history, (current, move["from"])
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _wait_available(client: GrpcClient, model: str, version: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            statuses = client.status(model, version).model_version_status
+        except ClientError:
+            statuses = []
+        for status in statuses:
+            if status.state == AVAILABLE:
+                return
+            if status.status.error_code:
+                raise RolloutError(f"version {version} failed to load: {status.status.error_message}")
+        time.sleep(0.2)
+    raise RolloutError(f"version {version} did not become AVAILABLE within {timeout:.0f} s")
+
+
+def apply(
+    path: str,
+    steps: list[ModelServerConfig],
+    history: dict,
+    server: str | None,
+    model: str,
+    version: int,
+    wait_seconds: float = 300,
+) -> bool:
+    """Writes each step and, with a reachable server, reloads it (waiting for `version` after the first step).
+
+    Returns whether a server took the change. On failure the file and the server go back to the original config.
+    """
+    original = load(path) if os.path.exists(path) else None
+    client = GrpcClient(server) if server else None
+    try:
+        live = client is not None and _reachable(client, model)
+        for index, step in enumerate(steps):
+            write(path, step)
+            if live:
+                client.reload_config(step)
+                if index == 0:
+                    _wait_available(client, model, version, wait_seconds)
+    except (RolloutError, ClientError) as error:
+        if original is not None:
+            write(path, original)
+            if live:
+                try:
+                    client.reload_config(original)
+                except ClientError:
+                    pass
+        raise RolloutError(str(error)) from None
+    finally:
+        if client is not None:
+            client.close()
+    _write_history(path, history)
+    return live
+
+
+def _reachable(client: GrpcClient, model: str) -> bool:
+    try:
+        client.status(model)
+    except ClientError as error:
+        return "cannot reach" not in str(error)
+    return True

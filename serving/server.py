@@ -1,0 +1,199 @@
+"""The built-in server: loads the models, serves gRPC and REST, polls for new versions and config changes.
+
+As TF Serving does, it opens its ports only once every configured model has an AVAILABLE version (waiting for a
+first version to appear) and exits with an error if one fails to load then. On SIGTERM (what a Kubernetes rollout
+sends) or Ctrl-C it stops accepting connections, lets the requests in flight finish (up to --drain_seconds), drops
+what is still queued, writes out the request logs, and exits 0.
+"""
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import TextIO
+
+import tensorflow as tf
+from aiohttp import web
+from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
+
+from serving import config as config_lib
+from serving.batching import BatchScheduler
+from serving.grpc_service import ModelService, PredictionService, start_grpc_server
+from serving.manager import LoadSettings, ModelManager, Poller
+from serving.metrics import Metrics
+from serving.options import ServerOptions, grpc_arguments
+from serving.request_log import RequestLogs
+from serving.rest import RestApi
+from serving.service import InferenceService
+from serving.status import ServingError
+
+logger = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """A configured model did not become available when the server started."""
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Server:
+    """Everything one `serve` process runs; `run()` blocks until SIGTERM/SIGINT."""
+
+    def __init__(self, options: ServerOptions):
+        self.options = options
+        if options.tensorflow_intra_op_parallelism:
+            tf.config.threading.set_intra_op_parallelism_threads(options.tensorflow_intra_op_parallelism)
+        if options.tensorflow_inter_op_parallelism:
+            tf.config.threading.set_inter_op_parallelism_threads(options.tensorflow_inter_op_parallelism)
+        self.metrics = Metrics()
+        self.metrics_path = config_lib.monitoring_path(options)
+        config = config_lib.model_server_config(options)
+        batching = config_lib.batching_parameters(options) if options.enable_batching else None
+        settings = LoadSettings(
+            warmup=options.enable_model_warmup,
+            warmup_iterations=options.num_request_iterations_for_warmup,
+            max_retries=options.max_num_load_retries,
+            retry_interval=options.load_retry_interval_micros / 1e6,
+            tags=tuple(tag.strip() for tag in options.saved_model_tags.split(",") if tag.strip()),
+            method_name_check=options.enable_signature_method_name_check,
+            allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
+        )
+        self.manager = ModelManager(config, settings, on_load=self.metrics.load, on_warmup=self.metrics.warmup)
+        self.request_logs = RequestLogs(options.request_log_max_file_bytes, self.metrics)
+        self.request_logs.configure(config.model_config_list.config)
+        batcher = BatchScheduler(batching, self.metrics.batch) if batching is not None else None
+        self.service = InferenceService(self.manager, self.metrics, self.request_logs, batcher,
+                                        options.rest_api_num_threads)  # fmt: skip
+        self._config_text = self._read_config_text()
+        self._reload_lock = threading.Lock()
+
+    # ---- configuration changes ------------------------------------------------------------------------------------
+    def reload_config(self, config: ModelServerConfig) -> None:
+        """HandleReloadConfigRequest: check, apply, load what it asks for, then move the labels (or refuse them)."""
+        config_lib.check_model_server_config(config, "ReloadConfigRequest")
+        with self._reload_lock:
+            self.manager.apply_config(config)
+            self.request_logs.configure(config.model_config_list.config)
+            self.manager.initial_load()
+            self.manager.assign_labels()
+
+    def _read_config_text(self) -> str | None:
+        path = self.options.model_config_file
+        if not path:
+            return None
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def _poll_config_file(self) -> None:
+        text = self._read_config_text()
+        if text is None or text == self._config_text:
+            return
+        self._config_text = text
+        try:
+            config = config_lib.read_model_config_file(self.options.model_config_file)
+            logger.info("model config file changed: reloading %s", self.options.model_config_file)
+            self.reload_config(config)
+        except (config_lib.ConfigError, ServingError) as error:
+            logger.error("model config not fully applied, the previous labels stay: %s", error)
+
+    # ---- running --------------------------------------------------------------------------------------------------
+    def run(self, announce: TextIO = sys.stdout) -> int:
+        """Serves until SIGTERM/SIGINT (0), or returns 1 if a model does not become available at start-up."""
+        try:
+            self._load_before_serving(announce)
+        except (StartupError, ServingError) as error:
+            print(f"error: {getattr(error, 'message', error)}", file=sys.stderr)
+            self.service.close()
+            self.request_logs.close()
+            return 1
+        return asyncio.run(self._serve(announce))
+
+    def _load_before_serving(self, announce: TextIO) -> None:
+        self.manager.initial_load()
+        waiting: set[str] = set()
+        while missing := self.manager.unavailable():
+            failed = {name: reason for name, (did_fail, reason) in missing.items() if did_fail}
+            if failed:
+                raise StartupError("; ".join(f"model '{n}' did not become available: {r}" for n, r in failed.items()))
+            for name in set(missing) - waiting:
+                print(f"waiting for model '{name}': {missing[name][1]}", file=announce, flush=True)
+            waiting |= set(missing)
+            time.sleep(max(1, self.options.file_system_poll_wait_seconds))
+            self.manager.poll()
+        self.manager.assign_labels()
+
+    async def _serve(self, announce: TextIO) -> int:
+        options = self.options
+        addresses = [_address(options.host, options.port)] if options.port else []
+        if options.grpc_socket_path:
+            addresses.append(f"unix:{options.grpc_socket_path}")
+        grpc_server = await start_grpc_server(
+            addresses,
+            PredictionService(self.service, self.metrics, options.enable_serialization_as_tensor_content),
+            ModelService(self.service, self.reload_config),
+            grpc_arguments(options),
+        )
+        runner = None
+        if options.rest_api_port:
+            timeout = options.rest_api_timeout_in_ms / 1000 or None
+            api = RestApi(self.service, self.metrics, timeout, options.rest_api_max_request_bytes,
+                          self.metrics_path, options.rest_api_enable_cors_support)  # fmt: skip
+            runner = web.AppRunner(api.app, access_log=None, shutdown_timeout=options.drain_seconds)
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, options.host, options.rest_api_port).start()
+            except OSError as error:
+                await grpc_server.stop(0)
+                where = _address(options.host, options.rest_api_port)
+                raise OSError(f"cannot listen for REST on {where}: {error.strerror}") from None
+        pollers = self._start_pollers()
+        self._announce(announce, addresses)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        print("stopping: finishing requests in flight...", file=announce, flush=True)
+        for poller in pollers:
+            poller.stop()
+        stopping = [grpc_server.stop(options.drain_seconds)]
+        if runner is not None:
+            stopping.append(runner.cleanup())
+        await asyncio.gather(*stopping)
+        self.service.close()  # what is still queued after the drain is dropped
+        self.request_logs.close()
+        print("stopped", file=announce, flush=True)
+        return 0
+
+    def _start_pollers(self) -> list[Poller]:
+        pollers = []
+        if self.options.file_system_poll_wait_seconds > 0:
+            pollers.append(Poller(self.options.file_system_poll_wait_seconds, self.manager.poll, "version-poll"))
+        if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
+            interval = self.options.model_config_file_poll_wait_seconds
+            pollers.append(Poller(interval, self._poll_config_file, "config-poll"))
+        return [poller.start() for poller in pollers]
+
+    def _announce(self, out: TextIO, grpc_addresses: list[str]) -> None:
+        available = self.manager.available()
+        for model in self.manager.config.model_config_list.config:
+            versions = ", ".join(str(v) for v in available.get(model.name, []))
+            labels = ", ".join(f"{k}={v}" for k, v in sorted(self.manager.labels(model.name).items()))
+            shown = f"version {versions} (AVAILABLE{'; labels ' + labels if labels else ''})"
+            print(f"serving model '{model.name}' {shown} from {model.base_path}", file=out)
+        for address in grpc_addresses:
+            print(f"  gRPC  {address}", file=out)
+        if self.options.rest_api_port:
+            rest = f"http://{_address(self.options.host, self.options.rest_api_port)}"
+            first = self.manager.config.model_config_list.config[0].name
+            print(f"  REST  {rest}/v1/models/{first}", file=out)
+            if self.metrics_path:
+                print(f"  metrics {rest}{self.metrics_path}", file=out)
+        print("Ctrl-C or SIGTERM stops the server after the requests in flight.", file=out, flush=True)

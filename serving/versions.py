@@ -1,0 +1,69 @@
+"""Versions on disk in TF Serving's layout, `<base_path>/<version>/saved_model.pb`, and the version policies.
+
+As TF Serving does, only child folders whose names are whole numbers are versions. Unlike TF Serving, a version is
+loaded only once its files have stopped changing between two looks (`VersionWatch`), so a version that is still
+being copied is never loaded, whatever order the copy writes files in.
+"""
+
+import tensorflow as tf
+from tensorflow_serving.config import file_system_storage_path_source_pb2
+
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+ServableVersionPolicy = file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
+
+
+def versions_on_disk(base_path: str) -> dict[int, str]:
+    """Version number -> folder, for every child folder of `base_path` named by a whole number."""
+    if not tf.io.gfile.isdir(base_path):
+        return {}
+    found = {}
+    for entry in tf.io.gfile.listdir(base_path):
+        name = entry.rstrip("/")
+        if name.isdigit() and tf.io.gfile.isdir(f"{base_path.rstrip('/')}/{name}"):
+            found[int(name)] = f"{base_path.rstrip('/')}/{name}"
+    return found
+
+
+def fingerprint(version_path: str) -> tuple | None:
+    """(path, size, mtime) of every file, or None while the SavedModel file itself is missing."""
+    if not any(tf.io.gfile.exists(f"{version_path}/{name}") for name in SAVED_MODEL_FILES):
+        return None
+    files = []
+    for folder, _, names in tf.io.gfile.walk(version_path):
+        for name in names:
+            path = f"{folder.rstrip('/')}/{name}"
+            try:
+                stat = tf.io.gfile.stat(path)
+            except tf.errors.NotFoundError:  # removed between walk and stat: still changing
+                return None
+            files.append((path, stat.length, stat.mtime_nsec))
+    return tuple(sorted(files))
+
+
+def aspired(policy: ServableVersionPolicy, on_disk: list[int]) -> set[int]:
+    """The versions a policy asks to serve among those on disk (default: the latest one)."""
+    choice = policy.WhichOneof("policy_choice")
+    if choice == "all":
+        return set(on_disk)
+    if choice == "specific":
+        return set(policy.specific.versions) & set(on_disk)
+    count = policy.latest.num_versions if choice == "latest" and policy.latest.num_versions else 1
+    return set(sorted(on_disk)[-count:])
+
+
+class VersionWatch:
+    """Remembers each version's fingerprint between looks; a version is ready when it did not change."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple | None] = {}
+
+    def ready(self, version_path: str) -> tuple | None:
+        """The fingerprint if the version is complete and unchanged since the last look, else None."""
+        current = fingerprint(version_path)
+        previous = self._seen.get(version_path)
+        self._seen[version_path] = current
+        return current if current is not None and current == previous else None
+
+    def forget_missing(self, present_paths: set[str]) -> None:
+        for path in set(self._seen) - present_paths:
+            del self._seen[path]
