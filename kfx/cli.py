@@ -1,4 +1,5 @@
-"""The `kfx` command line: `kfx run` runs the pipeline locally, `kfx compile` and `kfx submit` take it to Kubeflow."""
+"""The `kfx` command line: `kfx run` runs the pipeline locally, `kfx compile` and `kfx submit` take it to Kubeflow,
+`kfx serve`, `kfx predict`, `kfx promote` and `kfx rollback` serve the pushed model."""
 
 import argparse
 import os
@@ -7,7 +8,7 @@ import traceback
 from collections.abc import Sequence
 
 from kfx import compile as compile_cmd
-from kfx import local_run, submit
+from kfx import local_run, predict, serve, submit
 from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT, EXIT_FAILED
 from pipeline.config import ConfigError
 from pipeline.data import DataError
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run_local)
     compile_cmd.register(commands)
     submit.register(commands)
+    serve.register(commands)
+    predict.register(commands)
     return parser
 
 

@@ -1,0 +1,176 @@
+"""`kfx serve`, `kfx predict`, `kfx promote` and `kfx rollback` as a user runs them, on loopback.
+
+After a pipeline run, `kfx serve` with no model flags serves the pushed model; `kfx predict` gets the same scores
+over REST and gRPC; TF Serving's curl commands work; labels move and move back on a running server. A stand-in
+`tensorflow_model_server` on PATH checks that the real binary would get TF Serving's flags and nothing else.
+"""
+
+import csv
+import itertools
+import json
+import os
+import shutil
+import stat
+import sys
+import urllib.request
+
+import pytest
+from conftest import TAXI_CSV, run_kfx
+from server_process import ServerProcess, free_port
+from toy_model import save_toy_model
+
+from serving.client import ClientError, GrpcClient
+from serving.config import read_model_config_file
+
+KFX = [sys.executable, "-m", "kfx.cli"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, pushed_taxi_model) -> str:
+    """A workspace as `make run` leaves it: serving_model/chicago_taxi/<version>/."""
+    root = tmp_path_factory.mktemp("kfx-serve") / "workspace"
+    shutil.copytree(pushed_taxi_model["base"], root / "serving_model" / "chicago_taxi")
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def rows_csv(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("rows") / "rows.csv"
+    with open(TAXI_CSV, newline="") as source, open(path, "w", newline="") as target:
+        csv.writer(target).writerows(itertools.islice(csv.reader(source), 21))
+    return str(path)
+
+
+def test_serve_with_no_flags_serves_the_pushed_model_for_predict_and_curl(workspace, rows_csv, pushed_taxi_model):
+    server = ServerProcess([*KFX, "serve", "--workspace", workspace], os.path.join(workspace, "serve.log"),
+                           ready_models=("chicago_taxi",)).start()  # fmt: skip
+    try:
+        version = pushed_taxi_model["version"]
+        printed = server.output()
+        assert f"serving model 'chicago_taxi' version {version} (AVAILABLE)" in printed
+        assert f"gRPC  127.0.0.1:{server.grpc_port}" in printed
+        assert f"REST  http://127.0.0.1:{server.rest_port}/v1/models/chicago_taxi" in printed
+        # As TF Serving's docs show it: curl -d '{"instances": [...]}' -X POST .../v1/models/chicago_taxi:predict
+        row = {"fare": 12.5, "trip_miles": 2.1, "trip_seconds": 600, "pickup_latitude": 41.9, "pickup_longitude": -87.6,
+               "dropoff_latitude": 41.9, "dropoff_longitude": -87.6, "payment_type": "Credit Card",
+               "company": "Flash Cab", "trip_start_hour": 10, "trip_start_day": 3, "trip_start_month": 5,
+               "pickup_community_area": 8, "dropoff_community_area": 32}  # fmt: skip
+        request = urllib.request.Request(f"http://{server.rest}/v1/models/chicago_taxi:predict",
+                                         data=json.dumps({"instances": [row]}).encode(), method="POST")  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            (score,) = json.loads(reply.read())["predictions"]
+        assert 0.0 < score < 1.0
+
+        by_protocol = {}
+        for protocol, address in (("rest", server.rest), ("grpc", server.grpc)):
+            result = run_kfx("predict", "--csv", rows_csv, "--protocol", protocol, "--address", address)
+            assert result.returncode == 0, result.stderr
+            by_protocol[protocol] = result.stdout
+            assert f"scored 20 rows with chicago_taxi version {version} over {protocol}" in result.stderr
+        assert by_protocol["rest"] == by_protocol["grpc"]
+        lines = by_protocol["rest"].splitlines()
+        assert lines[0] == "row,score" and len(lines) == 21
+        assert all(0.0 < float(line.split(",")[1]) < 1.0 for line in lines[1:])
+
+        with open(rows_csv) as f:
+            header, *data = list(csv.reader(f))
+        broken = os.path.join(os.path.dirname(rows_csv), "broken.csv")
+        with open(broken, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerow(["lots" if name == "fare" else value for name, value in zip(header, data[0], strict=True)])
+        result = run_kfx("predict", "--csv", broken, "--address", server.rest)
+        assert result.returncode == 2 and "row 1, column 'fare': 'lots' is not a number" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        assert server.stop() == 0, server.output()
+
+
+def test_serve_and_predict_refuse_bad_input_in_one_line(tmp_path, rows_csv):
+    result = run_kfx("serve", "--workspace", str(tmp_path))
+    assert result.returncode == 2 and "no pushed model under" in result.stderr and "make run" in result.stderr
+    result = run_kfx("serve", "--model_base_path", str(tmp_path), "--port", "70000")
+    assert result.returncode == 2 and "--port=70000 is not a port number" in result.stderr
+    result = run_kfx("predict", "--csv", rows_csv, "--address", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("connection refused (is the server running?)")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_real_binary_on_path_gets_tf_serving_flags_only(tmp_path, workspace, pushed_taxi_model):
+    """A stand-in `tensorflow_model_server` records its arguments and runs the built-in server with them."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "tensorflow_model_server"
+    fake.write_text(
+        f'#!/bin/sh\necho "$@" > {tmp_path / "argv"}\nexec {sys.executable} -m serving --server=builtin "$@"\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    server = ServerProcess([*KFX, "serve", "--workspace", workspace], str(tmp_path / "serve.log"),
+                           ready_models=("chicago_taxi",), env=env).start()  # fmt: skip
+    try:
+        printed = server.wait_for_output(f"version {pushed_taxi_model['version']} (AVAILABLE) via")
+        assert f"running {fake}" in printed
+        argv = (tmp_path / "argv").read_text().split()
+        assert sorted(flag.split("=")[0] for flag in argv) == [
+            "--model_base_path", "--model_name", "--port", "--rest_api_port",
+        ]  # fmt: skip
+        assert f"--port={server.grpc_port}" in argv and "--model_name=chicago_taxi" in argv
+    finally:
+        assert server.stop() == 0, server.output()  # SIGTERM reaches the binary through kfx
+
+
+def test_promote_and_rollback_move_labels_on_a_running_server(tmp_path):
+    serving_dir = tmp_path / "serving_model"
+    for version in (1, 2):
+        save_toy_model(str(serving_dir / "toy" / str(version)), offset=float(version))
+    unused = f"127.0.0.1:{free_port()}"
+    common = ["--model", "toy", "--serving-dir", str(serving_dir)]
+    result = run_kfx("promote", "1", *common, "--grpc-address", unused)
+    assert result.returncode == 0, result.stderr
+    assert "label 'stable' (none) -> 1" in result.stdout and "no server answered" in result.stdout
+    config_path = serving_dir / "models.config"
+
+    server = ServerProcess([*KFX, "serve", "--serving-dir", str(serving_dir)], str(tmp_path / "serve.log"),
+                           ready_models=("toy",)).start()  # fmt: skip
+
+    def stable_offset() -> float:
+        body = json.dumps({"inputs": {"x": [0.0], "name": ["n"]}}).encode()
+        request = urllib.request.Request(f"http://{server.rest}/v1/models/toy/labels/stable:predict", data=body)
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return json.loads(reply.read())["outputs"]["y"][0]
+
+    try:
+        assert "written by kfx promote" in server.output()
+        assert stable_offset() == 1.0
+        live = [*common, "--grpc-address", server.grpc]
+        result = run_kfx("promote", "latest", *live)
+        assert result.returncode == 0, result.stderr
+        assert "label 'stable' 1 -> 2" in result.stdout and "reloaded" in result.stdout
+        assert stable_offset() == 2.0
+        model = read_model_config_file(str(config_path)).model_config_list.config[0]
+        assert list(model.model_version_policy.specific.versions) == [1, 2] and dict(model.version_labels) == {
+            "stable": 2
+        }
+
+        (serving_dir / "toy" / "3").mkdir()
+        (serving_dir / "toy" / "3" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        before = config_path.read_bytes()
+        result = run_kfx("promote", "3", *live, "--label", "canary")
+        assert result.returncode == 1 and "version 3 failed to load" in result.stderr
+        assert config_path.read_bytes() == before and stable_offset() == 2.0
+
+        bad = read_model_config_file(str(config_path))
+        bad.model_config_list.config[0].version_labels["stable"] = 9
+        with pytest.raises(ClientError, match="FAILED_PRECONDITION: Request to assign label to version 9"):
+            GrpcClient(server.grpc).reload_config(bad)
+        assert stable_offset() == 2.0
+
+        result = run_kfx("rollback", *live)
+        assert result.returncode == 0, result.stderr
+        assert "label 'stable' 2 -> 1" in result.stdout and stable_offset() == 1.0
+        result = run_kfx("rollback", *live)
+        assert result.returncode == 2 and "nothing to roll back" in result.stderr
+    finally:
+        assert server.stop() == 0, server.output()
