@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
 def _exponential(scale: float, growth: float, count: int) -> list[float]:
-    """monitoring::Buckets::Exponential: `count` bucket bounds scale * growth**i (the last one open-ended)."""
-    return [scale * growth**i for i in range(count - 1)] + [math.inf]
+    """monitoring::Buckets::Exponential: `count` bounds scale * growth**i, then the open-ended bucket."""
+    return [scale * growth**i for i in range(count)] + [math.inf]
 
 
 _LATENCY_BUCKETS = _exponential(10, 1.8, 33)  # 10 us .. about 20 minutes, as TF Serving's request_latency
@@ -106,9 +106,10 @@ class Metrics:
 
 
 def _number(value: float) -> str:
+    """As absl::StrCat prints it: whole numbers exactly, others with six significant digits."""
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
 
 
 def _escape(key: str, value: str) -> str:

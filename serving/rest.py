@@ -16,7 +16,7 @@ from tensorflow_serving.apis import model_pb2
 from serving import codec, example_json
 from serving.metrics import Metrics
 from serving.servable import Servable, signature_for
-from serving.service import InferenceService
+from serving.service import InferenceService, wait
 from serving.status import HTTP_STATUS, ServingError, failed_precondition, invalid_argument
 
 _PREDICT = re.compile(
@@ -101,18 +101,17 @@ class RestApi:
                     f'Serving signature name: "{signature_name or "serving_default"}" not found in signature def'
                 )
             inputs, request_format = codec.predict_inputs(document, signature.input_dtypes)
-            future = self._service.predict_future(servable, signature, inputs)
-            outputs = await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+            outputs = await self._service.predict_async(servable, signature, inputs, timeout=self._timeout)
             return codec.predict_response(outputs, request_format)
         examples = example_json.examples(document)
         servable = self._manager.resolve(name, version, label)
         signature = signature_for(servable, signature_name, api)
         if api == "classify":
             future = self._service.submit(self._service.classify, servable, signature, examples)
-            classes, scores = await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+            classes, scores = await wait(future, self._timeout)
             return example_json.classify_response(classes, scores)
         future = self._service.submit(self._service.regress, servable, signature, examples)
-        values = await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+        values = await wait(future, self._timeout)
         return example_json.regress_response(values)
 
     def _status(self, name: str, version: int | None) -> bytes:

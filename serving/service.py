@@ -4,6 +4,7 @@ Both protocols decode their request into numpy arrays or serialized tf.Examples,
 so the same rows get the same scores whichever protocol carries them.
 """
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -14,6 +15,13 @@ from serving.manager import ModelManager
 from serving.metrics import Metrics
 from serving.request_log import RequestLogs
 from serving.servable import Servable, Signature
+
+
+async def wait(future: Future, timeout: float | None):
+    """Awaits a thread's Future; a deadline raises asyncio.TimeoutError (and cancels the call if not started)."""
+    if timeout is None:
+        return await asyncio.wrap_future(future)
+    return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
 
 
 class InferenceService:
@@ -44,15 +52,17 @@ class InferenceService:
         future.add_done_callback(lambda done: self._log_predict(servable, signature, inputs, done))
         return future
 
-    def predict(
-        self, servable: Servable, signature: Signature, inputs: Mapping[str, np.ndarray], output_filter=()
+    async def predict_async(
+        self,
+        servable: Servable,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_filter=(),
+        timeout: float | None = None,
     ) -> dict[str, np.ndarray]:
-        """Outputs of one Predict call, on the calling thread unless batching is on."""
-        if self.batcher is not None:
-            return self.predict_future(servable, signature, inputs, output_filter).result()
-        outputs = servable.predict(signature, inputs, output_filter)
-        self._log_outputs(servable, signature, inputs, outputs)
-        return outputs
+        """Outputs of one Predict call, for the event loop (REST and gRPC): the model runs on the inference threads
+        (or in a batch), never on the loop, so a slow request cannot hold up the others."""
+        return await wait(self.predict_future(servable, signature, inputs, output_filter), timeout)
 
     def classify(self, servable: Servable, signature: Signature, examples: list[bytes]):
         classes, scores = servable.classify(signature, examples)
