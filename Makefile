@@ -4,7 +4,7 @@ export PYENV_VERSION ?= 3.10.13
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean-workspace
+.PHONY: run test bench bench-serving lint clean-workspace
 
 run: $(STAMP)
 	$(VENV)/bin/kfx run
@@ -14,6 +14,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.pipeline_bench
+	$(VENV)/bin/python -m bench.serving_bench
+
+bench-serving: $(STAMP)
+	$(VENV)/bin/python -m bench.serving_bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -2,10 +2,9 @@
 
 The reference is measured in the same session on the same machine: TFX's own taxi template (bench/taxi_template.py),
 cold, on the same CSV. Each measurement runs in a fresh subprocess; medians over BENCH_REPEATS rounds (default 3).
-Results: workspace/bench/bench.json and bench.md.
+Results: workspace/bench/bench.json and bench.md (bench/results.py).
 """
 
-import json
 import os
 import statistics
 import subprocess
@@ -13,9 +12,10 @@ import sys
 import tempfile
 import time
 
+from bench import results
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_SPAN = os.path.join(REPO, "data", "chicago_taxi", "span-1")
-OUTPUT_DIR = os.path.join(REPO, "workspace", "bench")
 
 
 def measure(command: list[str]) -> dict:
@@ -87,16 +87,10 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     repeats = int(os.environ.get("BENCH_REPEATS", "3"))
-    os.makedirs(OUTPUT_DIR, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kfx-bench-") as scratch:
         rounds = [one_round(scratch, i) for i in range(repeats)]
     result = summarize(rounds)
-    with open(os.path.join(OUTPUT_DIR, "bench.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    report = markdown(result)
-    with open(os.path.join(OUTPUT_DIR, "bench.md"), "w") as f:
-        f.write(report)
-    print(report)
+    results.write("bench", result, markdown(result))
 
 
 if __name__ == "__main__":
