@@ -1,7 +1,5 @@
 """The Trainer's `run_fn`: reads transformed examples, fits the model with early stopping, exports it."""
 
-import math
-
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -34,7 +32,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     model = model_lib.build_model(spec, vocabulary_size, hparams)
     model.summary(print_fn=logging.info)
 
-    evaluations = max(1, math.ceil(fn_args.train_steps / hparams.steps_per_evaluation))
+    # Evaluates every `steps_per_evaluation` steps, and never trains past `train_steps` (fewer steps: one evaluation).
+    steps_per_epoch = min(hparams.steps_per_evaluation, fn_args.train_steps)
+    evaluations = fn_args.train_steps // steps_per_epoch
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
         keras.callbacks.EarlyStopping(
@@ -44,7 +44,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     model.fit(
         train_dataset,
         epochs=evaluations,
-        steps_per_epoch=hparams.steps_per_evaluation,
+        steps_per_epoch=steps_per_epoch,
         validation_data=eval_dataset,
         callbacks=callbacks,
         verbose=2,
