@@ -1,0 +1,226 @@
+"""WindowExampleGen: which spans a run reads, and the real executor on three tiny spans (Beam DirectRunner)."""
+
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.utils import proto_utils
+
+from components.window_example_gen import executor, resolve
+from components.window_example_gen import window as window_lib
+
+HEADER = "fare,company,trip_miles\n"
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _spans(root, *numbers):
+    for number in numbers:
+        _write(root / f"span-{number}" / "data.csv", HEADER + f"{number}.5,A,1.0\n")
+    return str(root)
+
+
+def test_the_latest_present_spans_form_the_window_and_a_gap_does_not_shrink_it(tmp_path):
+    window = window_lib.resolve(_spans(tmp_path, 1, 3, 7, 12), 3)
+    assert (window.spans, window.newest, window.previous) == ((3, 7, 12), 12, 7)
+    assert window.available == (1, 3, 7, 12)
+    assert window.files == {span: (f"{tmp_path}/span-{span}/data.csv",) for span in (3, 7, 12)}
+
+
+def test_a_window_of_one_keeps_the_previous_span_for_the_drift_check(tmp_path):
+    window = window_lib.resolve(_spans(tmp_path, 2, 5), 1)
+    assert (window.spans, window.previous) == ((5,), 2)
+    assert sorted(window.files) == [2, 5]
+
+
+def test_span_replays_the_past_as_the_newest(tmp_path):
+    root = _spans(tmp_path, 1, 2, 3, 4)
+    replay = window_lib.resolve(root, 2, newest=3)
+    assert (replay.spans, replay.newest, replay.previous) == ((2, 3), 3, 2)
+    first = window_lib.resolve(root, 3, newest=1)
+    assert (first.spans, first.previous, sorted(first.files)) == ((1,), None, [1])
+
+
+@pytest.mark.parametrize(
+    "setup, size, newest, message",
+    [
+        (lambda p: str(p / "absent"), 1, None, r"data path '.*absent' does not exist"),
+        (lambda p: str(p), 1, None, r"has no \.csv files and no span-<N>/ folders"),
+        (lambda p: _spans(p, 1, 2, 4), 2, 3, r"span 3 is not in '.*' \(spans there: 1, 2, 4\)"),
+        (lambda p: (p / "span-3").mkdir() or _spans(p, 1, 2), 2, None, r"span folder '.*span-3' has no \.csv files"),
+        (lambda p: _spans(p, 1), 0, None, r"the window must hold at least 1 span, got 0"),
+        (lambda p: str(_write(p / "a.csv", HEADER).parent), 1, 2, r"--span 2: .* has no span-<N>/ folders"),
+        (lambda p: _spans(p, 1, "01"), 1, None, r"'.*span-0?1' and '.*span-0?1' are both span 1; rename or remove one"),
+    ],
+    ids=[
+        "missing-path",
+        "no-spans",
+        "missing-span",
+        "empty-span",
+        "window-below-1",
+        "span-of-flat-folder",
+        "same-span-twice",
+    ],  # fmt: skip
+)
+def test_resolve_errors_name_the_problem(tmp_path, setup, size, newest, message):
+    with pytest.raises(window_lib.WindowError, match=message):
+        window_lib.resolve(setup(tmp_path), size, newest)
+
+
+def test_a_folder_of_csv_files_or_one_file_is_span_zero(tmp_path):
+    first, second = _write(tmp_path / "b.csv", HEADER), _write(tmp_path / "a.csv", HEADER)
+    _write(tmp_path / "notes.txt", "not data")
+    flat = window_lib.resolve(str(tmp_path), 3)
+    assert (flat.spans, flat.previous, flat.files) == ((0,), None, {0: (str(second), str(first))})
+    single = window_lib.resolve(str(first), 3)
+    assert (single.spans, single.previous, single.files) == ((0,), None, {0: (str(first),)})
+
+
+def test_fingerprint_follows_the_files_of_the_window_and_the_previous_span(tmp_path):
+    root = _spans(tmp_path, 1, 2, 3, 4)
+
+    def fingerprint():
+        return window_lib.resolve(root, 2).fingerprint()  # spans 3, 4; previous 3
+
+    original = fingerprint()
+    assert fingerprint() == original
+    _write(tmp_path / "span-1" / "data.csv", HEADER + "9.9,Z,9.9\n")  # outside the window
+    assert fingerprint() == original
+    _write(tmp_path / "span-4" / "data.csv", HEADER + "4.5,A,1.0\n4.5,B,2.0\n")  # rewritten
+    rewritten = fingerprint()
+    assert rewritten != original
+    _write(tmp_path / "span-3" / "more.csv", HEADER)  # added
+    assert fingerprint() not in (original, rewritten)
+
+
+# Three spans with different row counts; `fare` looks integer in span 4 only, and one `company` cell is empty.
+SPAN_ROWS = {1: 41, 2: 37, 4: 43}
+WINDOW = 2  # spans 2 and 4 (span 3 is missing): 80 rows
+
+
+def _span_csv(span, rows):
+    lines = []
+    for row in range(rows):
+        fare = f"{row + 10}" if span == 4 else f"{row + 10}.25"
+        company = "" if (span, row) == (2, 5) else "ABC"[row % 3]
+        lines.append(f"{fare},{company},{row / 10 + span}\n")
+    return HEADER + "".join(lines)
+
+
+def _run_executor(data_root, output_dir, span=None):
+    examples = standard_artifacts.Examples()
+    examples.uri = str(output_dir)
+    output_config = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+            ]
+        )
+    )
+    settings = {executor.DATA_PATH_KEY: data_root, executor.WINDOW_KEY: WINDOW, executor.SPAN_KEY: span}
+    exec_properties = {
+        standard_component_specs.INPUT_BASE_KEY: data_root,
+        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern="span-*/*.csv")])
+        ),
+        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(output_config),
+        standard_component_specs.CUSTOM_CONFIG_KEY: proto_utils.proto_to_json(executor.custom_config(settings)),
+    }
+    executor.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, exec_properties)
+    return examples
+
+
+def _records(examples, split):
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz")
+    dataset = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP")
+    return [tf.train.Example.FromString(record) for record in dataset.as_numpy_iterator()]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """One run of the real executor over the window (spans 2 and 4 of 1, 2, 4), and one replaying span 1."""
+    data = tmp_path_factory.mktemp("data")
+    for span, rows in SPAN_ROWS.items():
+        _write(data / f"span-{span}" / "data.csv", _span_csv(span, rows))
+    output = tmp_path_factory.mktemp("examples")
+    latest = _run_executor(str(data), output / "latest")
+    first = _run_executor(str(data), output / "first", span=1)
+    return {"data": data, "latest": latest, "first": first}
+
+
+def test_executor_writes_the_window_split_by_hash_and_the_two_drift_spans(generated):
+    examples = generated["latest"]
+    splits = artifact_utils.decode_split_names(examples.split_names)
+    assert sorted(splits) == ["eval", executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT, "train"]
+    rows = {split: len(_records(examples, split)) for split in splits}
+    assert rows["train"] + rows["eval"] == SPAN_ROWS[2] + SPAN_ROWS[4]
+    assert rows["train"] > rows["eval"] > 0
+    assert rows[executor.NEWEST_SPLIT] == SPAN_ROWS[4]
+    assert rows[executor.PREVIOUS_SPLIT] == SPAN_ROWS[2]
+    newest_miles = sorted(
+        e.features.feature["trip_miles"].float_list.value[0] for e in _records(examples, "newest_span")
+    )
+    assert newest_miles[0] == pytest.approx(4.0) and newest_miles[-1] == pytest.approx(4.0 + (SPAN_ROWS[4] - 1) / 10)
+
+
+def test_a_column_is_typed_once_for_every_span(generated):
+    examples = generated["latest"]
+    for split in ("train", "eval", executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT):
+        kinds = {e.features.feature["fare"].WhichOneof("kind") for e in _records(examples, split)}
+        assert kinds == {"float_list"}, split  # span 4 alone would be read as integers
+    companies = [e.features.feature["company"].bytes_list.value for e in _records(examples, executor.PREVIOUS_SPLIT)]
+    assert companies.count([]) == 1  # the empty cell is a missing value, not a dropped row
+    assert sorted(c[0].decode() for c in companies if c) == sorted("ABC"[row % 3] for row in range(37) if row != 5)
+
+
+def test_the_artifact_records_the_spans_and_the_files_read(generated):
+    examples, data = generated["latest"], generated["data"]
+    assert examples.span == 4
+    assert examples.get_int_custom_property(executor.SPAN_PROPERTY) == 4
+    assert examples.get_string_custom_property(executor.WINDOW_PROPERTY) == "2,4"
+    assert examples.get_int_custom_property(executor.PREVIOUS_PROPERTY) == 2
+    expected = window_lib.resolve(str(data), WINDOW)
+    assert examples.get_string_custom_property(executor.FINGERPRINT_PROPERTY) == expected.fingerprint()
+    files = json.loads(examples.get_string_custom_property(executor.FILES_PROPERTY))
+    assert files == {str(span): [str(data / f"span-{span}" / "data.csv")] for span in (2, 4)}
+
+
+def test_the_first_span_is_its_own_drift_baseline(generated):
+    examples = generated["first"]
+    assert examples.span == 1 and examples.get_string_custom_property(executor.WINDOW_PROPERTY) == "1"
+    assert examples.get_int_custom_property(executor.PREVIOUS_PROPERTY) == -1  # nothing to compare
+    newest, previous = _records(examples, executor.NEWEST_SPLIT), _records(examples, executor.PREVIOUS_SPLIT)
+    assert len(newest) == len(previous) == SPAN_ROWS[1]
+    assert len(_records(examples, "train")) + len(_records(examples, "eval")) == SPAN_ROWS[1]
+
+
+def test_resolver_writes_the_custom_config_of_the_newest_span(tmp_path, capsys):
+    root = _spans(tmp_path / "data", 1, 2, 5)
+    output_file = tmp_path / "out" / "custom_config.json"
+    assert resolve.main(["--data-path", root, "--window", "2", "--output-file", str(output_file)]) == 0
+    assert "spans [2, 5] of [1, 2, 5]" in capsys.readouterr().out
+    text = output_file.read_text()
+    settings = executor.settings_of({standard_component_specs.CUSTOM_CONFIG_KEY: text})
+    expected = window_lib.resolve(root, 2)
+    assert settings["span"] == 5 and settings["resolved_spans"] == [2, 5]
+    assert settings["fingerprint"] == expected.fingerprint()
+    # The executor reads this parameter as its custom_config and resolves the same window.
+    replayed = executor.window_of({standard_component_specs.CUSTOM_CONFIG_KEY: text})
+    assert replayed == expected
+    _spans(tmp_path / "data", 6)  # a span landing after the resolver ran is not read by this run
+    assert executor.window_of({standard_component_specs.CUSTOM_CONFIG_KEY: text}).newest == 5
+
+
+def test_resolver_fails_with_one_line_on_a_missing_data_path(tmp_path, capsys):
+    output_file = tmp_path / "custom_config.json"
+    code = resolve.main(["--data-path", str(tmp_path / "absent"), "--window", "2", "--output-file", str(output_file)])
+    assert code == 1 and not output_file.exists()
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: data path '{tmp_path / 'absent'}' does not exist"]
