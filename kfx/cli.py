@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Sequence
 
 from kfx import compile as compile_cmd
-from kfx import local_run, predict, serve, submit
+from kfx import lineage_cmd, local_run, predict, serve, submit
 from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT, EXIT_FAILED
 from pipeline.config import ConfigError
 from pipeline.data import DataError
@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--data", help="CSV file, folder of CSVs or folder of span-<N>/ folders; overrides data.path")
     run.add_argument(
+        "--span",
+        type=_positive_int,
+        help="run as if span K were the newest (replays continuous training one span at a time); default: the "
+        "highest span",
+    )
+    run.add_argument(
         "--workspace",
         default=os.environ.get("KFX_WORKSPACE", "workspace"),
         help="folder for local state: metadata.sqlite, pipeline_root/, serving_model/, logs/ "
@@ -70,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.register(commands)
     serve.register(commands)
     predict.register(commands)
+    lineage_cmd.register(commands)
     return parser
 
 
@@ -78,6 +85,7 @@ def _run_local(args: argparse.Namespace) -> int:
         config_path=args.config,
         workspace=local_run.Workspace.under(args.workspace, args.pipeline_root, args.metadata_path, args.serving_dir),
         data_path=args.data,
+        span=args.span,
         train_steps=args.train_steps,
         enable_cache=not args.no_cache,
         verbose=args.verbose,

@@ -2,7 +2,8 @@
 
 The topology comes from `pipeline.pipeline.create_pipeline`; this module only knows the platform: the image, storage
 URIs, Beam runner arguments and per-component resources. The output targets the OSS KFP v2 backend: schemaVersion
-2.1.0, no `resolver` executors, a static CsvExampleGen input pattern (the backend ignores the ExampleGen driver).
+2.1.0, no `resolver` executors, and the window of spans resolved when each run starts (kfx/kfp_window.py), since the
+backend never runs ExampleGen's driver.
 """
 
 import argparse
@@ -13,7 +14,7 @@ import sys
 import tempfile
 from typing import Any
 
-from kfx import progress
+from kfx import kfp_window, progress
 from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT
 from pipeline import config as config_lib
 from pipeline import data as data_lib
@@ -21,10 +22,7 @@ from pipeline import data as data_lib
 DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
 # Where the image installs the project (WORKDIR /pipeline, configs/ copied alongside the code).
 IMAGE_PROJECT_DIR = "/pipeline"
-# OSS KFP ignores lifecycle.preCacheCheck (the ExampleGen driver), so `{SPAN}` would reach the executor verbatim.
-DEFAULT_INPUT_PATTERN = "*.csv"
 REMOTE_SCHEMES = ("gs://", "s3://")
-_PLACEHOLDER = re.compile(r"\{(SPAN|VERSION|YYYY|MM|DD)(:\d+)?\}")
 _DIRECT_ARGS = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
 _DATAFLOW_ARGS = ["--runner=DataflowRunner", "--experiments=use_runner_v2"]  # + --sdk_container_image=<image>
 _FLINK_ARGS = [
@@ -63,11 +61,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--allow-mutable-image", action="store_true", help="accept ':latest' or an untagged image (KFP caches on it)"
     )
     parser.add_argument("--pipeline-root", required=True, help="artifact root, gs://... or s3://")
-    parser.add_argument("--data-root", help="folder of the CSV files on the cluster, e.g. gs://b/chicago_taxi/span-3")
     parser.add_argument(
-        "--input-pattern",
-        help=f"static CSV pattern relative to --data-root (default '{DEFAULT_INPUT_PATTERN}'); no {{SPAN}}: "
-        "open-source KFP skips the ExampleGen driver that resolves it, so point --data-root at one span instead",
+        "--data-root",
+        help="folder of span-<N>/ folders on the cluster, e.g. gs://b/data/chicago_taxi; each run reads the latest "
+        "data.window spans found when it starts",
     )
     parser.add_argument("--serving-dir", help="base of pushed models (default <pipeline-root>/serving_model)")
     parser.add_argument(
@@ -120,7 +117,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     serving_base = args.serving_dir or f"{pipeline_root.rstrip('/')}/serving_model"
     serving_model_dir = f"{_storage_path('--serving-dir', serving_base, args.allow_local_paths).rstrip('/')}/"
     serving_model_dir += config.serving.model_name
-    data_root, input_pattern = _data_input(args, config)
+    data_root = _data_root(args, config)
     if config.data.schema:
         schema = args.schema_path or f"{IMAGE_PROJECT_DIR}/configs/{os.path.basename(config.data.schema)}"
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, schema=schema))
@@ -129,7 +126,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
     os.makedirs(os.path.dirname(output), exist_ok=True)
     # TensorFlow and the Google client libraries print pages of warnings on import; they go to a log instead.
     with progress.output_to_log(os.path.splitext(output)[0] + ".compile.log", verbose=False):
-        _write_spec(args, config, output, pipeline_root, data_root, input_pattern, serving_model_dir, beam_args)
+        _write_spec(args, config, output, pipeline_root, data_root, serving_model_dir, beam_args)
     return output
 
 
@@ -139,10 +136,12 @@ def _write_spec(
     output: str,
     pipeline_root: str,
     data_root: str,
-    input_pattern: str,
     serving_model_dir: str,
     beam_args: list[str],
 ) -> None:
+    import yaml
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx import v1 as tfx
 
     from pipeline import pipeline as pipeline_lib
@@ -150,8 +149,9 @@ def _write_spec(
     tfx_pipeline = pipeline_lib.create_pipeline(
         config,
         pipeline_root=pipeline_root,
-        data_root=data_root,
-        input_pattern=input_pattern,
+        data_path=data_root,
+        input_base=data_root,
+        input_pattern=data_lib.SPANS_PATTERN,
         serving_model_dir=serving_model_dir,
         beam_pipeline_args=beam_args,
         enable_cache=not args.no_cache,
@@ -168,7 +168,14 @@ def _write_spec(
         tfx.orchestration.experimental.KubeflowV2DagRunner(
             config=runner_config, output_dir=staging, output_filename="pipeline.yaml"
         ).run(tfx_pipeline)
-        os.replace(os.path.join(staging, "pipeline.yaml"), output)
+        staged = os.path.join(staging, "pipeline.yaml")
+        with open(staged, encoding="utf-8") as f:
+            spec = yaml.safe_load(f)
+        kfp_window.add_window_resolver(spec, args.image, data_root, config.data.window)
+        json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # still a valid PipelineSpec
+        with open(staged, "w", encoding="utf-8") as f:
+            yaml.safe_dump(spec, f, sort_keys=True)
+        os.replace(staged, output)
 
 
 def check_image(image: str, allow_mutable: bool) -> None:
@@ -234,20 +241,10 @@ def _storage_path(flag: str, value: str, allow_local: bool) -> str:
     return os.path.abspath(value)
 
 
-def _data_input(args: argparse.Namespace, config: config_lib.PipelineConfig) -> tuple[str, str]:
-    """CsvExampleGen's input base and static pattern; without --data-root, the config's data resolved locally."""
+def _data_root(args: argparse.Namespace, config: config_lib.PipelineConfig) -> str:
+    """The folder of spans the tasks read; without --data-root, the config's data path (for local tests)."""
     if args.data_root:
-        data_root = _storage_path("--data-root", args.data_root, args.allow_local_paths)
-        input_pattern = args.input_pattern or DEFAULT_INPUT_PATTERN
-    elif args.allow_local_paths:
-        source = data_lib.locate(config.data.path)
-        data_root = source.input_base
-        input_pattern = args.input_pattern or source.pattern.replace("{SPAN}", str(source.span))
-    else:
-        raise CompileError("--data-root is required (gs://... folder of the CSV files the cluster reads)")
-    if _PLACEHOLDER.search(input_pattern):
-        raise CompileError(
-            f"--input-pattern '{input_pattern}' has a span/version/date placeholder, which open-source KFP never "
-            "resolves (it skips the ExampleGen driver); use a static pattern and point --data-root at the span folder"
-        )
-    return data_root, input_pattern
+        return _storage_path("--data-root", args.data_root, args.allow_local_paths)
+    if args.allow_local_paths:
+        return data_lib.locate(config.data.path, config.data.window).data_path
+    raise CompileError("--data-root is required (gs://... folder of the span-<N>/ folders the cluster reads)")

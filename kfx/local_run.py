@@ -19,6 +19,7 @@ class RunFailed(RuntimeError):
 class Workspace:
     """Local state of runs: ML Metadata, artifacts, pushed models and logs."""
 
+    root: str
     pipeline_root: str
     metadata_path: str
     serving_dir: str
@@ -34,6 +35,7 @@ class Workspace:
     ) -> "Workspace":
         root = os.path.abspath(root)
         return cls(
+            root=root,
             pipeline_root=os.path.abspath(pipeline_root or os.path.join(root, "pipeline_root")),
             metadata_path=os.path.abspath(metadata_path or os.path.join(root, "metadata.sqlite")),
             serving_dir=os.path.abspath(serving_dir or os.path.join(root, "serving_model")),
@@ -46,6 +48,7 @@ class RunOptions:
     config_path: str
     workspace: Workspace
     data_path: str | None = None
+    span: int | None = None
     train_steps: int | None = None
     enable_cache: bool = True
     verbose: bool = False
@@ -67,7 +70,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
             f"{config.path}: data.schema '{config.data.schema}' does not exist; fix the path or remove the key "
             "to validate against the inferred schema"
         )
-    source = data_lib.locate(config.data.path)
+    source = data_lib.locate(config.data.path, config.data.window, options.span)
     rows = data_lib.check_csv_files(source.files, config.features.required_columns)
 
     workspace = options.workspace
@@ -78,10 +81,9 @@ def run(options: RunOptions, console: TextIO) -> dict:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_path = os.path.join(workspace.logs_dir, f"run-{stamp}.log")
 
-    span = f"span {source.span}, " if source.span is not None else ""
     console.write(
         f"kfx run: pipeline '{config.pipeline_name}'\n"
-        f"  data:      {source.input_base} ({span}{len(source.files)} file(s), {rows:,} rows)\n"
+        f"  data:      {source.data_path} ({_describe_window(source)}; {len(source.files)} file(s), {rows:,} rows)\n"
         f"  workspace: artifacts {workspace.pipeline_root}\n"
         f"             metadata  {workspace.metadata_path}\n"
         f"             serving   {serving_model_dir}\n"
@@ -92,30 +94,52 @@ def run(options: RunOptions, console: TextIO) -> dict:
 
     started_ms = int(datetime.datetime.now().timestamp() * 1000)
     with progress.output_to_log(log_path, options.verbose) as run_console:
-        failure = _run_pipeline(config, source, workspace, serving_model_dir, options.enable_cache, run_console)
+        failure = _run_pipeline(
+            config, source, options.span, workspace, serving_model_dir, options.enable_cache, run_console
+        )
         summary = _summarize(workspace.metadata_path, config.pipeline_name, started_ms)
-    if summary is not None:
-        with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
-            json.dump(summary.to_dict(), f, indent=2, default=str)
+        if summary is not None:
+            _record(summary, workspace, log_path)
     if failure:
         raise RunFailed(f"{failure}\nFull log: {log_path}")
-    from kfx import summary as summary_lib
+    from monitoring import summary as summary_lib
 
     console.write(summary_lib.format_summary(summary, list(config.evaluation.slices)) + "\n")
     return summary.to_dict()
 
 
+def _record(summary, workspace: Workspace, log_path: str) -> None:
+    """Records the code version on the run and writes the JSON summary (inside the log redirection: MLMD logs)."""
+    from monitoring import store as store_lib
+
+    project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    store_lib.record_run(workspace.metadata_path, summary.run_id, store_lib.code_version(project))
+    with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
+        json.dump(summary.to_dict(), f, indent=2, default=str)
+
+
+def _describe_window(source: data_lib.DataSource) -> str:
+    window = source.window
+    if not source.has_spans:
+        return "one span"
+    spans = f"span {window.spans[0]}" if len(window.spans) == 1 else f"spans {window.spans[0]}-{window.spans[-1]}"
+    drift = f"drift against span {window.previous}" if window.previous is not None else "no earlier span for drift"
+    return f"{spans} of {len(window.available)}; {drift}"
+
+
 def _summarize(metadata_path: str, pipeline_name: str, started_ms: int):
     """Reads this run back from MLMD (None if it never started); inside the log redirection, as TFMA is chatty."""
-    from kfx import summary as summary_lib
+    from monitoring import store as store_lib
+    from monitoring import summary as summary_lib
 
-    record = summary_lib.latest_run(summary_lib.connect(metadata_path), pipeline_name, since_ms=started_ms)
+    record = store_lib.latest_run(store_lib.connect(metadata_path), pipeline_name, since_ms=started_ms)
     return summary_lib.summarize(record) if record else None
 
 
 def _run_pipeline(
     config: config_lib.PipelineConfig,
     source: data_lib.DataSource,
+    span: int | None,
     workspace: Workspace,
     serving_model_dir: str,
     enable_cache: bool,
@@ -133,8 +157,10 @@ def _run_pipeline(
     tfx_pipeline = pipeline_lib.create_pipeline(
         config,
         pipeline_root=workspace.pipeline_root,
-        data_root=source.input_base,
+        data_path=source.data_path,
+        input_base=source.input_base,
         input_pattern=source.pattern,
+        span=span,
         serving_model_dir=serving_model_dir,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             workspace.metadata_path
@@ -159,5 +185,6 @@ def _run_pipeline(
 
 def _is_user_facing(error: Exception) -> bool:
     from components.data_gate.executor import DataValidationError
+    from components.drift_gate.executor import DriftError
 
-    return isinstance(error, DataValidationError)
+    return isinstance(error, (DataValidationError, DriftError))

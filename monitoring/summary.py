@@ -1,84 +1,28 @@
-"""What a run did, read back from ML Metadata and the artifacts it recorded: the end-of-run summary."""
+"""What a run did, read back from ML Metadata and the artifacts it recorded: the end-of-run summary.
+
+`summarize` gathers the facts (spans, validation, drift, metrics, the blessing and why, the push); `format_summary`
+prints them after `kfx run`, and the HTML report renders the same object.
+"""
 
 import dataclasses
 import json
+import math
 import os
 from typing import Any
 
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from ml_metadata import metadata_store
-from ml_metadata.proto import metadata_store_pb2
 from tensorflow_data_validation.utils import stats_util
 
+from components.drift_gate import executor as drift_executor
 from components.serving_baseline import executor as baseline_executor
+from components.window_example_gen import executor as window_executor
+from monitoring.store import RunRecord, custom
 
-_RUN_CONTEXT = "pipeline_run"
-_NODE_CONTEXT = "node"
 # How many of the lowest-AUC slices to name per slicing feature, among slices at least this large.
 _WORST_SLICES = 3
 _MIN_SLICE_EXAMPLES = 30
-
-
-@dataclasses.dataclass
-class RunRecord:
-    """One pipeline run in MLMD: each node's execution and its output artifacts by key."""
-
-    run_id: str
-    states: dict[str, str]
-    outputs: dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
-
-    def output(self, node_id: str, key: str) -> metadata_store_pb2.Artifact | None:
-        artifacts = self.outputs.get(node_id, {}).get(key)
-        return artifacts[0] if artifacts else None
-
-
-def connect(metadata_path: str) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
-
-
-def latest_run(store: metadata_store.MetadataStore, pipeline_name: str, since_ms: int = 0) -> RunRecord | None:
-    """The most recent run of `pipeline_name` started at or after `since_ms` (epoch milliseconds), or None."""
-    runs = [
-        context
-        for context in store.get_contexts_by_type(_RUN_CONTEXT)
-        if context.create_time_since_epoch >= since_ms
-        and any(parent.name == pipeline_name for parent in store.get_parent_contexts_by_context(context.id))
-    ]
-    if not runs:
-        return None
-    run = max(runs, key=lambda c: c.create_time_since_epoch)
-    executions = store.get_executions_by_context(run.id)
-    events = store.get_events_by_execution_ids([e.id for e in executions])
-    artifact_ids = sorted({e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT})
-    artifacts = {a.id: a for a in store.get_artifacts_by_id(artifact_ids)}
-    states, outputs = {}, {}
-    node_ids = {}
-    for execution in executions:
-        node_ids[execution.id] = _node_id(store, execution, pipeline_name)
-        states[node_ids[execution.id]] = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
-    for event in events:
-        if event.type == metadata_store_pb2.Event.OUTPUT:
-            node_outputs = outputs.setdefault(node_ids[event.execution_id], {})
-            node_outputs.setdefault(event.path.steps[0].key, []).append(artifacts[event.artifact_id])
-    return RunRecord(run.name, states, outputs)
-
-
-def _node_id(store: metadata_store.MetadataStore, execution: Any, pipeline_name: str) -> str:
-    node_types = {t.id for t in store.get_context_types() if t.name == _NODE_CONTEXT}
-    for context in store.get_contexts_by_execution(execution.id):
-        if context.type_id in node_types:
-            return context.name.removeprefix(f"{pipeline_name}.")
-    return execution.type.rsplit(".", 1)[-1]
-
-
-def _custom(artifact: metadata_store_pb2.Artifact | None, name: str) -> Any:
-    if artifact is None or name not in artifact.custom_properties:
-        return None
-    value = artifact.custom_properties[name]
-    return getattr(value, value.WhichOneof("value"))
+EXAMPLE_GEN, DRIFT_GATE = "WindowExampleGen", "DriftGate"
 
 
 @dataclasses.dataclass
@@ -87,8 +31,12 @@ class RunSummary:
 
     run_id: str
     states: dict[str, str]
+    spans: list[int] = dataclasses.field(default_factory=list)
+    previous_span: int | None = None
     examples: dict[str, int] = dataclasses.field(default_factory=dict)
     validation: str = "not run"
+    drift: str = "not run"
+    drift_measurements: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     slices: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     blessed: bool | None = None
@@ -97,6 +45,7 @@ class RunSummary:
     pushed_version: str | None = None
     pushed_path: str | None = None
     tensorboard_logdir: str | None = None
+    evaluation_uri: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,41 +54,73 @@ class RunSummary:
 def summarize(run: RunRecord) -> RunSummary:
     """Builds the summary of `run` from its artifacts; parts of a run that did not happen stay empty."""
     summary = RunSummary(run.run_id, run.states)
+    examples = run.output(EXAMPLE_GEN, "examples")
+    if examples is not None:
+        window = custom(examples, window_executor.WINDOW_PROPERTY) or ""
+        summary.spans = [int(s) for s in window.split(",") if s]
+        previous = custom(examples, window_executor.PREVIOUS_PROPERTY)
+        summary.previous_span = previous if previous is not None and previous >= 0 else None
     statistics = run.output("StatisticsGen", "statistics")
     if statistics is not None:
         summary.examples = _example_counts(statistics.uri)
-    anomalies = run.output("ExampleValidator", "anomalies")
-    if anomalies is not None:
+    if run.output("ExampleValidator", "anomalies") is not None:
         failed = run.states.get("DataGate") == "FAILED"
         summary.validation = "FAILED: anomalies found (listed above)" if failed else "passed: no anomalies"
+    _add_drift(summary, run)
     model_run = run.output("Trainer", "model_run")
     if model_run is not None:
         summary.tensorboard_logdir = model_run.uri
     baseline = run.output("ServingBaseline", "baseline_model")
-    if _custom(baseline, baseline_executor.HAS_MODEL_PROPERTY):
-        summary.baseline_version = _custom(baseline, baseline_executor.SERVED_VERSION_PROPERTY)
+    if custom(baseline, baseline_executor.HAS_MODEL_PROPERTY):
+        summary.baseline_version = custom(baseline, baseline_executor.SERVED_VERSION_PROPERTY)
     evaluation = run.output("Evaluator", "evaluation")
     blessing = run.output("Evaluator", "blessing")
     if evaluation is not None and blessing is not None:
-        _add_evaluation(summary, evaluation.uri, bool(_custom(blessing, "blessed")))
+        summary.evaluation_uri = evaluation.uri
+        _add_evaluation(summary, evaluation.uri, bool(custom(blessing, "blessed")))
     pushed = run.output("Pusher", "pushed_model")
-    if _custom(pushed, "pushed"):
-        summary.pushed_version = _custom(pushed, "pushed_version")
-        summary.pushed_path = _custom(pushed, "pushed_destination")
+    if custom(pushed, "pushed"):
+        summary.pushed_version = custom(pushed, "pushed_version")
+        summary.pushed_path = custom(pushed, "pushed_destination")
     return summary
+
+
+def _add_drift(summary: RunSummary, run: RunRecord) -> None:
+    state = run.states.get(DRIFT_GATE)
+    if state == "FAILED":
+        summary.drift = "BLOCKED: the newest span drifted past a blocking threshold (listed above)"
+        return
+    drift = run.output(DRIFT_GATE, drift_executor.DRIFT_KEY)
+    if drift is None:
+        return
+    with tf.io.gfile.GFile(os.path.join(drift.uri, drift_executor.REPORT_FILE)) as f:
+        report = json.load(f)
+    summary.drift_measurements = report["measurements"]
+    if not custom(drift, drift_executor.CHECKED_PROPERTY):
+        summary.drift = "not checked: no earlier span"
+        return
+    over = [m for m in report["measurements"] if m["over"]]
+    against = f"span {report['newest_span']} against span {report['previous_span']}"
+    if over:
+        names = ", ".join(sorted({m["feature"] for m in over}))
+        summary.drift = f"passed with warnings ({against}): {names} past the warning threshold"
+    else:
+        summary.drift = f"passed ({against}): every measure under its threshold"
 
 
 def _example_counts(statistics_uri: str) -> dict[str, int]:
     counts = {}
-    for entry in sorted(os.listdir(statistics_uri)):
-        path = os.path.join(statistics_uri, entry, "FeatureStats.pb")
-        if entry.startswith("Split-") and os.path.exists(path):
-            counts[entry.removeprefix("Split-")] = stats_util.load_stats_binary(path).datasets[0].num_examples
+    for entry in sorted(tf.io.gfile.listdir(statistics_uri)):
+        path = os.path.join(statistics_uri, entry.rstrip("/"), "FeatureStats.pb")
+        if entry.startswith("Split-") and tf.io.gfile.exists(path):
+            counts[entry.rstrip("/").removeprefix("Split-")] = (
+                stats_util.load_stats_binary(path).datasets[0].num_examples
+            )
     return counts
 
 
 def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessed: bool) -> None:
-    with open(os.path.join(evaluation_uri, "eval_config.json")) as f:
+    with tf.io.gfile.GFile(os.path.join(evaluation_uri, "eval_config.json")) as f:
         model_specs = json.load(f)["evalConfig"]["modelSpecs"]
     candidate = next(s.get("name", "") for s in model_specs if not s.get("isBaseline"))
     result = tfma.load_eval_result(evaluation_uri, model_name=candidate or None)
@@ -164,32 +145,42 @@ def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessed: bool) -> 
     validation = tfma.load_validation_result(evaluation_uri)
     for per_slice in validation.metric_validations_per_slice:
         for failure in per_slice.failures:
-            summary.reasons.append(_describe_failure(failure))
+            summary.reasons.append(_describe_failure(failure, summary.baseline_version))
 
 
-def _describe_failure(failure: Any) -> str:
+def _describe_failure(failure: Any, baseline_version: int | None) -> str:
     name = failure.metric_key.name
     value = failure.metric_value.double_value.value
     threshold = failure.metric_threshold
     if failure.metric_key.is_diff:
-        return f"{name} changed by {value:+.4f} against the served model (no regression allowed)"
+        required = threshold.change_threshold.absolute.value
+        need = "no regression" if required < 0 else f"an improvement of more than {max(required - 1e-9, 0):.4f}"
+        return f"{name} changed by {value:+.4f} against served version {baseline_version}; it needs {need}"
     bound = threshold.value_threshold.lower_bound.value
     return f"{name} {value:.4f} is below the minimum {bound:.4f}"
+
+
+def _number(value: Any) -> str:
+    """A metric for display; NaN or a missing value reads "n/a" instead of failing a format."""
+    return f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
 
 
 def format_summary(summary: RunSummary, slice_features: list[str]) -> str:
     """Renders the summary as the short text block printed after a run."""
     lines = [f"Run {summary.run_id}"]
+    if summary.spans:
+        spans = ", ".join(map(str, summary.spans))
+        lines.append(f"  Spans:       {spans} (newest {summary.spans[-1]})")
     if summary.examples:
-        splits = sorted(summary.examples, key=lambda split: (split != "train", split))
-        counts = ", ".join(f"{split} {summary.examples[split]:,}" for split in splits)
+        shown = [s for s in ("train", "eval") if s in summary.examples]
+        counts = ", ".join(f"{split} {summary.examples[split]:,}" for split in shown)
         lines.append(f"  Examples:    {counts}")
     lines.append(f"  Validation:  {summary.validation}")
+    lines.append(f"  Drift:       {summary.drift}")
     if summary.metrics:
         shown = ("auc", "binary_accuracy", "precision", "recall", "calibration")
         lines.append(
-            "  Evaluation:  "
-            + ", ".join(f"{name} {summary.metrics[name]:.4f}" for name in shown if name in summary.metrics)
+            "  Evaluation:  " + ", ".join(f"{n} {_number(summary.metrics[n])}" for n in shown if n in summary.metrics)
         )
         if "auc_diff" in summary.metrics:
             change = summary.metrics["auc_diff"]
@@ -206,7 +197,7 @@ def format_summary(summary: RunSummary, slice_features: list[str]) -> str:
     if summary.blessed is not None:
         if summary.blessed:
             against = (
-                f"; no regression against served version {summary.baseline_version}"
+                f"; better than served version {summary.baseline_version}"
                 if summary.baseline_version
                 else "; nothing served yet, so thresholds only"
             )
@@ -219,5 +210,5 @@ def format_summary(summary: RunSummary, slice_features: list[str]) -> str:
     elif summary.blessed is not None:
         lines.append("  Pushed:      no (the served model is unchanged)")
     if summary.tensorboard_logdir:
-        lines.append(f"  TensorBoard: tensorboard --logdir {summary.tensorboard_logdir}")
+        lines.append("  TensorBoard: kfx board   (training curves of this run)")
     return "\n".join(lines)

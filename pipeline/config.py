@@ -41,6 +41,39 @@ class DataConfig:
     path: str
     schema: str | None = None
     split: SplitConfig = SplitConfig()
+    window: int = 1  # train on the latest N spans
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureDrift:
+    """Thresholds of TFDV's comparators for one feature (None: not checked) and what crossing them does."""
+
+    jensen_shannon: float | None = None
+    infinity_norm: float | None = None
+    action: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelDrift:
+    max_rate_change: float = 0.1
+    action: str = "block"
+
+
+@dataclasses.dataclass(frozen=True)
+class RowCountDrift:
+    min_fraction: float = 0.1
+    max_fraction: float = 10.0
+    action: str = "warn"
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftConfig:
+    """The newest span against the previous one, checked before Transform."""
+
+    default: FeatureDrift = FeatureDrift()  # unset values: see pipeline/drift.py DEFAULTS
+    features: dict[str, FeatureDrift] = dataclasses.field(default_factory=dict)
+    label: LabelDrift = LabelDrift()
+    row_count: RowCountDrift = RowCountDrift()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,10 +83,28 @@ class TrainingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SkewCheck:
+    """Thresholds of TFDV's skew comparators for one feature (None: the default's)."""
+
+    jensen_shannon: float | None = None
+    infinity_norm: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SkewConfig:
+    """Serving requests against the training data of the version that answered them (`kfx monitor`)."""
+
+    default: SkewCheck = SkewCheck(jensen_shannon=0.3, infinity_norm=0.2)
+    features: dict[str, SkewCheck] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluationConfig:
     slices: tuple[str, ...] = ()
     thresholds: dict[str, float] = dataclasses.field(default_factory=lambda: {"auc": 0.5})
     no_regression: tuple[str, ...] = ("auc",)
+    # The candidate must beat the served model by more than this (absolute) to be pushed.
+    min_improvement: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,9 +121,12 @@ class PipelineConfig:
     training: TrainingConfig
     evaluation: EvaluationConfig
     serving: ServingConfig
+    drift: DriftConfig = DriftConfig()
+    skew: SkewConfig = SkewConfig()
 
 
-_SECTIONS = ("pipeline_name", "data", "label", "features", "training", "evaluation", "serving")
+_SECTIONS = ("pipeline_name", "data", "label", "features", "training", "evaluation", "serving", "drift", "skew")
+_OPTIONAL_SECTIONS = ("drift", "skew")
 
 
 def load(path: str) -> PipelineConfig:
@@ -93,7 +147,7 @@ def parse(raw: Any, path: str) -> PipelineConfig:
     raw = where.mapping(raw, "")
     where.known_keys(raw, _SECTIONS, "")
     for section in _SECTIONS:
-        if section not in raw:
+        if section not in raw and section not in _OPTIONAL_SECTIONS:
             raise ConfigError(f"{path}: missing required key '{section}'")
 
     pipeline_name = where.typed(raw["pipeline_name"], str, "pipeline_name")
@@ -112,6 +166,8 @@ def parse(raw: Any, path: str) -> PipelineConfig:
     )
     if data.split.train < 1 or data.split.eval < 1:
         raise ConfigError(f"{path}: data.split: train and eval need at least 1 hash bucket each")
+    if data.window < 1:
+        raise ConfigError(f"{path}: data.window must be at least 1 (the number of latest spans to train on)")
 
     label = where.build(LabelRule, raw["label"], "label")
     if (label.greater_than is None) == (not label.one_of):
@@ -130,11 +186,13 @@ def parse(raw: Any, path: str) -> PipelineConfig:
         raise ConfigError(f"{path}: training.dropout must be in [0, 1)")
 
     evaluation = where.build(EvaluationConfig, raw["evaluation"], "evaluation")
-    for metric in list(evaluation.thresholds) + list(evaluation.no_regression):
+    for metric in list(evaluation.thresholds) + list(evaluation.no_regression) + list(evaluation.min_improvement):
         if metric not in METRICS:
             raise ConfigError(
                 f"{path}: evaluation: unknown metric '{metric}'; choose from {', '.join(sorted(METRICS))}"
             )
+    if any(value < 0 for value in evaluation.min_improvement.values()):
+        raise ConfigError(f"{path}: evaluation.min_improvement values must be >= 0 (0: any improvement)")
     unknown_slices = [s for s in evaluation.slices if s not in features.required_columns]
     if unknown_slices:
         raise ConfigError(
@@ -145,6 +203,21 @@ def parse(raw: Any, path: str) -> PipelineConfig:
     if not _MODEL_NAME.match(serving.model_name):
         raise ConfigError(f"{path}: serving.model_name '{serving.model_name}' must be a plain directory name")
 
+    drift = where.build(DriftConfig, raw.get("drift"), "drift")
+    _check_drift(drift, features, where)
+    skew = where.build(SkewConfig, raw.get("skew"), "skew")
+    for key, check in {
+        "skew.default": skew.default,
+        **{f"skew.features.{k}": v for k, v in skew.features.items()},
+    }.items():
+        for name in ("jensen_shannon", "infinity_norm"):
+            value = getattr(check, name)
+            if value is not None and not 0 < value <= 1:
+                raise ConfigError(f"{path}: {key}.{name} must be in (0, 1], got {value}")
+    unknown = [name for name in skew.features if name not in features.raw_features]
+    if unknown:
+        raise ConfigError(f"{path}: skew.features {unknown} are not model features (the serving inputs)")
+
     return PipelineConfig(
         path=os.path.abspath(path),
         pipeline_name=pipeline_name,
@@ -153,7 +226,29 @@ def parse(raw: Any, path: str) -> PipelineConfig:
         training=TrainingConfig(train_steps=train_steps, hparams=hparams),
         evaluation=evaluation,
         serving=serving,
+        drift=drift,
+        skew=skew,
     )
+
+
+def _check_drift(drift: DriftConfig, features: FeatureConfig, where: "_Where") -> None:
+    actions = {"block", "warn"}
+    checks = {"drift.default": drift.default, **{f"drift.features.{k}": v for k, v in drift.features.items()}}
+    for key, check in checks.items():
+        for name in ("jensen_shannon", "infinity_norm"):
+            value = getattr(check, name)
+            if value is not None and not 0 < value <= 1:
+                raise ConfigError(f"{where.path}: {key}.{name} must be in (0, 1], got {value}")
+        if check.action is not None and check.action not in actions:
+            raise ConfigError(f"{where.path}: {key}.action must be 'block' or 'warn', got '{check.action}'")
+    for key, action in (("drift.label", drift.label.action), ("drift.row_count", drift.row_count.action)):
+        if action not in actions:
+            raise ConfigError(f"{where.path}: {key}.action must be 'block' or 'warn', got '{action}'")
+    unknown = [name for name in drift.features if name not in features.required_columns]
+    if unknown:
+        raise ConfigError(f"{where.path}: drift.features {unknown} are not configured features or label columns")
+    if not 0 < drift.row_count.min_fraction <= 1 <= drift.row_count.max_fraction:
+        raise ConfigError(f"{where.path}: drift.row_count needs 0 < min_fraction <= 1 <= max_fraction")
 
 
 def _check_features(features: FeatureConfig, where: "_Where") -> None:

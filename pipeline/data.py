@@ -1,23 +1,24 @@
 """Where the input CSVs are and whether they can be read at all, checked before any pipeline work starts.
 
 Layouts, for `data.path` (or `kfx run --data`):
-- a single CSV file;
-- a folder of CSV files (all read together);
-- a folder of numbered spans `span-1/`, `span-2/`, ... each holding CSV files: ExampleGen reads the highest span.
+- a folder of numbered spans `span-1/`, `span-2/`, ... each holding CSV files: the run reads the latest
+  `data.window` spans up to the newest (or up to `kfx run --span K`), and compares the newest with the one before;
+- a folder of CSV files (all read together), or a single CSV file: one span, no drift check.
 
 The checks here are the cheap, structural ones whose failure would otherwise surface as a Beam stack trace
 (missing files, empty files, missing columns, rows with the wrong number of fields). Types, domains and ranges are
-ExampleValidator's job, against the schema.
+ExampleValidator's job, against the schema. ExampleGen resolves the window again when it runs (on Kubeflow that is
+the only place it is resolved).
 """
 
 import csv
 import dataclasses
 import os
-import re
 from collections.abc import Iterable, Sequence
 
-SPAN_DIR = re.compile(r"^span-(\d+)$")
-SPAN_PATTERN = "span-{SPAN}/*.csv"
+from components.window_example_gen import window as window_lib
+
+SPANS_PATTERN = "span-*/*.csv"
 _MAX_REPORTED_ROWS = 5
 
 
@@ -27,39 +28,37 @@ class DataError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class DataSource:
-    """What CsvExampleGen gets: a base directory and a file pattern relative to it."""
+    """What the run reads: the data path, the window of spans, and the files TFX's local driver fingerprints."""
 
+    data_path: str
     input_base: str
     pattern: str
-    files: tuple[str, ...]
-    span: int | None = None
+    window: window_lib.Window
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(path for span in sorted(self.window.files) for path in self.window.files[span])
+
+    @property
+    def has_spans(self) -> bool:
+        return self.window.available != (0,)
 
 
-def locate(path: str) -> DataSource:
-    """Resolves a data path (file, folder of CSVs, or folder of spans) into ExampleGen's input."""
+def locate(path: str, window: int = 1, span: int | None = None) -> DataSource:
+    """Resolves a data path (folder of spans, folder of CSVs, or one file) and the window of spans to read."""
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise DataError(f"data path '{path}' does not exist; set data.path in the config or pass --data")
+    if os.path.isfile(path) and not path.endswith(".csv"):
+        raise DataError(f"data file '{path}' is not a .csv file")
+    try:
+        resolved = window_lib.resolve(path, window, span)
+    except window_lib.WindowError as error:
+        raise DataError(str(error)) from None
     if os.path.isfile(path):
-        if not path.endswith(".csv"):
-            raise DataError(f"data file '{path}' is not a .csv file")
-        return DataSource(os.path.dirname(path), os.path.basename(path), (path,))
-    spans = {
-        int(match.group(1)): entry
-        for entry in os.listdir(path)
-        if (match := SPAN_DIR.match(entry)) and os.path.isdir(os.path.join(path, entry))
-    }
-    if spans:
-        span = max(spans)
-        folder = os.path.join(path, spans[span])
-        files = _csv_files(folder)
-        if not files:
-            raise DataError(f"span folder '{folder}' has no .csv files; the highest span is the one that is read")
-        return DataSource(path, SPAN_PATTERN, files, span)
-    files = _csv_files(path)
-    if not files:
-        raise DataError(f"data folder '{path}' has no .csv files and no span-<N>/ folders")
-    return DataSource(path, "*.csv", files)
+        return DataSource(path, os.path.dirname(path), os.path.basename(path), resolved)
+    pattern = SPANS_PATTERN if resolved.available != (0,) else "*.csv"
+    return DataSource(path, path, pattern, resolved)
 
 
 def check_csv_files(files: Sequence[str], required_columns: Iterable[str]) -> int:
@@ -107,9 +106,3 @@ def _check_csv_file(file: str, required: list[str]) -> tuple[list[str], int]:
     if rows == 0:
         raise DataError(f"'{file}' has a header but no data rows")
     return header, rows
-
-
-def _csv_files(folder: str) -> tuple[str, ...]:
-    return tuple(
-        sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".csv") and not f.startswith("."))
-    )

@@ -5,20 +5,27 @@ import tensorflow_model_analysis as tfma
 from models import exporter
 from pipeline.config import METRICS, EvaluationConfig
 
-# A change threshold of exactly 0 would reject a candidate that merely ties; this tolerates float noise only.
+# TFMA passes a change threshold when diff >= value: "no regression" allows a tie (up to float noise), "min
+# improvement" of x requires diff > x.
 _NO_REGRESSION_TOLERANCE = -1e-10
+_STRICTLY = 1e-9
 
 
 def eval_config(evaluation: EvaluationConfig, label_key: str) -> tfma.EvalConfig:
     """Overall and per-slice metrics; value thresholds and no-regression checks on the overall slice."""
     thresholds = {}
-    for name in sorted(set(evaluation.thresholds) | set(evaluation.no_regression)):
+    compared = set(evaluation.no_regression) | set(evaluation.min_improvement)
+    for name in sorted(set(evaluation.thresholds) | compared):
         threshold = tfma.MetricThreshold()
         if name in evaluation.thresholds:
             threshold.value_threshold.lower_bound.value = evaluation.thresholds[name]
-        if name in evaluation.no_regression:
+        if name in compared:
             threshold.change_threshold.direction = tfma.MetricDirection.HIGHER_IS_BETTER
-            threshold.change_threshold.absolute.value = _NO_REGRESSION_TOLERANCE
+            threshold.change_threshold.absolute.value = (
+                evaluation.min_improvement[name] + _STRICTLY
+                if name in evaluation.min_improvement
+                else _NO_REGRESSION_TOLERANCE
+            )
         thresholds[METRICS[name]] = threshold
 
     metric_classes = [

@@ -4,10 +4,16 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.data_gate.component import DataGate
+from components.drift_gate.component import DriftGate
+from components.drift_gate.validator import DistributionValidator
 from components.serving_baseline.component import Evaluator, ServingBaseline
+from components.window_example_gen import executor as window_executor
+from components.window_example_gen.component import WindowExampleGen
 from models import features as features_lib
-from pipeline import evaluation
+from pipeline import drift, evaluation
 from pipeline.config import PipelineConfig
+
+DRIFT_SPLITS = [window_executor.NEWEST_SPLIT, window_executor.PREVIOUS_SPLIT]
 
 # User code reaches the components by dotted path: importable wherever the project is installed (locally or in
 # the Kubeflow image), so nothing is packaged at compile time.
@@ -19,9 +25,11 @@ def create_pipeline(
     config: PipelineConfig,
     *,
     pipeline_root: str,
-    data_root: str,
+    data_path: str,
+    input_base: str,
     input_pattern: str,
     serving_model_dir: str,
+    span: int | None = None,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
@@ -31,9 +39,10 @@ def create_pipeline(
     Args:
       config: the validated configuration file (features, label, split, training, thresholds).
       pipeline_root: where every component writes its artifacts.
-      data_root: directory CsvExampleGen reads; `input_pattern` (may contain `{SPAN}`) is relative to it.
-      input_pattern: file pattern of the CSV files, e.g. `span-{SPAN}/*.csv`.
+      data_path: folder of `span-<N>/` folders (or of CSV files, or one CSV file), read when ExampleGen runs.
+      input_base, input_pattern: the files TFX's local driver fingerprints for caching, e.g. `span-*/*.csv`.
       serving_model_dir: `<base>/<model name>`; Pusher writes versions `<serving_model_dir>/<unix time>/`.
+      span: run as if this were the newest span (default: the highest one present when ExampleGen runs).
       metadata_connection_config: ML Metadata store (SQLite locally; None on Kubeflow, whose launcher records it).
       beam_pipeline_args: arguments of every Beam-based component (runner, workers).
       enable_cache: reuse a component's earlier outputs when its inputs and properties are unchanged.
@@ -42,10 +51,15 @@ def create_pipeline(
     transform_config = {features_lib.FEATURES_KEY: config.features.to_dict()}
     trainer_config = {**transform_config, features_lib.HPARAMS_KEY: config.training.hparams.to_dict()}
 
-    # Reads the CSV files (the highest span) and splits them deterministically by hash into train and eval.
-    example_gen = tfx.components.CsvExampleGen(
-        input_base=data_root,
-        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="all", pattern=input_pattern)]),
+    # Reads the latest `data.window` spans and splits their rows by hash into train and eval (evaluation on held-out
+    # rows of the same spans, so the candidate and the served model are compared on the same recent data); also
+    # writes the newest and the previous span as splits of their own, for the drift check.
+    example_gen = WindowExampleGen(
+        input_base=input_base,
+        input_pattern=input_pattern,
+        data_path=data_path,
+        window=config.data.window,
+        span=span,
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[
@@ -56,12 +70,27 @@ def create_pipeline(
         ),
     )
 
-    # Computes statistics over the data for validation and, across spans, drift checks.
+    # Computes statistics over the data for validation and for the drift check between spans.
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
 
-    # Records the schema inferred from this data, for comparison with the curated one.
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    components = [example_gen, statistics_gen, schema_gen]
+    # Records the schema inferred from the training data, for comparison with the curated one.
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True, exclude_splits=DRIFT_SPLITS
+    )
+    # Measures how far the newest span drifted from the previous one (TFDV's comparators); it only records.
+    distribution_validator = DistributionValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        baseline_statistics=statistics_gen.outputs["statistics"],
+        config=drift.validator_config(config),
+        include_split_pairs=[tuple(DRIFT_SPLITS)],
+    )
+    # Stops the run when the drift crosses a blocking threshold; the served model is left alone.
+    drift_gate = DriftGate(
+        anomalies=distribution_validator.outputs["anomalies"],
+        examples=example_gen.outputs["examples"],
+        settings=drift.gate_settings(config),
+    )
+    components = [example_gen, statistics_gen, schema_gen, distribution_validator, drift_gate]
 
     schema = schema_gen.outputs["schema"]
     if config.data.schema:
@@ -70,8 +99,12 @@ def create_pipeline(
         schema = schema_importer.outputs["schema"]
         components.append(schema_importer)
 
-    # Compares the statistics with the schema and records every anomaly.
-    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"], schema=schema)
+    # Compares the statistics with the schema and records every anomaly (the previous span passed in its own run).
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema,
+        exclude_splits=[window_executor.PREVIOUS_SPLIT],
+    )
 
     # Stops the run when there is any anomaly, so bad data never reaches training or serving.
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
@@ -83,8 +116,10 @@ def create_pipeline(
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=transform_config,
         disable_statistics=True,
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
     )
     transform.add_upstream_node(data_gate)
+    transform.add_upstream_node(drift_gate)
 
     # Trains the Keras model and exports it with its serving signatures.
     trainer = tfx.components.Trainer(
@@ -105,6 +140,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=serving_baseline.outputs["baseline_model"],
         eval_config=evaluation.eval_config(config.evaluation, config.features.label.name),
+        example_splits=["eval"],
     )
 
     # Copies a blessed model to <serving_model_dir>/<version>/, the layout TF Serving watches.

@@ -1,14 +1,19 @@
 """Replays a compiled KFP v2 PipelineSpec (YAML) task by task, the way the KFP driver and launcher run it.
 
 For each task of `root.dag.tasks`, in topological order of `dependentTasks`, it builds the ExecutorInput the launcher
-would (parameter values from `runtimeValue` constants or root parameters; input artifacts from the upstream
-ExecutorOutputs, keeping their `instanceSchema` type, uri and metadata; output artifacts under
-`<root>/<run>/<task>/<key>`; `outputFile`), substitutes `{{$}}`, runs `lifecycle.preCacheCheck` (the ExampleGen
-driver) when asked to, then the container's command and args as a local subprocess, and reads the ExecutorOutput.
+would (parameter values from `runtimeValue` constants, root parameters or upstream output parameters; input
+artifacts from the upstream ExecutorOutputs, keeping their `instanceSchema` type, uri and metadata; output artifacts
+under `<root>/<run>/<task>/<key>`, named per run as MLMD names them; output parameter files; `outputFile`),
+substitutes `{{$}}` and the output parameter placeholders, runs `lifecycle.preCacheCheck` (the ExampleGen driver)
+when asked to, then the container's command and args as a local subprocess, and reads the outputs back.
+With a `cache` dict shared between replays, a task whose `cachingOptions.enableCache` is set reuses the outputs of
+an earlier execution with the same key, computed as the open-source backend computes it (backend/src/v2/cacheutils):
+input artifact names, input parameter values, output artifact names and types, and the image, command and args.
 A bare `python` in a command becomes this interpreter, so the venv plays the part of the image.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -21,6 +26,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
+OUTPUT_FILE_PLACEHOLDER = "{{{{$.outputs.parameters['{}'].output_file}}}}"
 
 
 class ReplayError(RuntimeError):
@@ -36,6 +42,8 @@ class TaskRun:
     # Output key -> runtime artifacts ({name, type, uri, metadata}) after merging the ExecutorOutput.
     outputs: dict[str, list[dict[str, Any]]]
     log_path: str
+    parameters: dict[str, str] = dataclasses.field(default_factory=dict)  # output parameter values
+    cached: bool = False
 
 
 def load_spec(path: str) -> dict[str, Any]:
@@ -67,10 +75,12 @@ def replay(
     parameters: Mapping[str, Any] | None = None,
     run_drivers: bool = True,
     env: Mapping[str, str] | None = None,
+    cache: dict[str, TaskRun] | None = None,
 ) -> dict[str, TaskRun]:
     """Runs every task of the spec; returns the runs by task name. Raises ReplayError on the first failure.
 
-    `run_drivers=False` skips `lifecycle.preCacheCheck`, as the open-source KFP backend does.
+    `run_drivers=False` skips `lifecycle.preCacheCheck`, as the open-source KFP backend does. `cache` (None: no
+    caching) holds earlier executions by cache key, across replays.
     """
     spec = load_spec(spec_path)
     executors = spec["deploymentSpec"]["executors"]
@@ -83,17 +93,46 @@ def replay(
         if "container" not in executor:
             raise ReplayError(f"task {name}: executor {sorted(executor)} is not a container (resolver/importer?)")
         task_dir = os.path.join(root, run_id, name)
-        executor_input = _executor_input(name, task, component, runs, parameters or {}, task_dir)
+        executor_input = _executor_input(name, task, component, runs, parameters or {}, task_dir, run_id)
         json_format.ParseDict(executor_input, pipeline_spec_pb2.ExecutorInput())  # the shape the launcher sends
+        container = executor["container"]
+        key = _cache_key(executor_input, container)
+        if cache is not None and task.get("cachingOptions", {}).get("enableCache") and key in cache:
+            runs[name] = dataclasses.replace(cache[key], cached=True)
+            continue
         os.makedirs(task_dir, exist_ok=True)
         log_path = os.path.join(task_dir, "log.txt")
-        container = executor["container"]
         if run_drivers and "lifecycle" in container:
             hook = container["lifecycle"]["preCacheCheck"]
             _run(name + " driver", hook["command"], hook["args"], executor_input, log_path, env)
         _run(name, container["command"], container["args"], executor_input, log_path, env)
-        runs[name] = TaskRun(name, executor_input, _merge_outputs(executor_input), log_path)
+        runs[name] = TaskRun(
+            name, executor_input, _merge_outputs(executor_input), log_path, _read_parameters(executor_input)
+        )
+        if cache is not None:
+            cache[key] = runs[name]
     return runs
+
+
+def _cache_key(executor_input: Mapping[str, Any], container: Mapping[str, Any]) -> str:
+    inputs = executor_input["inputs"]
+    outputs = executor_input["outputs"]["artifacts"]
+    fingerprint = {
+        "input_artifacts": {k: [a["name"] for a in v["artifacts"]] for k, v in inputs["artifacts"].items()},
+        "parameters": inputs["parameterValues"],
+        # The backend wipes output URIs from the key (and names outputs before running): types only here.
+        "outputs": {k: [a["type"] for a in v["artifacts"]] for k, v in outputs.items()},
+        "container": [container.get("image"), container.get("command"), container.get("args")],
+    }
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+
+
+def _read_parameters(executor_input: Mapping[str, Any]) -> dict[str, str]:
+    values = {}
+    for key, parameter in executor_input["outputs"].get("parameters", {}).items():
+        with open(parameter["outputFile"], encoding="utf-8") as f:
+            values[key] = f.read()
+    return values
 
 
 def _executor_input(
@@ -103,6 +142,7 @@ def _executor_input(
     runs: Mapping[str, TaskRun],
     root_parameters: Mapping[str, Any],
     task_dir: str,
+    run_id: str,
 ) -> dict[str, Any]:
     inputs = task.get("inputs", {})
     parameter_values = {}
@@ -111,6 +151,9 @@ def _executor_input(
             parameter_values[key] = source["runtimeValue"]["constant"]
         elif "componentInputParameter" in source:
             parameter_values[key] = root_parameters[source["componentInputParameter"]]
+        elif "taskOutputParameter" in source:
+            upstream = source["taskOutputParameter"]
+            parameter_values[key] = runs[upstream["producerTask"]].parameters[upstream["outputParameterKey"]]
         else:
             raise ReplayError(f"task {name}: unsupported parameter source {source} for '{key}'")
     artifacts = {}
@@ -121,11 +164,20 @@ def _executor_input(
     for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
         uri = os.path.join(task_dir, key)
         os.makedirs(uri, exist_ok=True)  # the launcher prepares output folders too
-        artifact = {"name": f"{name}.{key}", "type": definition["artifactType"], "uri": uri, "metadata": {}}
+        # MLMD names each produced artifact anew: downstream cache keys change when an upstream task re-ran.
+        artifact = {"name": f"{run_id}/{name}.{key}", "type": definition["artifactType"], "uri": uri, "metadata": {}}
         outputs[key] = {"artifacts": [artifact]}
+    output_parameters = {
+        key: {"outputFile": os.path.join(task_dir, "parameters", key)}
+        for key in component.get("outputDefinitions", {}).get("parameters", {})
+    }
     return {
         "inputs": {"parameterValues": parameter_values, "artifacts": artifacts},
-        "outputs": {"artifacts": outputs, "outputFile": os.path.join(task_dir, "executor_output.json")},
+        "outputs": {
+            "artifacts": outputs,
+            "parameters": output_parameters,
+            "outputFile": os.path.join(task_dir, "executor_output.json"),
+        },
     }
 
 
@@ -139,7 +191,11 @@ def _run(
 ) -> None:
     serialized = json.dumps(executor_input, sort_keys=True)
     argv = [sys.executable if part == "python" else part for part in command]
-    argv += [arg.replace(EXECUTOR_INPUT_PLACEHOLDER, serialized) for arg in args]
+    for arg in args:
+        arg = arg.replace(EXECUTOR_INPUT_PLACEHOLDER, serialized)
+        for key, parameter in executor_input["outputs"].get("parameters", {}).items():
+            arg = arg.replace(OUTPUT_FILE_PLACEHOLDER.format(key), parameter["outputFile"])
+        argv.append(arg)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"===== {label}\n")
         log.flush()
@@ -153,8 +209,11 @@ def _run(
 def _merge_outputs(executor_input: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """The launcher's mergeRuntimeArtifacts: the executor's uri and metadata replace the planned ones."""
     planned = executor_input["outputs"]["artifacts"]
-    with open(executor_input["outputs"]["outputFile"], encoding="utf-8") as f:
-        reported = json.load(f).get("artifacts", {})
+    output_file = executor_input["outputs"]["outputFile"]
+    reported = {}
+    if os.path.exists(output_file):  # a plain container task (no TFX executor) writes none
+        with open(output_file, encoding="utf-8") as f:
+            reported = json.load(f).get("artifacts", {})
     merged = {}
     for key, artifact_list in planned.items():
         artifacts = []

@@ -19,27 +19,32 @@ ARGV = [
     f"--config={CONFIG}",
     f"--image={IMAGE}",
     "--pipeline-root=gs://bucket/root",
-    "--data-root=gs://bucket/chicago_taxi/span-3",
+    "--data-root=gs://bucket/data/chicago_taxi",
     "--serving-dir=gs://bucket/serving",
     "--beam-preset=dataflow",
     *[f"--beam-arg={arg}" for arg in BEAM_ARGS],
     "--resources=Trainer=cpu:4,memory:16Gi",
     "--resources=Transform=cpu:2,memory:8G",
 ]
+RESOLVER = "resolve-data-window"
 # Every component and what it waits for: the pipeline's topology (pipeline/pipeline.py).
 DEPENDENCIES = {
-    "CsvExampleGen": [],
-    "StatisticsGen": ["CsvExampleGen"],
+    "WindowExampleGen": [],
+    "StatisticsGen": ["WindowExampleGen"],
     "SchemaGen": ["StatisticsGen"],
     "ImportSchemaGen": [],
     "ExampleValidator": ["ImportSchemaGen", "StatisticsGen"],
     "DataGate": ["ExampleValidator"],
-    "Transform": ["CsvExampleGen", "DataGate", "ImportSchemaGen"],
+    "DistributionValidator": ["StatisticsGen"],
+    "DriftGate": ["DistributionValidator", "WindowExampleGen"],
+    "Transform": ["DataGate", "DriftGate", "ImportSchemaGen", "WindowExampleGen"],
     "Trainer": ["ImportSchemaGen", "Transform"],
     "ServingBaseline": ["Trainer"],
-    "Evaluator": ["CsvExampleGen", "ServingBaseline", "Trainer"],
+    "Evaluator": ["ServingBaseline", "Trainer", "WindowExampleGen"],
     "Pusher": ["Evaluator", "Trainer"],
 }
+# In the compiled spec, WindowExampleGen also waits for the task that resolves the window when the run starts.
+TASK_DEPENDENCIES = {**DEPENDENCIES, "WindowExampleGen": [RESOLVER], RESOLVER: []}
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +81,9 @@ def test_no_resolver_or_importer_executors(compiled):
 def test_every_component_in_dependency_order(compiled):
     _, spec = compiled
     tasks = spec["root"]["dag"]["tasks"]
-    assert {name: sorted(task.get("dependentTasks", [])) for name, task in tasks.items()} == DEPENDENCIES
+    assert {name: sorted(task.get("dependentTasks", [])) for name, task in tasks.items()} == TASK_DEPENDENCIES
     order = topological_order(tasks)
-    for name, upstream in DEPENDENCIES.items():
+    for name, upstream in TASK_DEPENDENCIES.items():
         assert all(order.index(u) < order.index(name) for u in upstream), (name, order)
 
 
@@ -89,8 +94,9 @@ def test_matches_the_tfx_pipeline_topology():
     tfx_pipeline = pipeline_lib.create_pipeline(
         config_lib.load(CONFIG),
         pipeline_root="gs://b/r",
-        data_root="gs://b/d",
-        input_pattern="*.csv",
+        data_path="gs://b/d",
+        input_base="gs://b/d",
+        input_pattern="span-*/*.csv",
         serving_model_dir="gs://b/s/m",
     )
     actual = {c.id: sorted(u.id for u in c.upstream_nodes) for c in tfx_pipeline.components}
@@ -102,12 +108,12 @@ def test_image_command_caching_and_paths(compiled):
     tasks = spec["root"]["dag"]["tasks"]
     for name, container in _containers(spec).items():
         assert container["image"] == IMAGE, name
-        assert container["command"] == COMMAND, name
-        assert tasks[name]["cachingOptions"] == {"enableCache": True}, name
-    parameters = {name: task["inputs"].get("parameters", {}) for name, task in tasks.items()}
+        if name != RESOLVER:
+            assert container["command"] == COMMAND, name
+            assert tasks[name]["cachingOptions"] == {"enableCache": True}, name
+    parameters = {name: task.get("inputs", {}).get("parameters", {}) for name, task in tasks.items()}
     constant = lambda task, key: parameters[task][key]["runtimeValue"]["constant"]  # noqa: E731
-    assert constant("CsvExampleGen", "input_base") == "gs://bucket/chicago_taxi/span-3"
-    assert '"pattern": "*.csv"' in constant("CsvExampleGen", "input_config")
+    assert constant("WindowExampleGen", "input_base") == "gs://bucket/data/chicago_taxi"
     assert constant("ImportSchemaGen", "schema_file") == "/pipeline/configs/chicago_taxi.schema.pbtxt"
     assert constant("ServingBaseline", "serving_model_dir") == "gs://bucket/serving/chicago_taxi"
     assert "gs://bucket/serving/chicago_taxi" in constant("Pusher", "push_destination")
@@ -119,9 +125,23 @@ def test_beam_args_on_every_task(compiled):
     # TFX appends pipeline-level Beam args to every container; non-Beam executors receive them as unused extra flags.
     expected = ["--runner=DataflowRunner", "--experiments=use_runner_v2", f"--sdk_container_image={IMAGE}", *BEAM_ARGS]
     for name, container in _containers(spec).items():
-        assert container["args"][-len(expected) :] == expected, name
-    driver = _containers(spec)["CsvExampleGen"]["lifecycle"]["preCacheCheck"]
+        if name != RESOLVER:
+            assert container["args"][-len(expected) :] == expected, name
+    driver = _containers(spec)["WindowExampleGen"]["lifecycle"]["preCacheCheck"]
     assert driver["args"][-len(expected) :] == expected
+
+
+def test_the_window_is_resolved_when_the_run_starts_by_an_uncached_task(compiled):
+    _, spec = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    assert "cachingOptions" not in tasks[RESOLVER]  # runs in every run: new spans are always seen
+    resolver = _containers(spec)[RESOLVER]
+    assert resolver["command"] == ["python", "-m", "components.window_example_gen.resolve"]
+    assert resolver["args"][:4] == ["--data-path", "gs://bucket/data/chicago_taxi", "--window", "4"]
+    assert resolver["args"][-1] == "{{$.outputs.parameters['custom_config'].output_file}}"
+    # ExampleGen's cache key includes the resolved window: reused when no span was added or changed.
+    wired = tasks["WindowExampleGen"]["inputs"]["parameters"]["custom_config"]
+    assert wired == {"taskOutputParameter": {"producerTask": RESOLVER, "outputParameterKey": "custom_config"}}
 
 
 def test_resources_where_configured(compiled):
@@ -152,7 +172,6 @@ def test_compiling_twice_gives_identical_bytes(compiled, tmp_path):
         ("--image=localhost:5000/pipeline", "mutable"),
         ("--pipeline-root=/tmp/root", "--allow-local-paths"),
         ("--pipeline-root=minio://mlpipeline/v2/artifacts", "gs:// or s3://"),
-        ("--input-pattern=span-{SPAN}/*.csv", "placeholder"),
         ("--resources=Trainr=cpu:2", "unknown component"),
         ("--resources=Trainer=cpu:2,memory:8GB", "cannot read"),
     ],
@@ -183,7 +202,6 @@ def test_force_flags_accept_mutable_image_and_local_paths(tmp_path):
     argv += ["--image=pipeline:latest", "--allow-mutable-image", f"--pipeline-root={tmp_path / 'root'}"]
     assert kfx_compile([*argv, "--allow-local-paths", f"--output={output}"]) == 0
     spec = yaml.safe_load(output.read_text())
-    example_gen = spec["root"]["dag"]["tasks"]["CsvExampleGen"]["inputs"]["parameters"]
-    # Without --data-root, the config's data with the highest span resolved to a static pattern.
+    example_gen = spec["root"]["dag"]["tasks"]["WindowExampleGen"]["inputs"]["parameters"]
+    # Without --data-root, the config's data path: its spans are resolved when the run starts.
     assert example_gen["input_base"]["runtimeValue"]["constant"] == os.path.join(PROJECT, "data", "chicago_taxi")
-    assert '"pattern": "span-1/*.csv"' in example_gen["input_config"]["runtimeValue"]["constant"]

@@ -1,11 +1,13 @@
 """Runs the compiled Kubeflow spec task by task with the real TFX executors (tests/kubeflow/kfp_replay.py).
 
 What this proves: the YAML that `kfx compile` writes is executable as written. Every task's command, args,
-`{{$}}` ExecutorInput, parameter constants (with their 2.1 types), artifact types (`instanceSchema`) and the
-artifact metadata passed between tasks (custom properties such as `has_model` and `blessed`) drive the real
-executors, in the order the DAG allows, from CSV to a pushed SavedModel that answers `serving_default`. The second
-run skips the ExampleGen driver, as the open-source KFP backend does, so the static input pattern is exercised
-there, and it checks that ServingBaseline hands the served model to the Evaluator as its baseline.
+`{{$}}` ExecutorInput, parameter constants (with their 2.1 types), the output parameter that carries the window
+resolved at run time, artifact types (`instanceSchema`) and the artifact metadata passed between tasks (custom
+properties such as `has_model` and `blessed`) drive the real executors, in the order the DAG allows, from CSV to a
+pushed SavedModel that answers `serving_default`. ExampleGen's driver is skipped, as the open-source KFP backend
+skips it. Replays share a cache keyed as the backend keys it, so the same compiled spec, run as a recurring run
+would be, is fully reused when no span was added and trains on the new span when one was, comparing the new model
+with the served one.
 
 What it does not prove: that the KFP API server, the Argo compiler, the KFP driver/launcher or the cluster accept
 and run it (image pulls, pod resources, caching, retries); that MLMD records executions and artifacts; that
@@ -27,25 +29,32 @@ from kfp_replay import kfx_compile, load_spec, replay
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOURCE_CSV = os.path.join(PROJECT, "data", "chicago_taxi", "span-1", "data.csv")
 SCHEMA = os.path.join(PROJECT, "configs", "chicago_taxi.schema.pbtxt")
-ROWS = 2000
+ROWS = 1000  # per span
 MODEL_NAME = "chicago_taxi"
 # One Beam worker in-process: the small data does not pay for process start-up on 2 cores.
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
-def _small_config(tmp_path) -> str:
-    """The project's config with a 2,000-row span, short training and thresholds that small data can meet."""
-    data_dir = tmp_path / "data" / "span-1"
-    data_dir.mkdir(parents=True)
+def _add_span(data_dir, span: int) -> None:
+    """Span N holds rows (N-1)*ROWS .. N*ROWS of the shipped 2013 span."""
     with open(SOURCE_CSV, encoding="utf-8", newline="") as f:
-        rows = list(itertools.islice(csv.reader(f), ROWS + 1))
-    with open(data_dir / "data.csv", "w", encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        rows = [next(reader), *itertools.islice(reader, (span - 1) * ROWS, span * ROWS)]
+    (data_dir / f"span-{span}").mkdir(parents=True)
+    with open(data_dir / f"span-{span}" / "data.csv", "w", encoding="utf-8", newline="") as f:
         csv.writer(f).writerows(rows)
+
+
+def _small_config(tmp_path) -> str:
+    """The project's config with 1,000-row spans, a window of 2, short training and thresholds small data meets."""
+    _add_span(tmp_path / "data", 1)
     with open(os.path.join(PROJECT, "configs", "chicago_taxi.yaml"), encoding="utf-8") as f:
         raw = yaml.safe_load(f)
-    raw["data"].update(path=str(tmp_path / "data"), schema=SCHEMA)
+    raw["data"].update(path=str(tmp_path / "data"), schema=SCHEMA, window=2)
     raw["training"].update(train_steps=200, steps_per_evaluation=50)
-    raw["evaluation"].update(slices=["payment_type"], thresholds={"auc": 0.5}, no_regression=["auc"])
+    raw["evaluation"].update(
+        slices=["payment_type"], thresholds={"auc": 0.5}, min_improvement={}, no_regression=["auc"]
+    )
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
     return str(config)
@@ -69,14 +78,14 @@ def _query_serving_default(model_dir: str) -> list[float]:
 
 
 @pytest.mark.e2e
-def test_compiled_spec_runs_and_second_run_uses_served_baseline(tmp_path):
+def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_it(tmp_path):
     spec_path = str(tmp_path / "pipeline.yaml")
     serving_dir = tmp_path / "serving"
     argv = [
         f"--config={_small_config(tmp_path)}",
         "--image=localhost/kfx-pipeline:replay-test",
         f"--pipeline-root={tmp_path / 'root'}",
-        f"--data-root={tmp_path / 'data' / 'span-1'}",
+        f"--data-root={tmp_path / 'data'}",
         f"--serving-dir={serving_dir}",
         f"--schema-path={SCHEMA}",
         *[f"--beam-arg={arg}" for arg in BEAM_ARGS],
@@ -86,32 +95,37 @@ def test_compiled_spec_runs_and_second_run_uses_served_baseline(tmp_path):
     assert kfx_compile(argv) == 0
     tasks = set(load_spec(spec_path)["root"]["dag"]["tasks"])
     model_base = serving_dir / MODEL_NAME
+    cache = {}  # the backend's cache, shared by the recurring runs of one compiled spec
 
     started = time.monotonic()
-    first = replay(spec_path, str(tmp_path / "root"), "run-1", run_drivers=True)
+    first = replay(spec_path, str(tmp_path / "root"), "run-1", run_drivers=False, cache=cache)
     print(f"first replay: {time.monotonic() - started:.0f}s")
-    assert set(first) == tasks
+    assert set(first) == tasks and not any(run.cached for run in first.values())
+    assert first["WindowExampleGen"].outputs["examples"][0]["metadata"]["window_spans"] == "1"
     assert first["ServingBaseline"].outputs["baseline_model"][0]["metadata"]["has_model"] == 0
-    blessing = first["Evaluator"].outputs["blessing"][0]
-    assert blessing["metadata"]["blessed"] == 1
-    assert os.path.exists(os.path.join(blessing["uri"], "BLESSED"))
     assert first["Pusher"].outputs["pushed_model"][0]["metadata"]["pushed"] == 1
-    versions = os.listdir(model_base)
-    assert len(versions) == 1 and versions[0].isdigit()
-    assert (model_base / versions[0] / "saved_model.pb").exists()
-    scores = _query_serving_default(str(model_base / versions[0]))
+    (version,) = os.listdir(model_base)
+    scores = _query_serving_default(str(model_base / version))
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
 
+    # The same spec again with no new data: only the window is resolved, every other task is reused.
+    second = replay(spec_path, str(tmp_path / "root"), "run-2", run_drivers=False, cache=cache)
+    assert {name for name, run in second.items() if not run.cached} == {"resolve-data-window"}
+    assert os.listdir(model_base) == [version]
+
+    _add_span(tmp_path / "data", 2)
     time.sleep(1)  # Pusher names versions by Unix time in seconds
     started = time.monotonic()
-    second = replay(spec_path, str(tmp_path / "root"), "run-2", run_drivers=False)  # OSS KFP skips the driver
-    print(f"second replay: {time.monotonic() - started:.0f}s")
-    assert set(second) == tasks
-    baseline = second["Evaluator"].executor_input["inputs"]["artifacts"]["baseline_model"]["artifacts"][0]
-    assert baseline["metadata"]["has_model"] == 1
-    assert baseline["metadata"]["served_version"] == int(versions[0])
+    third = replay(spec_path, str(tmp_path / "root"), "run-3", run_drivers=False, cache=cache)
+    print(f"third replay: {time.monotonic() - started:.0f}s")
+    assert not third["WindowExampleGen"].cached and not third["Trainer"].cached
+    examples = third["WindowExampleGen"].outputs["examples"][0]["metadata"]
+    assert (examples["span"], examples["window_spans"], examples["previous_span"]) == (2, "1,2", 1)
+    assert third["DriftGate"].outputs["drift"][0]["metadata"]["checked"] == 1
+    baseline = third["Evaluator"].executor_input["inputs"]["artifacts"]["baseline_model"]["artifacts"][0]
+    assert baseline["metadata"]["has_model"] == 1 and baseline["metadata"]["served_version"] == int(version)
     assert os.path.exists(os.path.join(baseline["uri"], "Format-Serving", "saved_model.pb"))
     # The Evaluator really compared against it (the blessing names the baseline it validated against).
-    blessing = second["Evaluator"].outputs["blessing"][0]["metadata"]
+    blessing = third["Evaluator"].outputs["blessing"][0]["metadata"]
     assert blessing["baseline_model"] == baseline["uri"] and blessing["baseline_model_id"] == baseline["name"]
     shutil.rmtree(tmp_path / "root", ignore_errors=True)

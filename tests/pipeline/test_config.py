@@ -97,3 +97,41 @@ def test_missing_file_and_bad_yaml(tmp_path):
     broken.write_text("data: [unclosed\n")
     with pytest.raises(config_lib.ConfigError, match="not valid YAML"):
         config_lib.load(str(broken))
+
+
+def test_shipped_drift_and_skew_sections_load(taxi_config):
+    assert taxi_config.data.window >= 1
+    assert taxi_config.drift.default.action == "block" and taxi_config.drift.label.max_rate_change > 0
+    assert taxi_config.evaluation.min_improvement == {"auc": 0.0}
+    assert 0 < taxi_config.skew.default.jensen_shannon <= 1
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda raw: raw["data"].update(window=0), "data.window must be at least 1"),
+        (lambda raw: raw["drift"]["default"].update(action="stop"), "drift.default.action must be 'block' or 'warn'"),
+        (lambda raw: raw["drift"]["label"].update(action="ignore"), "drift.label.action must be 'block' or 'warn'"),
+        (lambda raw: raw["drift"]["features"].update(fare={"jensen_shannon": 1.5}), "drift.features.fare.jensen"),
+        (lambda raw: raw["drift"]["features"].update(weather={"infinity_norm": 0.3}), "['weather'] are not"),
+        (lambda raw: raw["drift"]["row_count"].update(min_fraction=2.0), "0 < min_fraction <= 1 <= max_fraction"),
+        (lambda raw: raw["drift"]["default"].update(jensen=0.3), "unknown key 'drift.default.jensen'"),
+        (lambda raw: raw["skew"]["features"].update(tips={"jensen_shannon": 0.2}), "['tips'] are not model features"),
+        (lambda raw: raw["skew"]["default"].update(infinity_norm=0), "skew.default.infinity_norm must be in (0, 1]"),
+        (lambda raw: raw["evaluation"]["min_improvement"].update(f1=0.01), "unknown metric 'f1'"),
+        (lambda raw: raw["evaluation"]["min_improvement"].update(auc=-0.01), "min_improvement values must be >= 0"),
+    ],
+    ids=[
+        "window-0", "drift-action", "label-action", "drift-range", "drift-unknown-feature", "row-count-range",
+        "drift-typo", "skew-label", "skew-zero", "improvement-metric", "improvement-negative",
+    ],
+)  # fmt: skip
+def test_window_drift_skew_and_improvement_mistakes_are_named(raw, edit, expected):
+    edit(raw)
+    assert expected in _error(raw)
+
+
+def test_drift_and_skew_sections_are_optional(raw):
+    del raw["drift"], raw["skew"]
+    parsed = config_lib.parse(raw, "cfg.yaml")
+    assert parsed.drift == config_lib.DriftConfig() and parsed.skew == config_lib.SkewConfig()

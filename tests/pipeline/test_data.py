@@ -13,19 +13,43 @@ def _write(path, text):
     return path
 
 
-def test_highest_span_is_read(tmp_path):
-    _write(tmp_path / "span-1" / "a.csv", HEADER + "1.0,A,0.1\n")
-    _write(tmp_path / "span-12" / "b.csv", HEADER + "2.0,B,0.2\n")
-    _write(tmp_path / "span-3" / "c.csv", HEADER + "3.0,C,0.3\n")
-    source = data.locate(str(tmp_path))
-    assert (source.span, source.pattern) == (12, data.SPAN_PATTERN)
-    assert source.files == (str(tmp_path / "span-12" / "b.csv"),)
+def _spans(tmp_path, *numbers):
+    for number in numbers:
+        _write(tmp_path / f"span-{number}" / "data.csv", HEADER + f"{number}.0,A,0.1\n")
+    return str(tmp_path)
 
 
-def test_single_file_and_flat_folder(tmp_path):
+def test_the_newest_span_and_the_window_before_it_are_read(tmp_path):
+    source = data.locate(_spans(tmp_path, 1, 3, 12, 7), window=2)
+    assert source.window.spans == (7, 12) and source.window.newest == 12 and source.window.previous == 7
+    assert source.pattern == data.SPANS_PATTERN and source.has_spans
+    assert source.files == (str(tmp_path / "span-7" / "data.csv"), str(tmp_path / "span-12" / "data.csv"))
+
+
+def test_a_chosen_span_replays_the_past_and_the_window_stops_at_the_first_span(tmp_path):
+    window = data.locate(_spans(tmp_path, 1, 2, 3, 4), window=3, span=2).window
+    assert (window.spans, window.previous, window.available) == ((1, 2), 1, (1, 2, 3, 4))
+    first = data.locate(str(tmp_path), window=3, span=1).window
+    assert (first.spans, first.previous) == ((1,), None)  # no earlier span: nothing to compare for drift
+    assert sorted(first.files) == [1]
+
+
+def test_a_window_of_one_still_reads_the_previous_span_for_the_drift_check(tmp_path):
+    source = data.locate(_spans(tmp_path, 1, 2), window=1)
+    assert source.window.spans == (2,) and source.window.previous == 1
+    assert len(source.files) == 2
+
+
+def test_a_missing_span_names_the_spans_there(tmp_path):
+    with pytest.raises(data.DataError, match=r"span 9 is not in .* \(spans there: 1, 2\)"):
+        data.locate(_spans(tmp_path, 1, 2), window=2, span=9)
+
+
+def test_single_file_and_flat_folder_are_one_span(tmp_path):
     csv = _write(tmp_path / "d" / "x.csv", HEADER + "1.0,A,0.1\n")
     assert data.locate(str(csv)).pattern == "x.csv"
-    assert data.locate(str(tmp_path / "d")).pattern == "*.csv"
+    flat = data.locate(str(tmp_path / "d"))
+    assert flat.pattern == "*.csv" and not flat.has_spans and flat.window.previous is None
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,123 @@
+"""ML Metadata access shared by the summary, lineage, report and monitor: one run's executions and outputs."""
+
+import dataclasses
+from typing import Any
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+RUN_CONTEXT = "pipeline_run"
+NODE_CONTEXT = "node"
+# Recorded on each run's context by `kfx run`: the code that ran.
+GIT_COMMIT, GIT_DIRTY = "git_commit", "git_dirty"
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """One pipeline run in MLMD: each node's execution and its output artifacts by key."""
+
+    run_id: str
+    states: dict[str, str]
+    outputs: dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
+
+    def output(self, node_id: str, key: str) -> metadata_store_pb2.Artifact | None:
+        artifacts = self.outputs.get(node_id, {}).get(key)
+        return artifacts[0] if artifacts else None
+
+
+def connect(metadata_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> list[metadata_store_pb2.Context]:
+    """The run contexts of `pipeline_name`, oldest first."""
+    runs = [
+        context
+        for context in store.get_contexts_by_type(RUN_CONTEXT)
+        if any(parent.name == pipeline_name for parent in store.get_parent_contexts_by_context(context.id))
+    ]
+    return sorted(runs, key=lambda c: c.create_time_since_epoch)
+
+
+def latest_run(store: metadata_store.MetadataStore, pipeline_name: str, since_ms: int = 0) -> RunRecord | None:
+    """The most recent run of `pipeline_name` started at or after `since_ms` (epoch milliseconds), or None."""
+    runs = [c for c in pipeline_runs(store, pipeline_name) if c.create_time_since_epoch >= since_ms]
+    return run_record(store, runs[-1], pipeline_name) if runs else None
+
+
+def run_record(
+    store: metadata_store.MetadataStore, context: metadata_store_pb2.Context, pipeline_name: str
+) -> RunRecord:
+    """The executions and output artifacts of one run context."""
+    executions = store.get_executions_by_context(context.id)
+    events = store.get_events_by_execution_ids([e.id for e in executions])
+    outputs_only = [e for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in outputs_only}))}
+    node_ids = {e.id: node_id(store, e, pipeline_name) for e in executions}
+    states = {node_ids[e.id]: metadata_store_pb2.Execution.State.Name(e.last_known_state) for e in executions}
+    outputs: dict[str, dict[str, list[metadata_store_pb2.Artifact]]] = {}
+    for event in outputs_only:
+        node_outputs = outputs.setdefault(node_ids[event.execution_id], {})
+        node_outputs.setdefault(event.path.steps[0].key, []).append(artifacts[event.artifact_id])
+    return RunRecord(context.name, states, outputs)
+
+
+def node_id(store: metadata_store.MetadataStore, execution: Any, pipeline_name: str) -> str:
+    node_types = {t.id for t in store.get_context_types() if t.name == NODE_CONTEXT}
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.type_id in node_types:
+            return context.name.removeprefix(f"{pipeline_name}.")
+    return execution.type.rsplit(".", 1)[-1]
+
+
+def custom(artifact: metadata_store_pb2.Artifact | None, name: str) -> Any:
+    """A custom property of the artifact (or a property of its type, such as Examples' `span`), else None."""
+    if artifact is not None and name not in artifact.custom_properties and name in artifact.properties:
+        value = artifact.properties[name]
+        return getattr(value, value.WhichOneof("value"))
+    if artifact is None or name not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[name]
+    return getattr(value, value.WhichOneof("value"))
+
+
+def code_version(directory: str) -> dict[str, str]:
+    """The git commit of the code in `directory` and whether it has uncommitted changes ("unknown" outside git)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", "-C", directory, *args], capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            raise OSError(result.stderr.strip())
+        return result.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = "true" if git("status", "--porcelain", "--untracked-files=no") else "false"
+    except (OSError, subprocess.SubprocessError):
+        return {GIT_COMMIT: "unknown", GIT_DIRTY: "unknown"}
+    return {GIT_COMMIT: commit, GIT_DIRTY: dirty}
+
+
+def record_run(metadata_path: str, run_id: str, properties: dict[str, str]) -> None:
+    """Adds custom properties to a run's `pipeline_run` context (TFX gives callers no other place for them)."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+    store = metadata_store.MetadataStore(config)
+    context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+    if context is None:
+        return
+    for name, value in properties.items():
+        context.custom_properties[name].string_value = value
+    store.put_contexts([context])
+
+
+def run_properties(store: metadata_store.MetadataStore, run_id: str) -> dict[str, str]:
+    context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+    if context is None:
+        return {}
+    return {name: value.string_value for name, value in context.custom_properties.items()}
