@@ -17,7 +17,7 @@ class RunFailed(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Workspace:
-    """Local state of runs: ML Metadata, artifacts, pushed models and logs."""
+    """Local state of runs: ML Metadata, artifacts, pushed models, logs and reports."""
 
     root: str
     pipeline_root: str
@@ -98,24 +98,38 @@ def run(options: RunOptions, console: TextIO) -> dict:
             config, source, options.span, workspace, serving_model_dir, options.enable_cache, run_console
         )
         summary = _summarize(workspace.metadata_path, config.pipeline_name, started_ms)
-        if summary is not None:
-            _record(summary, workspace, log_path)
+        report_path = _record(summary, workspace, config.pipeline_name, log_path) if summary else None
+    report_line = f"\nReport: {report_path}" if report_path else ""
     if failure:
-        raise RunFailed(f"{failure}\nFull log: {log_path}")
+        raise RunFailed(f"{failure}\nFull log: {log_path}{report_line}")
     from monitoring import summary as summary_lib
 
-    console.write(summary_lib.format_summary(summary, list(config.evaluation.slices)) + "\n")
+    console.write(summary_lib.format_summary(summary, list(config.evaluation.slices)) + report_line + "\n")
     return summary.to_dict()
 
 
-def _record(summary, workspace: Workspace, log_path: str) -> None:
-    """Records the code version on the run and writes the JSON summary (inside the log redirection: MLMD logs)."""
+def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) -> str | None:
+    """Records the code version on the run, writes the JSON summary and the HTML report; returns the report path.
+
+    Inside the log redirection (MLMD and TFMA log as they load). A report that cannot be written is logged and
+    skipped: the run and its artifacts are already complete.
+    """
+    import logging
+
+    from kfx import report_cmd
+    from monitoring import report as report_lib
     from monitoring import store as store_lib
 
     project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     store_lib.record_run(workspace.metadata_path, summary.run_id, store_lib.code_version(project))
     with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
         json.dump(summary.to_dict(), f, indent=2, default=str)
+    output = report_cmd.default_output(workspace.root, summary.run_id)
+    try:
+        return report_lib.write_report(workspace.metadata_path, pipeline_name, output, summary.run_id)
+    except Exception:  # noqa: BLE001 - the report is a view of the run; its failure must not fail the run
+        logging.exception("Writing the HTML report failed; `kfx report --run %s` retries it", summary.run_id)
+        return None
 
 
 def _describe_window(source: data_lib.DataSource) -> str:

@@ -1,0 +1,289 @@
+"""The HTML report of one pipeline run, read back from ML Metadata and the artifacts the run recorded.
+
+One Jinja2 template (templates/report.html.j2) with inline CSS, tables from TFDV and pandas, and matplotlib charts as
+data: URIs, so the file opens with no network. TFDV's facets and TFMA's widgets are not used: both load scripts from
+the internet.
+"""
+
+import dataclasses
+import datetime
+import json
+import math
+import numbers
+import os
+from typing import Any
+
+import jinja2
+import tensorflow as tf
+from ml_metadata import metadata_store
+from tensorflow_data_validation.utils import anomalies_util, display_util, stats_util
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+
+from components.drift_gate import executor as drift_executor
+from components.drift_gate import policy as drift_policy
+from monitoring import charts
+from monitoring import lineage as lineage_lib
+from monitoring import store as store_lib
+from monitoring import summary as summary_lib
+
+TEMPLATE = "report.html.j2"
+_SPLIT_ORDER = ("train", "eval", "newest_span", "previous_span")
+# StatisticsGen and ExampleValidator write <uri>/Split-<split>/FeatureStats.pb and .../SchemaDiff.pb.
+_SPLIT_PREFIX, _STATS, _ANOMALIES = "Split-", "FeatureStats.pb", "SchemaDiff.pb"
+_TOP_VALUES = 3
+_SHOWN_RUN_IDS = 5  # recorded run ids named when the one asked for is unknown
+
+
+class ReportError(LookupError):
+    """No report can be written: no metadata at the path, no run of the pipeline, or an unknown run id."""
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+
+def format_number(value: Any, digits: int = 4, signed: bool = False) -> str:
+    """A number for display (whole numbers as such); None, NaN, infinities and non-numbers read "n/a"."""
+    if not _finite(value):
+        return "n/a"
+    sign = "+" if signed else ""
+    return f"{value:{sign},}" if isinstance(value, numbers.Integral) else f"{value:{sign},.{digits}f}"
+
+
+def format_percent(fraction: Any, digits: int = 1) -> str:
+    """A fraction as a percentage; None, NaN, infinities and non-numbers read "n/a"."""
+    return f"{fraction * 100:.{digits}f}%" if _finite(fraction) else "n/a"
+
+
+@dataclasses.dataclass
+class ReportData:
+    """Everything the template shows about one run, gathered before rendering."""
+
+    pipeline_name: str
+    summary: summary_lib.RunSummary
+    commit: str = "not recorded"
+    dirty: str = "not recorded"
+    statistics: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    anomalies: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    drift_headline: str = "not run"
+    drift_blocked: bool = False
+    drift_measurements: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    drift_anomalies: str = ""  # DistributionValidator's anomalies as an HTML table; "" when there are none
+    lineage: lineage_lib.Lineage | None = None
+    lineage_error: str = ""  # why the lineage of the pushed version could not be read
+    generated: str = dataclasses.field(default_factory=lambda: datetime.datetime.now().isoformat(" ", "seconds"))
+
+
+def find_run_id(metadata_path: str, pipeline_name: str, run_id: str | None = None) -> str:
+    """The id of run `run_id` (default: the latest run); ReportError when there is no such run."""
+    return _find_run(_connect(metadata_path), pipeline_name, run_id).run_id
+
+
+def write_report(metadata_path: str, pipeline_name: str, output_path: str, run_id: str | None = None) -> str:
+    """Writes the self-contained HTML report of run `run_id` (default: the latest run) and returns its path."""
+    store = _connect(metadata_path)
+    run = _find_run(store, pipeline_name, run_id)
+    html = render(collect(store, pipeline_name, run))
+    output_path = os.path.abspath(output_path)
+    os.makedirs(os.path.dirname(output_path), exist_ok=True)
+    with open(output_path, "w", encoding="utf-8") as f:
+        f.write(html)
+    return output_path
+
+
+def render(report: ReportData) -> str:
+    """The report as one HTML document."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("monitoring", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["num"] = format_number
+    environment.filters["pct"] = format_percent
+    slice_charts = {feature: charts.slice_auc_chart(feature, rows) for feature, rows in report.summary.slices.items()}
+    return environment.get_template(TEMPLATE).render(
+        report=report,
+        run=report.summary,
+        drift_chart=charts.drift_chart(report.drift_measurements),
+        slice_charts=slice_charts,
+        metric_rows=_metric_rows(report.summary.metrics),
+        blessing=_blessing(report.summary),
+        not_pushed=_not_pushed(report.summary),
+    )
+
+
+def collect(store: metadata_store.MetadataStore, pipeline_name: str, run: store_lib.RunRecord) -> ReportData:
+    """Gathers the report's facts for `run` from its artifacts; parts of a run that did not happen stay empty."""
+    summary = summary_lib.summarize(run)
+    code = store_lib.run_properties(store, run.run_id)
+    report = ReportData(
+        pipeline_name=pipeline_name,
+        summary=summary,
+        commit=code.get(store_lib.GIT_COMMIT, "not recorded"),
+        dirty=code.get(store_lib.GIT_DIRTY, "not recorded"),
+    )
+    statistics = run.output("StatisticsGen", "statistics")
+    if statistics is not None:
+        report.statistics = [_split_statistics(split, path) for split, path in _split_files(statistics.uri, _STATS)]
+    validation = run.output("ExampleValidator", "anomalies")
+    if validation is not None:
+        report.anomalies = [_anomalies(split, path) for split, path in _split_files(validation.uri, _ANOMALIES)]
+    _add_drift(report, store, pipeline_name, run)
+    if summary.pushed_version:
+        try:
+            report.lineage = lineage_lib.served_lineage(store, str(summary.pushed_version))
+        except lineage_lib.LineageError as error:
+            report.lineage_error = str(error)
+    return report
+
+
+def _connect(metadata_path: str) -> metadata_store.MetadataStore:
+    if not os.path.isfile(metadata_path):
+        raise ReportError(f"no ML Metadata at {metadata_path}: pass the --workspace of `kfx run`")
+    return store_lib.connect(metadata_path)
+
+
+def _find_run(store: metadata_store.MetadataStore, pipeline_name: str, run_id: str | None) -> store_lib.RunRecord:
+    if run_id is None:
+        run = store_lib.latest_run(store, pipeline_name)
+        if run is None:
+            raise ReportError(f"no run of pipeline '{pipeline_name}' is recorded here: run `kfx run` first")
+        return run
+    runs = store_lib.pipeline_runs(store, pipeline_name)
+    context = next((c for c in runs if c.name == run_id), None)
+    if context is None:
+        recent = ", ".join(c.name for c in runs[-_SHOWN_RUN_IDS:]) or "none"
+        raise ReportError(f"no run '{run_id}' of pipeline '{pipeline_name}'; the latest runs: {recent}")
+    return store_lib.run_record(store, context, pipeline_name)
+
+
+def _split_files(uri: str, file_name: str) -> list[tuple[str, str]]:
+    """(split, path of `file_name`) for each `Split-<split>` folder of an artifact, in the report's order."""
+    found = []
+    for entry in tf.io.gfile.listdir(uri):
+        folder = entry.rstrip("/")
+        path = os.path.join(uri, folder, file_name)
+        if folder.startswith(_SPLIT_PREFIX) and tf.io.gfile.exists(path):
+            found.append((folder.removeprefix(_SPLIT_PREFIX), path))
+    order = {split: index for index, split in enumerate(_SPLIT_ORDER)}
+    return sorted(found, key=lambda item: (order.get(item[0], len(order)), item[0]))
+
+
+def _split_statistics(split: str, path: str) -> dict[str, Any]:
+    dataset = stats_util.load_stats_binary(path).datasets[0]
+    features = [_feature_row(feature, dataset.num_examples) for feature in dataset.features]
+    return {"split": split, "rows": dataset.num_examples, "features": sorted(features, key=lambda f: f["name"])}
+
+
+def _feature_row(feature: statistics_pb2.FeatureNameStatistics, rows: int) -> dict[str, Any]:
+    """Missing share and either mean/std/min/max (numbers) or distinct and top values (strings) of one feature."""
+    kind = feature.WhichOneof("stats")
+    stats = getattr(feature, kind) if kind else None
+    common = stats.common_stats if stats is not None else None
+    row: dict[str, Any] = {
+        "name": ".".join(feature.path.step) or feature.name,
+        "type": statistics_pb2.FeatureNameStatistics.Type.Name(feature.type),
+        "missing": common.num_missing / rows if common is not None and rows else None,
+        "mean": None,
+        "std": None,
+        "min": None,
+        "max": None,
+        "unique": None,
+        "top": "",
+    }
+    if kind == "num_stats":
+        row.update(mean=stats.mean, std=stats.std_dev, min=stats.min, max=stats.max)
+    elif kind == "string_stats":
+        present = common.num_non_missing or 0
+        top = [
+            f"{value.value} ({format_percent(value.frequency / present if present else None)})"
+            for value in stats.top_values[:_TOP_VALUES]
+        ]
+        row.update(unique=stats.unique, top=", ".join(top))
+    return row
+
+
+def _anomalies_table(anomalies: anomalies_pb2.Anomalies) -> str:
+    table = display_util.get_anomalies_dataframe(anomalies)
+    return "" if table.empty else table.to_html(na_rep="n/a", classes="data", border=0)
+
+
+def _anomalies(split: str, path: str) -> dict[str, Any]:
+    anomalies = anomalies_util.load_anomalies_binary(path)
+    return {"split": split, "count": len(anomalies.anomaly_info), "table": _anomalies_table(anomalies)}
+
+
+def _add_drift(
+    report: ReportData, store: metadata_store.MetadataStore, pipeline_name: str, run: store_lib.RunRecord
+) -> None:
+    """Drift measurements; for a blocked run, recomputed from DistributionValidator's anomalies (no drift.json)."""
+    summary = report.summary
+    report.drift_headline = summary.drift
+    report.drift_measurements = summary.drift_measurements
+    validator = run.output("DistributionValidator", "anomalies")
+    pair = f"SplitPair-{drift_executor.NEWEST_SPLIT}_{drift_executor.PREVIOUS_SPLIT}"
+    path = os.path.join(validator.uri, pair, _ANOMALIES) if validator is not None else ""
+    anomalies = anomalies_util.load_anomalies_binary(path) if path and tf.io.gfile.exists(path) else None
+    if anomalies is not None:
+        report.drift_anomalies = _anomalies_table(anomalies)
+    failed = [node for node, state in run.states.items() if state == "FAILED"]
+    if summary_lib.DRIFT_GATE not in run.states and failed:
+        report.drift_headline = f"not checked: the run stopped at {', '.join(failed)} before the DriftGate"
+    if run.states.get(summary_lib.DRIFT_GATE) != "FAILED":
+        return
+    report.drift_blocked = True
+    newest = summary.spans[-1] if summary.spans else "n/a"
+    previous = summary.previous_span if summary.previous_span is not None else "n/a"
+    report.drift_headline = (
+        f"BLOCKED: span {newest} drifted past a blocking threshold against span {previous}; "
+        "the run stopped before Transform, so no model was trained or pushed"
+    )
+    settings = _drift_gate_settings(store, pipeline_name, run.run_id)
+    if anomalies is not None and settings is not None:
+        found = drift_policy.measurements(anomalies, settings)
+        report.drift_measurements = [{**dataclasses.asdict(m), "over": m.over} for m in found]
+
+
+def _drift_gate_settings(store: metadata_store.MetadataStore, pipeline_name: str, run_id: str) -> dict[str, Any] | None:
+    """The block/warn policy the DriftGate ran with, from its execution's recorded exec properties."""
+    context = store.get_context_by_type_and_name(store_lib.RUN_CONTEXT, run_id)
+    for execution in store.get_executions_by_context(context.id) if context is not None else []:
+        if store_lib.node_id(store, execution, pipeline_name) == summary_lib.DRIFT_GATE:
+            settings = execution.custom_properties.get(drift_executor.SETTINGS_KEY)
+            return json.loads(settings.string_value) if settings is not None else None
+    return None
+
+
+def _metric_rows(metrics: dict[str, float]) -> list[dict[str, Any]]:
+    """Each overall metric with the served baseline's value and the change, when TFMA compared the two."""
+    rows = []
+    for name in sorted((n for n in metrics if not n.endswith("_diff")), key=lambda n: (n != "auc", n)):
+        value, change = metrics[name], metrics.get(f"{name}_diff")
+        baseline = value - change if _finite(value) and _finite(change) else None
+        digits = 0 if name == "example_count" else 4
+        rows.append({"name": name, "value": value, "change": change, "baseline": baseline, "digits": digits})
+    return rows
+
+
+def _blessing(summary: summary_lib.RunSummary) -> str:
+    if summary.blessed is None:
+        return "no decision: the Evaluator did not run in this run"
+    if not summary.blessed:
+        return "not blessed, for these reasons:" if summary.reasons else "not blessed: a threshold was not met"
+    if summary.baseline_version:
+        return f"blessed: every threshold met, and better than served version {summary.baseline_version}"
+    return "blessed: every threshold met (nothing was served yet, so there was no model to beat)"
+
+
+def _not_pushed(summary: summary_lib.RunSummary) -> str:
+    failed = [node for node, state in summary.states.items() if state == "FAILED"]
+    if failed:
+        return f"not pushed: the run stopped at {', '.join(failed)}, so the steps after it did not run"
+    if summary.blessed is False:
+        served = f"served version {summary.baseline_version}" if summary.baseline_version else "the served model"
+        return f"not pushed: the model was not blessed (see the blessing above); {served} is unchanged"
+    if "Pusher" not in summary.states:
+        return "not pushed: the Pusher did not run in this run"
+    return "not pushed: the Pusher ran but recorded no push"

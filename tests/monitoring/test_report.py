@@ -1,0 +1,268 @@
+"""The run report: "n/a" for numbers that cannot be shown, and the report of the real end-to-end run opened in headless
+Chromium with networking blocked: no request may leave the page, and every section shows the run's real values.
+
+The browser is driven over the DevTools protocol (aiohttp's websocket client): the Network domain records every
+request the page makes, so a script, stylesheet, font or image fetched from anywhere but the file itself is caught.
+"""
+
+import asyncio
+import html.parser
+import json
+import os
+import re
+import subprocess
+import time
+
+import aiohttp
+import numpy as np
+import pytest
+from conftest import run_kfx
+
+from kfx import report_cmd
+from monitoring import report as report_lib
+from monitoring import store as store_lib
+from monitoring import summary as summary_lib
+
+CHROMIUM = "/usr/bin/chromium"
+SECTIONS = ("overview", "data", "validation", "drift", "evaluation", "blessing", "push")
+LOCAL_SCHEMES = ("file:", "data:", "about:")
+# Every host name fails to resolve and every http(s) request goes to a closed local port: nothing can be fetched.
+OFFLINE_FLAGS = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9")
+UNDEFINED = (float("nan"), float("inf"), float("-inf"), None, "0.5", True)
+
+
+@pytest.mark.parametrize("value", UNDEFINED)
+def test_numbers_that_cannot_be_shown_read_na(value):
+    assert report_lib.format_number(value) == "n/a"
+    assert report_lib.format_number(value, 2, signed=True) == "n/a"
+    assert report_lib.format_percent(value) == "n/a"
+
+
+def test_numbers_are_formatted_with_their_precision():
+    assert report_lib.format_number(0.972914) == "0.9729"
+    assert report_lib.format_number(np.float32(0.5), 2) == "0.50"
+    assert report_lib.format_number(np.int64(11358)) == "11,358"
+    assert report_lib.format_number(0.00148, signed=True) == "+0.0015"
+    assert report_lib.format_number(-0.02, signed=True) == "-0.0200"
+    assert report_lib.format_percent(0.3474) == "34.7%"
+
+
+class _Page(html.parser.HTMLParser):
+    """Text per section id, and the URLs of every src/href attribute."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.sections: dict[str, str] = {}
+        self.urls: list[tuple[str, str, str]] = []  # (tag, attribute, url)
+        self._section: str | None = None
+        self.feed(page)
+        self.sections = {name: " ".join(text.split()) for name, text in self.sections.items()}
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "section":
+            self._section = attributes.get("id", "")
+            self.sections[self._section] = ""
+        self.urls += [(tag, name, value or "") for name, value in attrs if name in ("src", "href", "srcset")]
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self._section = None
+
+    def handle_data(self, data):
+        if self._section is not None:
+            self.sections[self._section] += f" {data} "
+
+
+def test_a_report_with_undefined_numbers_renders_na(tmp_path):
+    nan, inf = float("nan"), float("inf")
+    measurements = [
+        {"feature": "fare", "measure": "Jensen-Shannon divergence", "value": nan, "threshold": 0.3,
+         "action": "block", "over": True, "detail": ""},
+        {"feature": "row count", "measure": "row count ratio", "value": None, "threshold": None,
+         "action": "warn", "over": True, "detail": "fewer rows than expected"},
+    ]  # fmt: skip
+    summary = summary_lib.RunSummary(
+        run_id="2026-01-01T00:00:00.000001",
+        states={"Evaluator": "COMPLETE"},
+        metrics={"auc": nan, "auc_diff": inf, "precision": 0.75, "precision_diff": nan},
+        slices={
+            "payment_type": [
+                {"value": "Cash", "auc": None, "examples": 5},
+                {"value": "Card", "auc": nan, "examples": 7},
+            ]
+        },
+        blessed=False,
+        baseline_version=1700000000,
+    )
+    report = report_lib.ReportData("chicago-taxi", summary, drift_measurements=measurements)
+    page = _Page(report_lib.render(report))
+    assert set(SECTIONS) <= set(page.sections)
+    evaluation, drift = page.sections["evaluation"], page.sections["drift"]
+    assert "auc n/a n/a n/a" in evaluation, evaluation  # value, served value and change
+    assert "precision 0.7500 n/a n/a" in evaluation, evaluation
+    assert "Cash n/a 5" in evaluation and "Card n/a 7" in evaluation, evaluation
+    assert "fare Jensen-Shannon divergence n/a 0.3000 block BLOCKS" in drift, drift
+    assert "row count row count ratio n/a n/a warn warns: fewer rows than expected" in drift, drift
+    text = " ".join(page.sections.values())
+    assert not re.search(r"\b(nan|inf|infinity)\b", text, re.IGNORECASE) and "None" not in text, text
+    assert "not blessed: a threshold was not met" in page.sections["blessing"]
+    assert (
+        "not pushed: the model was not blessed (see the blessing above); served version 1700000000"
+        in (page.sections["push"])
+    )
+    assert not [url for tag, _, url in page.urls if tag == "img"]  # nothing finite to chart
+
+
+class _DevTools:
+    """One page over the DevTools protocol, recording every request it makes and every one that fails."""
+
+    def __init__(self, socket: aiohttp.ClientWebSocketResponse):
+        self.socket, self.requested, self.failed, self.loaded, self._last_id = socket, [], [], False, 0
+
+    async def _read(self) -> dict:
+        message = json.loads((await self.socket.receive(timeout=60)).data)
+        method = message.get("method")
+        if method == "Network.requestWillBeSent":
+            self.requested.append(message["params"]["request"]["url"])
+        elif method == "Network.loadingFailed":
+            self.failed.append(message["params"])
+        elif method == "Page.loadEventFired":
+            self.loaded = True
+        return message
+
+    async def call(self, method: str, **params) -> dict:
+        self._last_id += 1
+        await self.socket.send_json({"id": self._last_id, "method": method, "params": params})
+        while (message := await self._read()).get("id") != self._last_id:
+            pass
+        return message["result"]
+
+    async def open(self, url: str) -> str:
+        """Loads `url` and returns the rendered DOM."""
+        await self.call("Network.enable")
+        await self.call("Page.enable")
+        await self.call("Page.navigate", url=url)
+        while not self.loaded:
+            await self._read()
+        await asyncio.sleep(0.5)  # let late requests (fonts, lazy images) start
+        dom = await self.call("Runtime.evaluate", expression="document.documentElement.outerHTML")
+        return dom["result"]["value"]
+
+
+async def _load(port: int, url: str) -> tuple[str, list[str], list[dict]]:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
+            page = next(t for t in await response.json() if t["type"] == "page")
+        async with session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as socket:
+            browser = _DevTools(socket)
+            dom = await browser.open(url)
+            return dom, browser.requested, browser.failed
+
+
+def _open_offline(path: str, profile: str) -> tuple[str, list[str], list[dict]]:
+    """Opens the file in headless Chromium with networking blocked; returns (DOM, requested URLs, failed requests)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", "--remote-debugging-port=0", *OFFLINE_FLAGS, "about:blank",
+    ]  # fmt: skip
+    browser = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file, port = os.path.join(profile, "DevToolsActivePort"), ""
+        deadline = time.monotonic() + 60
+        while not port:  # Chromium writes the port it chose to this file once it listens
+            assert browser.poll() is None and time.monotonic() < deadline, "Chromium did not start"
+            time.sleep(0.1)
+            if os.path.exists(port_file):
+                with open(port_file) as f:
+                    port = f.read().split("\n")[0].strip()
+        return asyncio.run(asyncio.wait_for(_load(int(port), "file://" + os.path.abspath(path)), timeout=120))
+    finally:
+        browser.terminate()
+        browser.wait(timeout=30)
+
+
+def _leaves_the_page(requested: list[str]) -> list[str]:
+    return [url for url in requested if not url.startswith(LOCAL_SCHEMES)]
+
+
+def test_the_browser_check_catches_a_page_that_loads_from_the_network(tmp_path):
+    """The control: the same check on a page with a remote image and stylesheet must see both requests fail."""
+    page = tmp_path / "online.html"
+    page.write_text(
+        '<html><head><link rel="stylesheet" href="https://example.com/style.css"></head>'
+        '<body><img src="http://203.0.113.7/pixel.png"><p id="text">hello</p></body></html>'
+    )
+    dom, requested, failed = _open_offline(str(page), str(tmp_path / "profile"))
+    assert 'id="text"' in dom
+    assert set(_leaves_the_page(requested)) == {"https://example.com/style.css", "http://203.0.113.7/pixel.png"}
+    assert len(failed) == 2, failed
+
+
+def _first_run_facts(stdout: str) -> dict[str, str]:
+    """What `kfx run` printed about its run: id, AUC, pushed version and train rows."""
+    patterns = {
+        "run_id": r"^Run (\S+)",
+        "auc": r"Evaluation:\s+auc (\d\.\d{4})",
+        "pushed": r"Pushed:\s+version (\d+)",
+        "train_rows": r"Examples:\s+train (\d[\d,]*\d)",
+    }
+    return {name: re.search(pattern, stdout, re.MULTILINE).group(1) for name, pattern in patterns.items()}
+
+
+@pytest.mark.e2e
+def test_report_of_the_real_run_is_offline_and_shows_its_values(e2e_project, e2e_first_run, tmp_path):
+    facts = _first_run_facts(e2e_first_run.stdout)
+    assert os.listdir(os.path.join(e2e_project["workspace"], "serving_model", "chicago_taxi")) == [facts["pushed"]]
+    metadata = os.path.join(e2e_project["workspace"], "metadata.sqlite")
+    path = report_lib.write_report(metadata, e2e_project["pipeline"], str(tmp_path / "report.html"), facts["run_id"])
+    with open(path, encoding="utf-8") as f:
+        written = _Page(f.read())
+    assert not [url for _, _, url in written.urls if re.match(r"(https?:)?//", url)], written.urls
+    images = [url for tag, _, url in written.urls if tag == "img"]
+    assert images and all(url.startswith("data:image/png;base64,") for url in images), images
+
+    dom, requested, failed = _open_offline(path, str(tmp_path / "profile"))
+    assert not _leaves_the_page(requested), requested
+    assert not failed, failed
+    sections = _Page(dom).sections
+    assert set(SECTIONS) <= set(sections), sections.keys()
+    assert facts["run_id"] in sections["overview"]
+    assert re.search(r"Code commit ([0-9a-f]{40}|unknown)", sections["overview"]), sections["overview"]
+    assert "WindowExampleGen COMPLETE" in sections["overview"] and "Pusher COMPLETE" in sections["overview"]
+    assert f"train {facts['train_rows']}" in sections["data"], sections["data"]
+    assert re.search(r"fare FLOAT \d+\.\d% [\d.]+", sections["data"]), sections["data"]
+    assert "passed: no anomalies" in sections["validation"]
+    assert "not checked: no earlier span" in sections["drift"]
+    assert f"auc {facts['auc']}" in sections["evaluation"], sections["evaluation"]
+    assert "AUC per payment_type" in sections["evaluation"] and "thresholds alone" in sections["evaluation"]
+    assert "blessed: every threshold met" in sections["blessing"]
+    assert f"Pushed version {facts['pushed']}" in sections["push"], sections["push"]
+    for step in ("Pusher", "Evaluator", "Trainer", "Transform", "StatisticsGen", "WindowExampleGen"):
+        assert f" {step} COMPLETE" in sections["push"], step
+
+
+@pytest.mark.e2e
+def test_kfx_report_writes_the_latest_run_and_rejects_bad_input(e2e_project, e2e_first_run, tmp_path):
+    workspace, config = e2e_project["workspace"], e2e_project["config"]
+    latest = store_lib.latest_run(
+        store_lib.connect(os.path.join(workspace, "metadata.sqlite")), e2e_project["pipeline"]
+    )
+    result = run_kfx("report", "--workspace", workspace, "--config", config)
+    assert result.returncode == 0, result.stderr
+    expected = report_cmd.default_output(workspace, latest.run_id)
+    assert result.stdout.strip() == expected and ":" not in os.path.basename(expected)
+    with open(expected, encoding="utf-8") as f:
+        assert latest.run_id in _Page(f.read()).sections["overview"]
+
+    for args, fragment in (
+        (["--workspace", str(tmp_path / "missing")], "no ML Metadata at"),
+        (["--workspace", workspace, "--run", "2000-01-01T00:00:00"], "no run '2000-01-01T00:00:00'"),
+    ):
+        result = run_kfx("report", "--config", config, *args)
+        assert result.returncode == 2, result.stdout + result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
