@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Sequence
 
 from kfx import compile as compile_cmd
-from kfx import lineage_cmd, local_run, predict, report_cmd, serve, submit
+from kfx import lineage_cmd, local_run, monitor_cmd, predict, report_cmd, serve, submit
 from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT, EXIT_FAILED
 from pipeline.config import ConfigError
 from pipeline.data import DataError
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     predict.register(commands)
     lineage_cmd.register(commands)
+    monitor_cmd.register(commands)
     report_cmd.register(commands)
     return parser
 

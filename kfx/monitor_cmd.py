@@ -1,0 +1,88 @@
+"""`kfx monitor`: training/serving skew of the served versions, from the model server's request logs.
+
+Reads the PredictionLog files the server writes when the model's `logging_config` turns request logging on, finds
+by lineage the training statistics of each version that answered, and compares them with TFDV's skew comparators
+(thresholds: the `skew` section of the configuration). Writes a JSON and an HTML report. Exit code 0: no skew past
+a threshold; 1: skew past a threshold; 2: bad input (no or unreadable logs, a version this workspace never pushed).
+"""
+
+import argparse
+import datetime
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT, add_workspace_flags, metadata_path, quiet_tensorflow
+
+if TYPE_CHECKING:
+    from monitoring.skew import SkewReport
+
+EXIT_SKEW = 1  # the check ran and found skew past a threshold
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds `kfx monitor`."""
+    monitor = commands.add_parser(
+        "monitor",
+        help="training/serving skew from the model server's request logs (exit 1 past a threshold)",
+        description=__doc__.split("\n\n")[1],
+    )
+    monitor.add_argument(
+        "--logs",
+        required=True,
+        help="folder of request log files (*.tfrecord), or the filename_prefix of the model's logging_config "
+        "(<prefix>-*.tfrecord); files still being written (.tmp) are skipped",
+    )
+    add_workspace_flags(monitor)
+    monitor.add_argument(
+        "--config",
+        default=os.environ.get("KFX_CONFIG", DEFAULT_CONFIG),
+        help="pipeline configuration, for the model name and the skew thresholds "
+        f"(env KFX_CONFIG; default {DEFAULT_CONFIG})",
+    )
+    monitor.add_argument("--output-dir", help="folder for the reports (default <workspace>/monitoring)")
+    monitor.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Checks the logs, writes the reports, prints a summary; returns the exit code."""
+    quiet_tensorflow()
+    from monitoring import lineage, skew, store
+    from pipeline.config import ConfigError, load
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")  # unique per check
+    output_dir = os.path.abspath(args.output_dir or os.path.join(args.workspace, "monitoring"))
+    json_path, html_path = (os.path.join(output_dir, f"skew-{stamp}.{ext}") for ext in ("json", "html"))
+    try:
+        config = load(args.config)
+        report = skew.check(args.logs, store.connect(metadata_path(args)), config)
+        skew.write_reports(report, json_path, html_path)
+    except (ConfigError, skew.LogError, lineage.LineageError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(summary(report))
+    print(f"report: {json_path}\n        {html_path}")
+    return EXIT_SKEW if report.skewed else 0
+
+
+def summary(report: "SkewReport") -> str:
+    """A few lines per version: rows checked, the features over a threshold (or the closest one), other anomalies."""
+    lines = [f"checked {sum(v.requests for v in report.versions)} requests in {len(report.files)} log file(s)"]
+    for version in report.versions:
+        lines.append(f"{version.model} version {version.version}: {version.requests} requests, {version.rows} rows")
+        for m in version.over:
+            lines.append(f"  over threshold: {m.feature} {m.measure} {m.value:.4f} > {m.threshold:g}")
+        if not version.over and version.skew:
+            closest = max(version.skew, key=lambda m: m.value / m.threshold)
+            lines.append(
+                f"  no feature over its threshold (closest: {closest.feature} {closest.measure} "
+                f"{closest.value:.4f}, threshold {closest.threshold:g})"
+            )
+        if version.anomalies:
+            features = sorted({a.feature for a in version.anomalies})
+            lines.append(f"  other anomalies in the serving data ({len(version.anomalies)}): {', '.join(features)}")
+    for kind, count in report.ignored.items():
+        lines.append(f"not checked: {count} records of {kind}")
+    over = [f"{m.feature} (version {v.version})" for v in report.versions for m in v.over]
+    lines.append(f"skew past a threshold: {', '.join(dict.fromkeys(over))}" if over else "no skew past a threshold")
+    return "\n".join(lines)

@@ -1,0 +1,403 @@
+"""Training/serving skew: the model server's request logs against the training data of the version that answered.
+
+Reads uncompressed `tensorflow.serving.PredictionLog` TFRecord files (our server's `tfrecord` log collector, or any
+logger writing the same records), groups the rows by model and answering version, and asks TFDV twice:
+- skew: `validate_statistics(training, schema, serving_statistics=serving)` with `skew_comparator` thresholds from
+  the `skew` section of the configuration (Jensen-Shannon on every input, L-infinity on string inputs as well: on
+  numbers it always measures 0). Numbers are compared on their quantile histograms: TFDV's default equal-width
+  histograms put almost every row of a long-tailed column in one bucket, and re-binning them measured 0.41 on
+  trip_miles between the training rows and a sample of those same rows (quantiles: 0.08);
+- the serving rows themselves: `validate_statistics(serving, schema, environment="SERVING")`, which reports inputs
+  missing from the requests, unknown columns, unseen string values and type changes.
+The schema is inferred from the training statistics; columns the model does not read (the label among them) are
+not in the SERVING environment. Validating the training statistics under SERVING instead would flag those columns
+as unexpected in the training data itself, and would never look at the serving rows.
+"""
+
+import collections
+import dataclasses
+import datetime
+import glob
+import json
+import os
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+from google.protobuf.message import DecodeError
+from ml_metadata import metadata_store
+from tensorflow.core.example import example_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+from tensorflow_serving.apis import input_pb2, prediction_log_pb2
+
+from models.exporter import EXAMPLES_INPUT, EXAMPLES_SIGNATURE
+from monitoring import lineage
+from pipeline.config import PipelineConfig, SkewCheck, SkewConfig
+from serving import tensors
+
+TRAINING, SERVING = "TRAINING", "SERVING"
+TRAIN_STATS = os.path.join("Split-train", "FeatureStats.pb")
+_MEASURES = {
+    anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "jensen_shannon",
+    anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "infinity_norm",
+}
+# Reported as measurements (value, threshold) rather than as other anomalies.
+_SKEW_REASONS = {
+    anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH,
+    anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
+}
+_EXAMPLE_LOGS = ("classify_log", "regress_log", "multi_inference_log")  # requests carrying tf.Examples
+_Stats = statistics_pb2.FeatureNameStatistics
+
+
+class LogError(ValueError):
+    """Request logs that cannot be used: none found, unreadable, or none for the configured model."""
+
+
+@dataclasses.dataclass
+class Measurement:
+    """One skew comparator on one feature."""
+
+    feature: str
+    measure: str  # jensen_shannon or infinity_norm, the names of the configuration
+    value: float
+    threshold: float
+    over: bool
+
+
+@dataclasses.dataclass
+class Anomaly:
+    """Anything else TFDV found: a missing input, an unknown column, unseen values, a changed type."""
+
+    feature: str
+    type: str
+    description: str
+
+
+@dataclasses.dataclass
+class VersionSkew:
+    """The requests one version answered, against the statistics of the data it was trained on."""
+
+    model: str
+    version: str
+    requests: int
+    rows: int
+    training_statistics: str
+    skew: list[Measurement]
+    anomalies: list[Anomaly]
+
+    @property
+    def over(self) -> list[Measurement]:
+        """The measurements past their threshold."""
+        return [m for m in self.skew if m.over]
+
+
+@dataclasses.dataclass
+class SkewReport:
+    """What `kfx monitor` found: one entry per version of the configured model that answered logged requests."""
+
+    logs: str
+    files: list[str]
+    config: str
+    created: str
+    versions: list[VersionSkew]
+    ignored: dict[str, int]  # records not checked: other models, log types without request rows
+
+    @property
+    def skewed(self) -> bool:
+        """True when any version has a measurement past its threshold."""
+        return any(v.over for v in self.versions)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data, with a `skewed` flag on the report and on each version."""
+        data = dataclasses.asdict(self)
+        data["skewed"] = self.skewed
+        for version, entry in zip(self.versions, data["versions"], strict=True):
+            entry["skewed"] = bool(version.over)
+        return data
+
+
+@dataclasses.dataclass
+class _Requests:
+    count: int = 0
+    chunks: list[dict[str, np.ndarray]] = dataclasses.field(default_factory=list)
+
+
+def log_files(location: str) -> list[str]:
+    """The complete log files in a folder (`*.tfrecord`) or of a `filename_prefix`; `.tmp` files are skipped."""
+    pattern = os.path.join(glob.escape(location), "*.tfrecord")
+    if not os.path.isdir(location):
+        pattern = f"{glob.escape(location)}-*.tfrecord"
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise LogError(f"no request log files match {pattern} (files still being written end in .tmp)")
+    return files
+
+
+def read_requests(files: list[str]) -> tuple[dict[tuple[str, str], _Requests], dict[str, int]]:
+    """Request rows grouped by (model, answering version), and the count of records without rows by kind."""
+    groups: dict[tuple[str, str], _Requests] = collections.defaultdict(_Requests)
+    ignored: collections.Counter = collections.Counter()
+    for path in files:
+        try:
+            for record in tf.data.TFRecordDataset(path):
+                log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+                columns = request_columns(log)
+                if columns is None:
+                    ignored[log.WhichOneof("log_type") or "empty record"] += 1
+                    continue
+                spec = log.log_metadata.model_spec
+                group = groups[(spec.name, str(spec.version.value))]
+                group.count += 1
+                group.chunks.append(columns)
+        except tf.errors.OpError as error:
+            raise LogError(f"{path}: not a readable TFRecord file: {error.message}") from None
+        except DecodeError:
+            raise LogError(f"{path}: holds a record that is not a tensorflow.serving.PredictionLog") from None
+        except LogError as error:
+            raise LogError(f"{path}: {error}") from None
+    return dict(groups), dict(ignored)
+
+
+def request_columns(log: prediction_log_pb2.PredictionLog) -> dict[str, np.ndarray] | None:
+    """Input name -> one value per row of the logged request; None for log types that carry no request rows."""
+    kind = log.WhichOneof("log_type")
+    if kind == "predict_log":
+        inputs = log.predict_log.request.inputs
+        if log.log_metadata.model_spec.signature_name == EXAMPLES_SIGNATURE and EXAMPLES_INPUT in inputs:
+            serialized = tensors.from_proto(inputs[EXAMPLES_INPUT]).reshape(-1)
+            return _example_columns([example_pb2.Example.FromString(s) for s in serialized])
+        columns = {name: _one_per_row(name, tensors.from_proto(tensor)) for name, tensor in inputs.items()}
+        if len({len(values) for values in columns.values()}) > 1:
+            raise LogError("a predict request whose inputs have different numbers of rows")
+        return columns
+    if kind in _EXAMPLE_LOGS:
+        return _example_columns(_examples(getattr(log, kind).request.input))
+    return None
+
+
+def _one_per_row(name: str, values: np.ndarray) -> np.ndarray:
+    if values.ndim == 0 or values.ndim == 1 or values.shape[1:] == (1,):
+        return values.reshape(-1)
+    raise LogError(f"input '{name}' has shape {list(values.shape)}; one value per row is expected")
+
+
+def _examples(request_input: input_pb2.Input) -> list[example_pb2.Example]:
+    if request_input.HasField("example_list"):
+        return list(request_input.example_list.examples)
+    context = request_input.example_list_with_context.context
+    merged = []
+    for example in request_input.example_list_with_context.examples:
+        row = example_pb2.Example()
+        row.CopyFrom(context)
+        row.MergeFrom(example)
+        merged.append(row)
+    return merged
+
+
+def _example_columns(examples: list[example_pb2.Example]) -> dict[str, np.ndarray]:
+    names = sorted({name for example in examples for name in example.features.feature})
+    columns = {name: np.full(len(examples), None, dtype=object) for name in names}
+    for row, example in enumerate(examples):
+        for name, feature in example.features.feature.items():
+            kind = feature.WhichOneof("kind")
+            values = list(getattr(feature, kind).value) if kind else []
+            if len(values) > 1:
+                raise LogError(f"tf.Example feature '{name}' has {len(values)} values; one per row is expected")
+            columns[name][row] = values[0] if values else None
+    return columns
+
+
+def _concatenate(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    names = sorted({name for chunk in chunks for name in chunk})
+    sizes = [len(next(iter(chunk.values()), ())) for chunk in chunks]
+    absent = [np.full(size, None, dtype=object) for size in sizes]  # a column a request did not send
+    return {
+        name: np.concatenate([chunk.get(name, empty) for chunk, empty in zip(chunks, absent, strict=True)])
+        for name in names
+    }
+
+
+def serving_frame(columns: dict[str, np.ndarray], types: dict[str, int]) -> pd.DataFrame:
+    """Request columns as TFDV must see them: NaN and "" become missing, each column gets its training type.
+
+    `types` maps a column to its `FeatureNameStatistics.Type` in the training statistics. INT columns arrive as
+    float64 (the serving signature's type) and become pandas' nullable Int64, truncated as the model's cast does.
+    """
+    return pd.DataFrame({name: _typed(_with_missing(values), types.get(name)) for name, values in columns.items()})
+
+
+def _with_missing(values: np.ndarray) -> pd.Series:
+    if values.dtype.kind in "fiub":
+        return pd.Series(pd.array(values.astype(np.float64), dtype="Float64"))  # NaN -> <NA>
+    present = [v for v in values if v is not None]
+    if present and any(isinstance(v, bytes | str) for v in present):
+        text = [v.decode("utf-8", "replace") if isinstance(v, bytes) else None if v is None else str(v) for v in values]
+        return pd.Series([v if v else None for v in text], dtype="string")  # "" -> <NA>
+    return pd.Series(pd.array(np.array([np.nan if v is None else v for v in values], np.float64), dtype="Float64"))
+
+
+def _typed(series: pd.Series, feature_type: int | None) -> pd.Series:
+    numeric = series.dtype == "Float64"
+    if feature_type == _Stats.INT and numeric:
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = ~np.isfinite(values)
+        return pd.Series(pd.arrays.IntegerArray(np.trunc(np.where(missing, 0, values)).astype(np.int64), missing))
+    if feature_type in (_Stats.STRING, _Stats.BYTES) and numeric and series.isna().all():
+        return series.astype("string")
+    # Anything else keeps what was sent: a string sent for a number is TFDV's type anomaly to report.
+    return series
+
+
+def feature_types(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, int]:
+    """Column name -> `FeatureNameStatistics.Type` of the first dataset."""
+    return {(f.path.step[0] if f.path.step else f.name): f.type for f in statistics.datasets[0].features}
+
+
+def _with_empty_rows(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> set[str]:
+    names = set()
+    for feature in statistics.datasets[0].features:
+        kind = feature.WhichOneof("stats")
+        if kind and getattr(feature, kind).common_stats.min_num_values == 0:
+            names.add(feature.path.step[0] if feature.path.step else feature.name)
+    return names
+
+
+def thresholds(config: SkewConfig, feature: str) -> SkewCheck:
+    """The feature's own thresholds, each falling back to the default's."""
+    own, default = config.features.get(feature, SkewCheck()), config.default
+    return SkewCheck(
+        jensen_shannon=default.jensen_shannon if own.jensen_shannon is None else own.jensen_shannon,
+        infinity_norm=default.infinity_norm if own.infinity_norm is None else own.infinity_norm,
+    )
+
+
+def skew_schema(
+    training: statistics_pb2.DatasetFeatureStatisticsList, serving_inputs: tuple[str, ...], config: SkewConfig
+) -> schema_pb2.Schema:
+    """The schema inferred from training, with skew comparators on the serving inputs and SERVING without the rest."""
+    schema = tfdv.infer_schema(training)
+    schema.default_environment.extend([TRAINING, SERVING])
+    empty_cells = _with_empty_rows(training)
+    for feature in schema.feature:
+        if feature.name not in serving_inputs:
+            feature.not_in_environment.append(SERVING)  # the label and columns the model never reads are not sent
+            continue
+        if feature.name in empty_cells:
+            # Training counts an empty cell as present with no values; serving rows mark it missing. Same meaning,
+            # so only an input that never has a value (min_count) is an anomaly, not each row without one.
+            feature.presence.min_fraction = 0.0
+        check = thresholds(config, feature.name)
+        if check.jensen_shannon is not None:
+            divergence = feature.skew_comparator.jensen_shannon_divergence
+            divergence.threshold = check.jensen_shannon
+            if feature.type != schema_pb2.BYTES:
+                divergence.source.type = schema_pb2.HistogramSelection.QUANTILES
+        if check.infinity_norm is not None and feature.type == schema_pb2.BYTES:
+            feature.skew_comparator.infinity_norm.threshold = check.infinity_norm
+    return schema
+
+
+def compare(
+    training: statistics_pb2.DatasetFeatureStatisticsList,
+    serving: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+) -> tuple[list[Measurement], list[Anomaly]]:
+    """Skew measurements per feature and comparator, and every other anomaly of the serving data."""
+    skew = tfdv.validate_statistics(training, schema, environment=TRAINING, serving_statistics=serving)
+    measurements = [
+        Measurement(info.path.step[0], _MEASURES[m.type], m.value, m.threshold, m.value > m.threshold)
+        for info in skew.drift_skew_info
+        for m in info.skew_measurements
+        if m.type in _MEASURES
+    ]
+    found = tfdv.validate_statistics(serving, schema, environment=SERVING)
+    anomalies = [
+        Anomaly(name, anomalies_pb2.AnomalyInfo.Type.Name(reason.type), reason.description)
+        for result in (skew, found)
+        for name, info in sorted(result.anomaly_info.items())
+        for reason in info.reason
+        if reason.type not in _SKEW_REASONS
+    ]
+    return sorted(measurements, key=lambda m: (m.feature, m.measure)), anomalies
+
+
+def check(location: str, store: metadata_store.MetadataStore, config: PipelineConfig) -> SkewReport:
+    """Reads the logs at `location` and checks each version of the configured model that answered requests."""
+    files = log_files(location)
+    groups, ignored = read_requests(files)
+    model = config.serving.model_name
+    for (name, _), requests in groups.items():
+        if name != model:
+            ignored[f"model {name}"] = ignored.get(f"model {name}", 0) + requests.count
+    versions = sorted((v for name, v in groups if name == model), key=int)
+    if not versions:
+        raise LogError(f"{location}: no requests of model '{model}' in {len(files)} log files")
+    # Every version must have its training data in this workspace before any statistics are computed.
+    training_uris = {version: lineage.training_statistics(store, version) for version in versions}
+    results = []
+    for version in versions:
+        stats_path = os.path.join(training_uris[version], TRAIN_STATS)
+        if not os.path.isfile(stats_path):
+            raise lineage.LineageError(f"version {version}: its training statistics {stats_path} are missing")
+        training = tfdv.load_stats_binary(stats_path)
+        requests = groups[(model, version)]
+        frame = serving_frame(_concatenate(requests.chunks), feature_types(training))
+        serving = tfdv.generate_statistics_from_dataframe(frame)
+        schema = skew_schema(training, config.features.raw_features, config.skew)
+        skew, anomalies = compare(training, serving, schema)
+        results.append(VersionSkew(model, version, requests.count, len(frame), stats_path, skew, anomalies))
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return SkewReport(os.path.abspath(location), files, config.path, created, results, ignored)
+
+
+def write_reports(report: SkewReport, json_path: str, html_path: str) -> None:
+    """Writes the report as JSON and as one self-contained HTML page (inline CSS, no scripts, no links)."""
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(html_path)), exist_ok=True)
+    with open(json_path, "w", encoding="utf-8") as f:
+        json.dump(report.to_dict(), f, indent=2)
+        f.write("\n")
+    page = jinja2.Environment(autoescape=True).from_string(_HTML).render(report=report)
+    with open(html_path, "w", encoding="utf-8") as f:
+        f.write(page)
+
+
+_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Training/serving skew</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: .25em .7em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.over td { background: #fde4e2; }
+.ok { color: #176b32; } .bad { color: #b00020; font-weight: 600; }
+code { font-size: 90%; }
+</style></head>
+<body>
+<h1>Training/serving skew: {{ 'skew past a threshold' if report.skewed else 'no skew past a threshold' }}</h1>
+<p>Request logs <code>{{ report.logs }}</code> ({{ report.files | length }} file(s)),
+configuration <code>{{ report.config }}</code>, checked {{ report.created }}.</p>
+{% for version in report.versions %}
+<h2>{{ version.model }} version {{ version.version }}:
+<span class="{{ 'bad' if version.over else 'ok' }}">{{ version.over | length }} over threshold</span></h2>
+<p>{{ version.requests }} requests, {{ version.rows }} rows, against <code>{{ version.training_statistics }}</code>.</p>
+<table><tr><th>feature</th><th>comparator</th><th>value</th><th>threshold</th><th></th></tr>
+{% for m in version.skew %}<tr{% if m.over %} class="over"{% endif %}><td>{{ m.feature }}</td><td>{{ m.measure }}</td>
+<td class="num">{{ '%.4f' | format(m.value) }}</td><td class="num">{{ m.threshold }}</td>
+<td>{{ 'over' if m.over else 'ok' }}</td></tr>
+{% endfor %}</table>
+{% if version.anomalies %}<h3>Other anomalies</h3>
+<table><tr><th>feature</th><th>type</th><th>description</th></tr>
+{% for a in version.anomalies %}<tr><td>{{ a.feature }}</td><td>{{ a.type }}</td><td>{{ a.description }}</td></tr>
+{% endfor %}</table>{% endif %}
+{% endfor %}
+{% if report.ignored %}<p>Records not checked:
+{% for kind, count in report.ignored.items() %}{{ kind }}: {{ count }}{{ '' if loop.last else ', ' }}{% endfor %}.</p>
+{% endif %}
+</body></html>
+"""
