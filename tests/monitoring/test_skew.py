@@ -2,6 +2,9 @@
 
 The same shipped rows are sent over REST and gRPC twice, once as they are and once shifted (fare x10, "Cash" paid in
 "Bitcoin"); the monitor must find no skew in the first logs and name fare with its measured divergence in the second.
+The spec of `kfx compile-monitor` is replayed on the shifted logs as KFP would run it (the task, hence the run,
+fails). Logs, statistics and reports are read and written through TensorFlow's filesystems (ram:// stands in for
+gs://), and an ML Metadata service that does not answer is one error line.
 """
 
 import csv
@@ -10,20 +13,23 @@ import itertools
 import json
 import os
 import re
+import socket
+import time
+import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
-from conftest import E2E_ROWS, TAXI_CSV, run_kfx
+from conftest import CONFIG_PATH, E2E_ROWS, REPO, TAXI_CSV, run_kfx
 from server_process import builtin_server
 from tensorflow.core.example import example_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from kfx.predict import to_columns
-from monitoring import skew
+from monitoring import lineage, skew, store
 from serving.client import GrpcClient, RestClient
 
 MODEL = "chicago_taxi"
@@ -59,10 +65,9 @@ def _serve_and_send(base: str, logs: str, rows: list[dict], workdir) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(e2e_project, e2e_first_run, tmp_path_factory) -> dict:
-    """Request logs of the pushed version: as sent (`clean`) and shifted (`shifted`), each a filename_prefix."""
-    base = os.path.join(e2e_project["workspace"], "serving_model", MODEL)
-    (version,) = os.listdir(base)
+def served(e2e_project, pushed_taxi_model, tmp_path_factory) -> dict:
+    """Request logs of the first pushed version: as sent (`clean`) and shifted (`shifted`), each a filename_prefix."""
+    base, version = pushed_taxi_model["base"], str(pushed_taxi_model["version"])
     # The CSV is grouped (by pickup area, company, ...): a contiguous block is genuinely skewed against the training
     # slice, while rows evenly spaced across that slice are what traffic matching the training data looks like.
     with open(TAXI_CSV, newline="") as f:
@@ -214,3 +219,76 @@ def test_nan_and_empty_strings_become_missing_and_columns_get_their_training_typ
     assert by_name["trip_start_hour"].num_stats.max == 23
     assert by_name["company"].string_stats.common_stats.num_missing == 2
     assert by_name["company"].string_stats.unique == 2
+
+
+@pytest.mark.e2e
+def test_the_compiled_monitor_spec_fails_its_run_on_skew_and_leaves_the_reports(
+    e2e_project, served, tmp_path, monkeypatch
+):
+    spec, reports = tmp_path / "monitor.yaml", tmp_path / "reports"
+    compiled = run_kfx("compile-monitor", "--image", "localhost/kfx-pipeline:monitor-test", "--logs", served["shifted"],
+                       "--output-dir", str(reports), "--config", e2e_project["config"],
+                       "--config-path", e2e_project["config"], "--allow-local-paths", "--output", str(spec),
+                       "--metadata-path", os.path.join(e2e_project["workspace"], "metadata.sqlite"))  # fmt: skip
+    assert compiled.returncode == 0, compiled.stderr
+    monkeypatch.syspath_prepend(os.path.join(REPO, "tests", "kubeflow"))  # the replay harness of compiled specs
+    from kfp_replay import ReplayError, replay
+
+    with pytest.raises(ReplayError, match="task skew-monitor exited with 1") as failed:
+        replay(str(spec), str(tmp_path / "root"), "monitor-run")
+    assert "over threshold: fare jensen_shannon" in str(failed.value)  # the end of the task's log
+    (report_path,) = glob.glob(str(reports / "skew-*.json"))
+    with open(report_path) as f:
+        report = json.load(f)
+    assert report["skewed"] and [v["version"] for v in report["versions"]] == [served["version"]]
+
+
+def test_logs_statistics_and_reports_go_through_tensorflow_filesystems():
+    """ram://, TensorFlow's in-memory filesystem, stands in for gs://: no path here touches the local disk."""
+    root = f"ram://kfx-monitor-{uuid.uuid4().hex}"
+    log = prediction_log_pb2.PredictionLog()
+    log.log_metadata.model_spec.name, log.log_metadata.model_spec.version.value = MODEL, 7
+    log.predict_log.request.inputs["fare"].CopyFrom(tf.make_tensor_proto(np.array([12.5, 7.0])))
+    tf.io.gfile.makedirs(f"{root}/logs")
+    with tf.io.TFRecordWriter(f"{root}/logs/{MODEL}-1.tfrecord") as writer:
+        writer.write(log.SerializeToString())
+    with tf.io.gfile.GFile(f"{root}/logs/{MODEL}-2.tfrecord.tmp", "wb") as unfinished:
+        unfinished.write(b"still being written")
+
+    files = skew.log_files(f"{root}/logs")  # (ram:// calls any prefix of a file a folder: no filename_prefix here)
+    assert files == [f"{root}/logs/{MODEL}-1.tfrecord"]
+    groups, ignored = skew.read_requests(files)
+    assert list(groups) == [(MODEL, "7")] and groups[MODEL, "7"].count == 1 and ignored == {}
+
+    training = tfdv.generate_statistics_from_dataframe(pd.DataFrame({"fare": [3.0, 12.5]}))
+    stats_path = f"{root}/Statistics/{skew.TRAIN_STATS}"
+    tf.io.gfile.makedirs(os.path.dirname(stats_path))
+    with tf.io.gfile.GFile(stats_path, "wb") as f:
+        f.write(training.SerializeToString())
+    assert skew.load_training_statistics("7", stats_path) == training
+    with pytest.raises(lineage.LineageError, match="its training statistics .* are missing"):
+        skew.load_training_statistics("7", f"{root}/nothing/{skew.TRAIN_STATS}")
+
+    report = skew.SkewReport(skew.absolute(f"{root}/logs"), files, CONFIG_PATH, "now", [], ignored)
+    skew.write_reports(report, f"{root}/reports/skew.json", f"{root}/reports/skew.html")
+    with tf.io.gfile.GFile(f"{root}/reports/skew.json") as f:
+        assert json.load(f) == report.to_dict()
+    with tf.io.gfile.GFile(f"{root}/reports/skew.html") as f:
+        assert "no skew past a threshold" in f.read()
+
+
+def test_an_ml_metadata_service_that_does_not_answer_is_one_error_line(tmp_path):
+    with socket.socket() as probe:  # a loopback port nobody listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(store.MetadataUnavailable, match=f"cannot read ML Metadata at grpc://127.0.0.1:{port}: "):
+        store.connect(f"grpc://127.0.0.1:{port}")
+    assert time.monotonic() - started < store.GRPC_TIMEOUT_SECONDS
+
+    result = run_kfx("monitor", "--logs", str(tmp_path), "--metadata-grpc", f"127.0.0.1:{port}",
+                     "--config", CONFIG_PATH, "--output-dir", str(tmp_path / "reports"))  # fmt: skip
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"error: cannot read ML Metadata at grpc://127.0.0.1:{port}: "), result.stderr
+    assert not (tmp_path / "reports").exists()
