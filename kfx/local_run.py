@@ -94,9 +94,10 @@ def run(options: RunOptions, console: TextIO) -> dict:
 
     started_ms = int(datetime.datetime.now().timestamp() * 1000)
     with progress.output_to_log(log_path, options.verbose) as run_console:
-        failure = _run_pipeline(
-            config, source, options.span, workspace, serving_model_dir, options.enable_cache, run_console
-        )
+        # The newest span is pinned as resolved here, so `kfx run` and `kfx run --span <newest>` are the same run
+        # (and reuse each other's work), and the run reads exactly the spans printed above.
+        span = source.window.newest if source.has_spans else None
+        failure = _run_pipeline(config, source, span, workspace, serving_model_dir, options.enable_cache, run_console)
         summary = _summarize(workspace.metadata_path, config.pipeline_name, started_ms)
         report_path = _record(summary, workspace, config.pipeline_name, log_path) if summary else None
     report_line = f"\nReport: {report_path}" if report_path else ""
