@@ -5,6 +5,10 @@ Evaluator's baseline): Pusher <- Evaluator (metrics, blessing, baseline) <- Trai
 WindowExampleGen (spans, files, fingerprint), plus the checks that consumed the same examples: StatisticsGen,
 ExampleValidator/DataGate and DistributionValidator/DriftGate. Each step names the run that executed it (a cached
 step points at the earlier run that did the work) and the git commit recorded for that run.
+
+The same walk reads what TFX's LocalDagRunner recorded and what the KFP v2 driver and launcher recorded on a
+cluster: `store.connect` hands a KFP-written store over through `kfp_metadata.KfpView`, which gives tasks, types and
+contexts their TFX names. KFP records no git commit ("not recorded").
 """
 
 import dataclasses

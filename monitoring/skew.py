@@ -12,6 +12,7 @@ logger writing the same records), groups the rows by model and answering version
 The schema is inferred from the training statistics; columns the model does not read (the label among them) are
 not in the SERVING environment. Validating the training statistics under SERVING instead would flag those columns
 as unexpected in the training data itself, and would never look at the serving rows.
+Logs, statistics and reports are opened with tf.io.gfile, so gs:// (and s3:// with tensorflow-io) work as local paths.
 """
 
 import collections
@@ -40,6 +41,7 @@ from serving import tensors
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 TRAIN_STATS = os.path.join("Split-train", "FeatureStats.pb")
+SKEW_TEMPLATE = "skew.html.j2"  # in monitoring/templates/
 _MEASURES = {
     anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "jensen_shannon",
     anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "infinity_norm",
@@ -126,12 +128,20 @@ class _Requests:
     chunks: list[dict[str, np.ndarray]] = dataclasses.field(default_factory=list)
 
 
+def absolute(path: str) -> str:
+    """A local path made absolute; a URI (gs://, s3://) as it is."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def log_files(location: str) -> list[str]:
     """The complete log files in a folder (`*.tfrecord`) or of a `filename_prefix`; `.tmp` files are skipped."""
-    pattern = os.path.join(glob.escape(location), "*.tfrecord")
-    if not os.path.isdir(location):
-        pattern = f"{glob.escape(location)}-*.tfrecord"
-    files = sorted(glob.glob(pattern))
+    try:
+        pattern = os.path.join(glob.escape(location), "*.tfrecord")
+        if not tf.io.gfile.isdir(location):
+            pattern = f"{glob.escape(location)}-*.tfrecord"
+        files = sorted(tf.io.gfile.glob(pattern))
+    except tf.errors.OpError as error:
+        raise LogError(f"cannot list the request logs at {location}: {_one_line(error)}") from None
     if not files:
         raise LogError(f"no request log files match {pattern} (files still being written end in .tmp)")
     return files
@@ -341,9 +351,7 @@ def check(location: str, store: metadata_store.MetadataStore, config: PipelineCo
     results = []
     for version in versions:
         stats_path = os.path.join(training_uris[version], TRAIN_STATS)
-        if not os.path.isfile(stats_path):
-            raise lineage.LineageError(f"version {version}: its training statistics {stats_path} are missing")
-        training = tfdv.load_stats_binary(stats_path)
+        training = load_training_statistics(version, stats_path)
         requests = groups[(model, version)]
         frame = serving_frame(_concatenate(requests.chunks), feature_types(training))
         serving = tfdv.generate_statistics_from_dataframe(frame)
@@ -351,53 +359,31 @@ def check(location: str, store: metadata_store.MetadataStore, config: PipelineCo
         skew, anomalies = compare(training, serving, schema)
         results.append(VersionSkew(model, version, requests.count, len(frame), stats_path, skew, anomalies))
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return SkewReport(os.path.abspath(location), files, config.path, created, results, ignored)
+    return SkewReport(absolute(location), files, config.path, created, results, ignored)
+
+
+def load_training_statistics(version: str, stats_path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """The training statistics file of a version (local or gs://); LineageError when it is missing or unreadable."""
+    try:
+        if tf.io.gfile.exists(stats_path) and not tf.io.gfile.isdir(stats_path):
+            return tfdv.load_stats_binary(stats_path)
+    except tf.errors.OpError as error:
+        raise lineage.LineageError(f"version {version}: cannot read {stats_path}: {_one_line(error)}") from None
+    raise lineage.LineageError(f"version {version}: its training statistics {stats_path} are missing")
 
 
 def write_reports(report: SkewReport, json_path: str, html_path: str) -> None:
     """Writes the report as JSON and as one self-contained HTML page (inline CSS, no scripts, no links)."""
-    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-    os.makedirs(os.path.dirname(os.path.abspath(html_path)), exist_ok=True)
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(report.to_dict(), f, indent=2)
-        f.write("\n")
-    page = jinja2.Environment(autoescape=True).from_string(_HTML).render(report=report)
-    with open(html_path, "w", encoding="utf-8") as f:
-        f.write(page)
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("monitoring", "templates"), autoescape=True)
+    page = environment.get_template(SKEW_TEMPLATE).render(report=report)
+    for path, text in ((json_path, json.dumps(report.to_dict(), indent=2) + "\n"), (html_path, page)):
+        try:
+            tf.io.gfile.makedirs(os.path.dirname(absolute(path)))
+            with tf.io.gfile.GFile(path, "w") as f:
+                f.write(text)
+        except tf.errors.OpError as error:
+            raise OSError(f"cannot write the report {path}: {_one_line(error)}") from None
 
 
-_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Training/serving skew</title>
-<style>
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
-table { border-collapse: collapse; margin: .5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: .25em .7em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.over td { background: #fde4e2; }
-.ok { color: #176b32; } .bad { color: #b00020; font-weight: 600; }
-code { font-size: 90%; }
-</style></head>
-<body>
-<h1>Training/serving skew: {{ 'skew past a threshold' if report.skewed else 'no skew past a threshold' }}</h1>
-<p>Request logs <code>{{ report.logs }}</code> ({{ report.files | length }} file(s)),
-configuration <code>{{ report.config }}</code>, checked {{ report.created }}.</p>
-{% for version in report.versions %}
-<h2>{{ version.model }} version {{ version.version }}:
-<span class="{{ 'bad' if version.over else 'ok' }}">{{ version.over | length }} over threshold</span></h2>
-<p>{{ version.requests }} requests, {{ version.rows }} rows, against <code>{{ version.training_statistics }}</code>.</p>
-<table><tr><th>feature</th><th>comparator</th><th>value</th><th>threshold</th><th></th></tr>
-{% for m in version.skew %}<tr{% if m.over %} class="over"{% endif %}><td>{{ m.feature }}</td><td>{{ m.measure }}</td>
-<td class="num">{{ '%.4f' | format(m.value) }}</td><td class="num">{{ m.threshold }}</td>
-<td>{{ 'over' if m.over else 'ok' }}</td></tr>
-{% endfor %}</table>
-{% if version.anomalies %}<h3>Other anomalies</h3>
-<table><tr><th>feature</th><th>type</th><th>description</th></tr>
-{% for a in version.anomalies %}<tr><td>{{ a.feature }}</td><td>{{ a.type }}</td><td>{{ a.description }}</td></tr>
-{% endfor %}</table>{% endif %}
-{% endfor %}
-{% if report.ignored %}<p>Records not checked:
-{% for kind, count in report.ignored.items() %}{{ kind }}: {{ count }}{{ '' if loop.last else ', ' }}{% endfor %}.</p>
-{% endif %}
-</body></html>
-"""
+def _one_line(error: tf.errors.OpError) -> str:
+    return " ".join(error.message.split())  # storage errors (gs://) span lines

@@ -1,15 +1,27 @@
 """ML Metadata access shared by the summary, lineage, report and monitor: one run's executions and outputs."""
 
 import dataclasses
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
-from ml_metadata import metadata_store
+from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+if TYPE_CHECKING:
+    from monitoring.kfp_metadata import KfpView
 
 RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
 # Recorded on each run's context by `kfx run`: the code that ran.
 GIT_COMMIT, GIT_DIRTY = "git_commit", "git_dirty"
+GRPC_SCHEME = "grpc://"
+# Per call: a lineage walk is a few dozen small reads, so an address that does not answer fails in seconds.
+GRPC_TIMEOUT_SECONDS = 10.0
+_HOST_PORT = re.compile(r"([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
+
+
+class MetadataUnavailable(OSError):
+    """ML Metadata cannot be reached or read; the message names the address and the reason."""
 
 
 @dataclasses.dataclass
@@ -25,11 +37,43 @@ class RunRecord:
         return artifacts[0] if artifacts else None
 
 
-def connect(metadata_path: str) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+def connect(target: str, timeout_seconds: float = GRPC_TIMEOUT_SECONDS) -> "metadata_store.MetadataStore | KfpView":
+    """Opens ML Metadata read-only: a SQLite file, or `grpc://host:port`, the MLMD service of Kubeflow Pipelines.
+
+    Records written by TFX (LocalDagRunner) come back as a MetadataStore; records written by the KFP v2 driver and
+    launcher come back as a `kfp_metadata.KfpView` of it, which speaks TFX's names. MetadataUnavailable when a gRPC
+    address is malformed or does not answer within `timeout_seconds`.
+    """
+    from monitoring import kfp_metadata
+
+    if target.startswith(GRPC_SCHEME):
+        host, port = grpc_address(target[len(GRPC_SCHEME) :])
+        config = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=port, client_timeout_sec=timeout_seconds)
+    else:
+        config = metadata_store_pb2.ConnectionConfig()
+        config.sqlite.filename_uri = target
+        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(config)
+    try:
+        context_types = [context_type.name for context_type in store.get_context_types()]
+    except errors.StatusError as error:
+        raise MetadataUnavailable(f"cannot read ML Metadata at {target}: {describe(error)}") from None
+    return kfp_metadata.KfpView(store) if kfp_metadata.written_by_kfp(context_types) else store
+
+
+def grpc_address(address: str) -> tuple[str, int]:
+    """`host:port` -> (host, port); MetadataUnavailable naming the expected form otherwise."""
+    match = _HOST_PORT.fullmatch(address.strip())
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise MetadataUnavailable(
+            f"bad ML Metadata address '{address}': expected HOST:PORT, e.g. metadata-grpc-service.kubeflow:8080"
+        )
+    return match.group(1), int(match.group(2))  # gRPC keeps an IPv6 host in brackets
+
+
+def describe(error: errors.StatusError) -> str:
+    """An MLMD or gRPC error as one line."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> list[metadata_store_pb2.Context]:

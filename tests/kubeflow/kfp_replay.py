@@ -10,6 +10,8 @@ With a `cache` dict shared between replays, a task whose `cachingOptions.enableC
 an earlier execution with the same key, computed as the open-source backend computes it (backend/src/v2/cacheutils):
 input artifact names, input parameter values, output artifact names and types, and the image, command and args.
 A bare `python` in a command becomes this interpreter, so the venv plays the part of the image.
+With a `metadata` recorder (kfp_mlmd.py) every run, task, artifact and event is also written to ML Metadata as the
+KFP v2 driver and launcher write them, and artifacts are then named by their MLMD ids, as the launcher names them.
 """
 
 import dataclasses
@@ -24,6 +26,8 @@ from typing import Any
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
+from kfp_mlmd import KfpMetadataRecorder
+from ml_metadata.proto import metadata_store_pb2
 
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
 OUTPUT_FILE_PLACEHOLDER = "{{{{$.outputs.parameters['{}'].output_file}}}}"
@@ -44,6 +48,7 @@ class TaskRun:
     log_path: str
     parameters: dict[str, str] = dataclasses.field(default_factory=dict)  # output parameter values
     cached: bool = False
+    execution_id: int | None = None  # in the recorded ML Metadata
 
 
 def load_spec(path: str) -> dict[str, Any]:
@@ -76,15 +81,17 @@ def replay(
     run_drivers: bool = True,
     env: Mapping[str, str] | None = None,
     cache: dict[str, TaskRun] | None = None,
+    metadata: KfpMetadataRecorder | None = None,
 ) -> dict[str, TaskRun]:
     """Runs every task of the spec; returns the runs by task name. Raises ReplayError on the first failure.
 
     `run_drivers=False` skips `lifecycle.preCacheCheck`, as the open-source KFP backend does. `cache` (None: no
-    caching) holds earlier executions by cache key, across replays.
+    caching) holds earlier executions by cache key, across replays. `metadata` records the run in ML Metadata.
     """
     spec = load_spec(spec_path)
     executors = spec["deploymentSpec"]["executors"]
     tasks = spec["root"]["dag"]["tasks"]
+    recorded = metadata.start_run(spec["pipelineInfo"]["name"], run_id, root, parameters or {}) if metadata else None
     runs: dict[str, TaskRun] = {}
     for name in topological_order(tasks):
         task = tasks[name]
@@ -99,18 +106,41 @@ def replay(
         key = _cache_key(executor_input, container)
         if cache is not None and task.get("cachingOptions", {}).get("enableCache") and key in cache:
             runs[name] = dataclasses.replace(cache[key], cached=True)
+            if metadata:
+                reused = cache[key]
+                execution = metadata.create_execution(
+                    recorded, name, task, container, executor_input, key, reused.execution_id
+                )
+                metadata.publish(
+                    recorded, execution, metadata_store_pb2.Execution.CACHED, reused.outputs, reused.parameters
+                )
             continue
+        execution = (
+            metadata.create_execution(recorded, name, task, container, executor_input, key) if metadata else None
+        )
         os.makedirs(task_dir, exist_ok=True)
         log_path = os.path.join(task_dir, "log.txt")
-        if run_drivers and "lifecycle" in container:
-            hook = container["lifecycle"]["preCacheCheck"]
-            _run(name + " driver", hook["command"], hook["args"], executor_input, log_path, env)
-        _run(name, container["command"], container["args"], executor_input, log_path, env)
+        try:
+            if run_drivers and "lifecycle" in container:
+                hook = container["lifecycle"]["preCacheCheck"]
+                _run(name + " driver", hook["command"], hook["args"], executor_input, log_path, env)
+            _run(name, container["command"], container["args"], executor_input, log_path, env)
+        except ReplayError:
+            if metadata:
+                metadata.publish(recorded, execution, metadata_store_pb2.Execution.FAILED)
+                metadata.finish_run(recorded, metadata_store_pb2.Execution.FAILED)
+            raise
+        outputs, output_parameters = _merge_outputs(executor_input), _read_parameters(executor_input)
+        if metadata:
+            outputs = metadata.record_outputs(outputs)
+            metadata.publish(recorded, execution, metadata_store_pb2.Execution.COMPLETE, outputs, output_parameters)
         runs[name] = TaskRun(
-            name, executor_input, _merge_outputs(executor_input), log_path, _read_parameters(executor_input)
+            name, executor_input, outputs, log_path, output_parameters, execution_id=execution.id if execution else None
         )
         if cache is not None:
             cache[key] = runs[name]
+    if metadata:
+        metadata.finish_run(recorded, metadata_store_pb2.Execution.COMPLETE)
     return runs
 
 

@@ -7,16 +7,19 @@ properties such as `has_model` and `blessed`) drive the real executors, in the o
 pushed SavedModel that answers `serving_default`. ExampleGen's driver is skipped, as the open-source KFP backend
 skips it. Replays share a cache keyed as the backend keys it, so the same compiled spec, run as a recurring run
 would be, is fully reused when no span was added and trains on the new span when one was, comparing the new model
-with the served one.
+with the served one. The replays are recorded in ML Metadata as the KFP v2 driver and launcher record them
+(kfp_mlmd.py, after kubeflow/pipelines backend/src/v2/metadata/client.go), and `kfx lineage` reads the pushed
+version back from those records to the span it was trained on, as `kfx monitor` does on the cluster.
 
 What it does not prove: that the KFP API server, the Argo compiler, the KFP driver/launcher or the cluster accept
-and run it (image pulls, pod resources, caching, retries); that MLMD records executions and artifacts; that
-artifacts are uploaded to or downloaded from gs:// or s3:// storage (everything here is on local disk), nor that the
-image contains the project at /pipeline. The venv's interpreter stands in for the image.
+and run it (image pulls, pod resources, caching, retries); that a real MLMD service holds what kfp_mlmd.py writes;
+that artifacts are uploaded to or downloaded from gs:// or s3:// storage (everything here is on local disk), nor
+that the image contains the project at /pipeline. The venv's interpreter stands in for the image.
 """
 
 import csv
 import itertools
+import json
 import math
 import os
 import shutil
@@ -24,7 +27,11 @@ import time
 
 import pytest
 import yaml
+from conftest import run_kfx
+from kfp_mlmd import KfpMetadataRecorder
 from kfp_replay import kfx_compile, load_spec, replay
+
+from monitoring import lineage, store
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOURCE_CSV = os.path.join(PROJECT, "data", "chicago_taxi", "span-1", "data.csv")
@@ -77,6 +84,27 @@ def _query_serving_default(model_dir: str) -> list[float]:
     return signature(**request)["score"].numpy().reshape(-1).tolist()
 
 
+def _check_lineage_of_first_push(metadata_path: str, version: str, first: dict, data_dir) -> list[int]:
+    """`kfx lineage` on the KFP-style records leads from the push to span 1's file; returns the execution ids."""
+    result = run_kfx("lineage", "--metadata-path", metadata_path, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = json.loads(result.stdout)
+    assert found["version"] == version
+    nodes = [step["node"] for step in found["steps"]]
+    assert nodes[:4] == ["Pusher", "Evaluator", "Trainer", "Transform"] and nodes[-1] == "WindowExampleGen"
+    assert {"StatisticsGen", "ExampleValidator", "DataGate", "DistributionValidator", "DriftGate"} <= set(nodes)
+    assert {step["run_id"] for step in found["steps"]} == {"run-1"}
+    assert found["steps"][1]["details"]["blessed"] == 1  # KFP stores it as 1.0; read back as TFX wrote it
+    example_gen = found["steps"][-1]
+    assert example_gen["outputs"]["examples"] == first["WindowExampleGen"].outputs["examples"][0]["uri"]
+    assert (example_gen["details"]["span"], example_gen["details"]["window_spans"]) == (1, "1")
+    assert example_gen["details"]["window_files"] == {"1": [str(data_dir / "span-1" / "data.csv")]}
+    # What `kfx monitor` compares the requests of this version with: this replay's StatisticsGen output.
+    statistics = first["StatisticsGen"].outputs["statistics"][0]["uri"]
+    assert lineage.training_statistics(store.connect(metadata_path), version) == statistics
+    return [step["execution_id"] for step in found["steps"]]
+
+
 @pytest.mark.e2e
 def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_it(tmp_path):
     spec_path = str(tmp_path / "pipeline.yaml")
@@ -96,9 +124,13 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
     tasks = set(load_spec(spec_path)["root"]["dag"]["tasks"])
     model_base = serving_dir / MODEL_NAME
     cache = {}  # the backend's cache, shared by the recurring runs of one compiled spec
+    metadata_path = str(tmp_path / "kfp-metadata.sqlite")
+    # The cluster's MLMD, as the KFP driver and launcher write it; but where they would fail (an artifact under two
+    # input names: MLMD refuses the second INPUT event), record one event and go on.
+    recorder = KfpMetadataRecorder(metadata_path, tolerate_duplicate_inputs=True)
 
     started = time.monotonic()
-    first = replay(spec_path, str(tmp_path / "root"), "run-1", run_drivers=False, cache=cache)
+    first = replay(spec_path, str(tmp_path / "root"), "run-1", run_drivers=False, cache=cache, metadata=recorder)
     print(f"first replay: {time.monotonic() - started:.0f}s")
     assert set(first) == tasks and not any(run.cached for run in first.values())
     assert first["WindowExampleGen"].outputs["examples"][0]["metadata"]["window_spans"] == "1"
@@ -107,16 +139,21 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
     (version,) = os.listdir(model_base)
     scores = _query_serving_default(str(model_base / version))
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+    first_chain = _check_lineage_of_first_push(metadata_path, version, first, tmp_path / "data")
+    assert recorder.duplicate_inputs == [("DistributionValidator", "statistics")]  # the only such request
 
     # The same spec again with no new data: only the window is resolved, every other task is reused.
-    second = replay(spec_path, str(tmp_path / "root"), "run-2", run_drivers=False, cache=cache)
+    second = replay(spec_path, str(tmp_path / "root"), "run-2", run_drivers=False, cache=cache, metadata=recorder)
     assert {name for name, run in second.items() if not run.cached} == {"resolve-data-window"}
     assert os.listdir(model_base) == [version]
+    # The cached executions of run-2 point back at run-1's, which did the work: the lineage is unchanged.
+    chain = lineage.served_lineage(store.connect(metadata_path), version)
+    assert [step.execution_id for step in chain.steps] == first_chain
 
     _add_span(tmp_path / "data", 2)
     time.sleep(1)  # Pusher names versions by Unix time in seconds
     started = time.monotonic()
-    third = replay(spec_path, str(tmp_path / "root"), "run-3", run_drivers=False, cache=cache)
+    third = replay(spec_path, str(tmp_path / "root"), "run-3", run_drivers=False, cache=cache, metadata=recorder)
     print(f"third replay: {time.monotonic() - started:.0f}s")
     assert not third["WindowExampleGen"].cached and not third["Trainer"].cached
     examples = third["WindowExampleGen"].outputs["examples"][0]["metadata"]
@@ -128,4 +165,5 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
     # The Evaluator really compared against it (the blessing names the baseline it validated against).
     blessing = third["Evaluator"].outputs["blessing"][0]["metadata"]
     assert blessing["baseline_model"] == baseline["uri"] and blessing["baseline_model_id"] == baseline["name"]
+    assert set(lineage.pushed_versions(store.connect(metadata_path))) == set(os.listdir(model_base))
     shutil.rmtree(tmp_path / "root", ignore_errors=True)
