@@ -80,7 +80,6 @@ def create_pipeline(
     # Measures how far the newest span drifted from the previous one (TFDV's comparators); it only records.
     distribution_validator = DistributionValidator(
         statistics=statistics_gen.outputs["statistics"],
-        baseline_statistics=statistics_gen.outputs["statistics"],
         config=drift.validator_config(config),
         include_split_pairs=[tuple(DRIFT_SPLITS)],
     )

@@ -1,22 +1,35 @@
-"""TFX's DistributionValidator, made to run on Kubeflow as well.
+"""TFX's DistributionValidator, made to compare two splits of one statistics artifact, on Kubeflow as well.
 
-TFX 1.16's executor expects its `config` execution property as a DistributionValidatorConfig proto, which the local
-launcher provides; the Kubeflow v2 entrypoint passes the JSON string instead, and the executor then fails with
-"'str' object has no attribute 'default_slice_config'" (found by replaying the compiled spec). This parses the
-string first; everything else is TFX's.
+- One input: the newest and the previous span are splits of the same ExampleStatistics. TFX's component would take
+  that artifact twice (`statistics` and `baseline_statistics`), which the KFP v2 driver records as two INPUT events
+  of one artifact for one execution: ML Metadata refuses the second (its events are unique on artifact, execution
+  and type), so the task would fail on a cluster. The executor passes the one artifact as both.
+- TFX 1.16's executor expects its `config` execution property as a DistributionValidatorConfig proto, which the
+  local launcher provides; the Kubeflow v2 entrypoint passes the JSON string instead, and the executor then fails
+  with "'str' object has no attribute 'default_slice_config'" (found by replaying the compiled spec). The executor
+  parses the string first.
+
+Everything else is TFX's executor.
 """
 
 from typing import Any
 
 from tfx import types
-from tfx.components import DistributionValidator as TfxDistributionValidator
 from tfx.components.distribution_validator import executor as tfx_executor
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import distribution_validator_pb2
-from tfx.types import standard_component_specs
-from tfx.utils import proto_utils
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter
+from tfx.utils import json_utils, proto_utils
 
 _CONFIG_KEY = standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY
+_STATISTICS_KEY = standard_component_specs.STATISTICS_KEY
+
+
+class SplitPairValidatorSpec(standard_component_specs.DistributionValidatorSpec):
+    """TFX's spec without `baseline_statistics`: the split pairs compare splits of `statistics`."""
+
+    INPUTS = {_STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics)}
 
 
 class Executor(tfx_executor.Executor):
@@ -26,6 +39,7 @@ class Executor(tfx_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> Any:
+        input_dict = {**input_dict, standard_component_specs.BASELINE_STATISTICS_KEY: input_dict[_STATISTICS_KEY]}
         config = exec_properties.get(_CONFIG_KEY)
         if isinstance(config, str):
             parsed = proto_utils.json_to_proto(config, distribution_validator_pb2.DistributionValidatorConfig())
@@ -33,7 +47,24 @@ class Executor(tfx_executor.Executor):
         return super().Do(input_dict, output_dict, exec_properties)
 
 
-class DistributionValidator(TfxDistributionValidator):
-    """TFX's DistributionValidator with the executor above."""
+class DistributionValidator(base_component.BaseComponent):
+    """Compares split pairs of one ExampleStatistics artifact, e.g. [("newest_span", "previous_span")]."""
 
+    SPEC_CLASS = SplitPairValidatorSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(
+        self,
+        statistics: types.BaseChannel,
+        config: distribution_validator_pb2.DistributionValidatorConfig,
+        include_split_pairs: list[tuple[str, str]],
+    ):
+        spec = SplitPairValidatorSpec(
+            **{
+                _STATISTICS_KEY: statistics,
+                _CONFIG_KEY: config,
+                standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY: json_utils.dumps(include_split_pairs),
+                standard_component_specs.ANOMALIES_KEY: types.Channel(type=standard_artifacts.ExampleAnomalies),
+            }
+        )
+        super().__init__(spec=spec)

@@ -79,11 +79,11 @@ def _validate(root, statistics, config, validator_executor=validator.Executor):
     """Runs DistributionValidator's executor as the pipeline wires it; returns its anomalies artifact."""
     anomalies = standard_artifacts.ExampleAnomalies()
     anomalies.uri = str(root)
+    inputs = {standard_component_specs.STATISTICS_KEY: [statistics]}  # ours takes the one artifact once
+    if validator_executor is tfx_validator_executor.Executor:
+        inputs[standard_component_specs.BASELINE_STATISTICS_KEY] = [statistics]
     validator_executor().Do(
-        {
-            standard_component_specs.STATISTICS_KEY: [statistics],
-            standard_component_specs.BASELINE_STATISTICS_KEY: [statistics],
-        },
+        inputs,
         {standard_component_specs.ANOMALIES_KEY: [anomalies]},
         {
             standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY: json_utils.dumps(

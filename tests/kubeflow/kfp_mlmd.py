@@ -22,11 +22,10 @@ Follows kubeflow/pipelines `backend/src/v2` (the same in backend 2.0.0, 2.5.0, 2
 Not recorded: the `executor-logs` artifact backends >= 2.5 add when they publish logs (kfp_replay.py does not
 provision it), the pod updates of PrePublishExecution, and the DAG's task counters.
 
-One request KFP makes cannot succeed: a task that receives the same artifact under two input names (TFX's
-DistributionValidator gets StatisticsGen's output as `statistics` and `baseline_statistics`) gets two INPUT events
-for one (artifact, execution), which MLMD refuses (UNIQUE(artifact_id, execution_id, type) in its SQLite and MySQL
-schemas), so the driver's CreateExecution fails. The recorder raises there too, unless `tolerate_duplicate_inputs`:
-then it records the first of them and lists the others in `duplicate_inputs`.
+A task that receives the same artifact under two input names gets two INPUT events for one (artifact, execution),
+which MLMD refuses (UNIQUE(artifact_id, execution_id, type) in its SQLite and MySQL schemas), so the driver's
+CreateExecution fails; the recorder raises there too (TFX's DistributionValidator, given one statistics artifact as
+`statistics` and `baseline_statistics`, did that; components/drift_gate/validator.py takes it once).
 """
 
 import dataclasses
@@ -57,9 +56,7 @@ class RecordedRun:
 class KfpMetadataRecorder:
     """Writes what the KFP driver and launcher would write for the tasks of a replay."""
 
-    def __init__(self, path: str, tolerate_duplicate_inputs: bool = False):
-        self.tolerate_duplicate_inputs = tolerate_duplicate_inputs
-        self.duplicate_inputs: list[tuple[str, str]] = []  # (task, input name) not recorded
+    def __init__(self, path: str):
         config = mlmd.ConnectionConfig()
         config.sqlite.filename_uri = path
         config.sqlite.connection_mode = mlmd.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
@@ -107,13 +104,9 @@ class KfpMetadataRecorder:
         })  # fmt: skip
         if cached_execution_id is not None:
             execution.custom_properties["cached_execution_id"].string_value = str(cached_execution_id)
-        events, seen = [], set()
+        events = []
         for key, artifact_list in executor_input["inputs"]["artifacts"].items():
             for artifact in artifact_list["artifacts"]:
-                if int(artifact["name"]) in seen and self.tolerate_duplicate_inputs:
-                    self.duplicate_inputs.append((task_name, key))
-                    continue
-                seen.add(int(artifact["name"]))
                 events.append(_event(mlmd.Event.INPUT, key, int(artifact["name"])))
         return self._put_execution(execution, mlmd.Execution.RUNNING, events, [run.pipeline, run.run])
 

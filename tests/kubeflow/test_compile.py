@@ -78,6 +78,17 @@ def test_no_resolver_or_importer_executors(compiled):
         assert list(executor) == ["container"], label
 
 
+def test_no_task_takes_one_artifact_twice(compiled):
+    """ML Metadata keeps one INPUT event per (artifact, execution): the KFP driver cannot record a second one."""
+    _, spec = compiled
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        sources = [
+            (source["taskOutputArtifact"]["producerTask"], source["taskOutputArtifact"]["outputArtifactKey"])
+            for source in task.get("inputs", {}).get("artifacts", {}).values()
+        ]
+        assert len(sources) == len(set(sources)), (name, sources)
+
+
 def test_every_component_in_dependency_order(compiled):
     _, spec = compiled
     tasks = spec["root"]["dag"]["tasks"]
