@@ -37,6 +37,8 @@ setup(
         "numpy==1.26.4",
         "tensorflow-serving-api==2.16.1",
         "PyYAML>=6,<7",
+        # The configuration file's validation and JSON Schema (pipeline/config.py).
+        "pydantic>=2,<3",
         # The built-in model server (serving/): aiohttp for REST; gRPC, orjson and prometheus_client come with TFX.
         "aiohttp>=3.9,<4",
         "orjson",

@@ -1,119 +1,277 @@
 """Loads and validates the pipeline configuration file (YAML).
 
-Every problem is reported as one `ConfigError` naming the file, the key and the fix. Relative paths in the file
-are relative to the file's own directory.
+The file's shape is declared once, as pydantic dataclasses (`ConfigFile` and its sections): the same declaration
+checks every key and value and is published as a JSON Schema (`kfx config schema`). Every problem is reported as one
+`ConfigError` naming the file, the dotted key, the bad value and the fix. Relative paths in the file are relative to
+the file's own directory.
+
+Column names must be text: YAML reads an unquoted `2023` as a number and `yes` as a boolean, so such names are
+refused with a hint to quote them. Cell values (`label.one_of`, `data.missing_values`) may be whole numbers, taken as
+their text (`1` is "1").
 """
 
 import dataclasses
-import difflib
 import os
-import re
-import types
-import typing
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import pydantic
 import yaml
+from pydantic import BeforeValidator, Field, StrictFloat, StrictInt, StrictStr, WithJsonSchema
 
 from models.features import FeatureConfig, LabelRule
 from models.hparams import HParams
+from pipeline import config_errors
 
 # Evaluation metrics a threshold can name, mapped to their TFMA metric class.
 METRICS = {"auc": "AUC", "accuracy": "BinaryAccuracy", "precision": "Precision", "recall": "Recall"}
-# Kubeflow Pipelines' rule for pipeline names (tfx/orchestration/kubeflow/v2/pipeline_builder.py).
-_PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Cells that mean "missing", exactly as pandas' read_csv treats them by default (case-sensitive).
+MISSING_VALUES = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+)
 
 
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or invalid."""
 
 
-@dataclasses.dataclass(frozen=True)
+Column = Annotated[StrictStr, Field(min_length=1)]
+Value = Annotated[
+    StrictStr,
+    BeforeValidator(lambda value: str(value) if type(value) is int else value),  # bools stay refused
+    WithJsonSchema({"type": ["string", "integer"]}),
+]
+Count = Annotated[StrictInt, Field(ge=1)]
+Share = Annotated[StrictFloat, Field(ge=0, le=1)]
+Measure = Annotated[StrictFloat, Field(gt=0, le=1)]  # TFDV's comparators: 0 would flag every difference
+Metric = Literal[tuple(METRICS)]
+Action = Literal["block", "warn"]
+
+# Strict sections: unknown keys are errors, and so are NaN and infinite numbers.
+_section = pydantic.dataclasses.dataclass(frozen=True, config=pydantic.ConfigDict(extra="forbid", allow_inf_nan=False))
+
+
+@_section
 class SplitConfig:
     """Hash buckets of the deterministic train/eval split done by ExampleGen."""
 
-    train: int = 2
-    eval: int = 1
+    train: Count = Field(2, description="Hash buckets of the train split.")
+    eval: Count = Field(1, description="Hash buckets of the eval split (held-out rows).")
 
 
-@dataclasses.dataclass(frozen=True)
+@_section
 class DataConfig:
-    path: str
-    schema: str | None = None
+    """Where the CSV data is and how it is read and split."""
+
+    path: Annotated[StrictStr, Field(min_length=1, description="A CSV file, a folder of CSVs or of span-<N>/ folders.")]
+    schema: StrictStr | None = Field(None, min_length=1, description="Curated schema (.pbtxt); none: inferred.")
     split: SplitConfig = SplitConfig()
-    window: int = 1  # train on the latest N spans
+    window: Count = Field(1, description="Train on the latest N spans.")
+    missing_values: tuple[Value, ...] = Field(MISSING_VALUES, description="Cells that mean 'missing'.")
+    max_missing_label_fraction: StrictFloat = Field(
+        0.05, ge=0, lt=1, description="Rows without a label are left out; above this share the run stops."
+    )
+    min_rows_per_class: Count = Field(
+        10, description="Fewer rows of either label class in the train or eval split stop the run before training."
+    )
 
 
-@dataclasses.dataclass(frozen=True)
+@_section
+class LabelSection:
+    """A binary label computed from raw columns: `column` > `greater_than` (x `times`), or `column` in `one_of`."""
+
+    name: Annotated[Column, Field(description="Name of the computed label.")]
+    column: Annotated[Column, Field(description="Raw column the label comes from; never a model input.")]
+    greater_than: StrictFloat | None = Field(None, description="Numeric rule: positive when column > this.")
+    times: Column | None = Field(None, description="With greater_than: compare with greater_than x this column.")
+    one_of: tuple[Value, ...] = Field((), description="Categorical rule: positive when column is one of these.")
+
+    def __post_init__(self) -> None:
+        if (self.greater_than is None) == (not self.one_of):
+            raise ValueError("set exactly one of 'greater_than' (numeric column) or 'one_of' (values)")
+        if self.times and self.greater_than is None:
+            raise ValueError("'times' only applies together with 'greater_than'")
+
+
+@_section
+class FeaturesSection:
+    """Raw columns the model reads, by encoding."""
+
+    numeric: tuple[Column, ...] = Field((), description="Z-scored and quantile-bucketized.")
+    bucketized: tuple[Column, ...] = Field((), description="Quantile-bucketized only (e.g. coordinates).")
+    categorical: tuple[Column, ...] = Field((), description="Strings or integers, with a vocabulary.")
+    num_buckets: StrictInt = Field(FeatureConfig.num_buckets, ge=2, description="Quantile buckets per column.")
+    max_vocabulary_size: Count = Field(FeatureConfig.max_vocabulary_size, description="Largest vocabulary kept.")
+
+    def __post_init__(self) -> None:
+        columns = self.numeric + self.bucketized + self.categorical
+        if not columns:
+            raise ValueError("list at least one column under numeric, bucketized or categorical")
+        duplicates = sorted({column for column in columns if columns.count(column) > 1})
+        if duplicates:
+            raise ValueError(f"columns {duplicates} are listed more than once; keep each in one group")
+
+
+@_section
+class TrainingConfig:
+    """The step budget and the hyperparameters of `models.hparams.HParams` (defaults from there)."""
+
+    train_steps: Count = Field(2000, description="Upper bound on training steps; early stopping may end sooner.")
+    seed: StrictInt = Field(HParams.seed, ge=0, lt=2**31, description="Same seed + same data = same model.")
+    batch_size: Count = Field(HParams.batch_size, description="Rows per training step.")
+    steps_per_evaluation: Count = Field(HParams.steps_per_evaluation, description="Eval AUC is checked this often.")
+    early_stopping_patience: StrictInt = Field(
+        HParams.early_stopping_patience, ge=0, description="Evaluations without improvement before stopping."
+    )
+    learning_rate: StrictFloat = Field(HParams.learning_rate, gt=0, description="Adam's learning rate.")
+    hidden_units: tuple[Count, ...] = Field(HParams.hidden_units, description="Sizes of the hidden layers.")
+    dropout: StrictFloat = Field(HParams.dropout, ge=0, lt=1, description="Share of units dropped in training.")
+    embedding_dim: Count = Field(HParams.embedding_dim, description="Size of categorical embeddings.")
+    bucket_embedding_dim: Count = Field(HParams.bucket_embedding_dim, description="Size of bucket embeddings.")
+
+    @property
+    def hparams(self) -> HParams:
+        """What the Trainer's `run_fn` receives: everything here but the step budget."""
+        values = dataclasses.asdict(self)
+        del values["train_steps"]
+        return HParams(**values)
+
+
+@_section
+class EvaluationConfig:
+    """What TFMA computes and what a candidate must reach to be pushed."""
+
+    slices: tuple[Column, ...] = Field((), description="Feature columns to compute metrics per value of.")
+    thresholds: dict[Metric, Share] = Field(
+        default_factory=lambda: {"auc": 0.5}, description="Lower bounds on the eval split; below any: not pushed."
+    )
+    no_regression: tuple[Metric, ...] = Field(("auc",), description="Must not be worse than the served model.")
+    min_improvement: dict[Metric, Share] = Field(
+        default_factory=dict, description="Must beat the served model by more than this (absolute)."
+    )
+
+
+@_section
+class ServingConfig:
+    """Where the Pusher puts blessed models: <serving dir>/<model_name>/<version>/."""
+
+    model_name: Annotated[
+        StrictStr,
+        Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="a plain directory name, e.g. 'chicago_taxi'"),
+    ]
+
+
+@_section
 class FeatureDrift:
     """Thresholds of TFDV's comparators for one feature (None: not checked) and what crossing them does."""
 
-    jensen_shannon: float | None = None
-    infinity_norm: float | None = None
-    action: str | None = None
+    jensen_shannon: Measure | None = Field(None, description="Largest Jensen-Shannon divergence, in (0, 1].")
+    infinity_norm: Measure | None = Field(None, description="Largest L-infinity distance (strings), in (0, 1].")
+    action: Action | None = Field(None, description="block: stop the run; warn: report only.")
 
 
-@dataclasses.dataclass(frozen=True)
+@_section
 class LabelDrift:
-    max_rate_change: float = 0.1
-    action: str = "block"
+    """Largest change of the label's positive rate (absolute) from the previous span."""
+
+    max_rate_change: Measure = 0.1
+    action: Action = "block"
 
 
-@dataclasses.dataclass(frozen=True)
+@_section
 class RowCountDrift:
-    min_fraction: float = 0.1
-    max_fraction: float = 10.0
-    action: str = "warn"
+    """Allowed row count of the newest span, as a fraction of the previous span's."""
+
+    min_fraction: StrictFloat = Field(0.1, gt=0, le=1)
+    max_fraction: StrictFloat = Field(10.0, ge=1)
+    action: Action = "warn"
 
 
-@dataclasses.dataclass(frozen=True)
+@_section
 class DriftConfig:
     """The newest span against the previous one, checked before Transform."""
 
     default: FeatureDrift = FeatureDrift()  # unset values: see pipeline/drift.py DEFAULTS
-    features: dict[str, FeatureDrift] = dataclasses.field(default_factory=dict)
+    features: dict[Column, FeatureDrift] = Field(default_factory=dict, description="Per-feature overrides.")
     label: LabelDrift = LabelDrift()
     row_count: RowCountDrift = RowCountDrift()
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-    train_steps: int
-    hparams: HParams
-
-
-@dataclasses.dataclass(frozen=True)
+@_section
 class SkewCheck:
     """Thresholds of TFDV's skew comparators for one feature (None: the default's)."""
 
-    jensen_shannon: float | None = None
-    infinity_norm: float | None = None
+    jensen_shannon: Measure | None = Field(None, description="Largest Jensen-Shannon divergence, in (0, 1].")
+    infinity_norm: Measure | None = Field(None, description="Largest L-infinity distance (strings), in (0, 1].")
 
 
-@dataclasses.dataclass(frozen=True)
+@_section
 class SkewConfig:
     """Serving requests against the training data of the version that answered them (`kfx monitor`)."""
 
     default: SkewCheck = SkewCheck(jensen_shannon=0.3, infinity_norm=0.2)
-    features: dict[str, SkewCheck] = dataclasses.field(default_factory=dict)
+    features: dict[Column, SkewCheck] = Field(default_factory=dict, description="Per-feature overrides.")
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluationConfig:
-    slices: tuple[str, ...] = ()
-    thresholds: dict[str, float] = dataclasses.field(default_factory=lambda: {"auc": 0.5})
-    no_regression: tuple[str, ...] = ("auc",)
-    # The candidate must beat the served model by more than this (absolute) to be pushed.
-    min_improvement: dict[str, float] = dataclasses.field(default_factory=dict)
+@_section
+class ConfigFile:
+    """The pipeline configuration file, e.g. configs/chicago_taxi.yaml."""
 
+    pipeline_name: Annotated[
+        StrictStr,
+        Field(
+            pattern=r"^[a-z0-9][a-z0-9-]{0,127}$",  # tfx/orchestration/kubeflow/v2/pipeline_builder.py
+            description="lowercase letters, digits and '-' (Kubeflow's rule), e.g. 'chicago-taxi'",
+        ),
+    ]
+    data: DataConfig
+    label: LabelSection
+    features: FeaturesSection
+    training: TrainingConfig
+    evaluation: EvaluationConfig
+    serving: ServingConfig
+    drift: DriftConfig = DriftConfig()
+    skew: SkewConfig = SkewConfig()
 
-@dataclasses.dataclass(frozen=True)
-class ServingConfig:
-    model_name: str
+    def __post_init__(self) -> None:
+        model_inputs = self.features.numeric + self.features.bucketized + self.features.categorical
+        if self.label.column in model_inputs:
+            raise ValueError(
+                f"label.column '{self.label.column}' is also listed under features; the column the label is "
+                "computed from must not be a model input (it would leak the answer)"
+            )
+        columns = model_inputs + (self.label.column, self.label.times)
+        for key, names, allowed, what in (
+            ("evaluation.slices", self.evaluation.slices, columns, "configured features; slice by feature columns"),
+            ("drift.features", self.drift.features, columns, "configured features or label columns"),
+            ("skew.features", self.skew.features, model_inputs, "model features (the serving inputs)"),
+        ):
+            unknown = [name for name in names if name not in allowed]
+            if unknown:
+                raise ValueError(f"{key} {unknown} are not {what}")
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
+    """The configuration as the pipeline uses it: absolute paths, and the label rule inside `features`."""
+
     path: str
     pipeline_name: str
     data: DataConfig
@@ -121,207 +279,76 @@ class PipelineConfig:
     training: TrainingConfig
     evaluation: EvaluationConfig
     serving: ServingConfig
-    drift: DriftConfig = DriftConfig()
-    skew: SkewConfig = SkewConfig()
+    drift: DriftConfig
+    skew: SkewConfig
 
 
-_SECTIONS = ("pipeline_name", "data", "label", "features", "training", "evaluation", "serving", "drift", "skew")
-_OPTIONAL_SECTIONS = ("drift", "skew")
+_FILE = pydantic.TypeAdapter(ConfigFile)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file, for editors (draft-07 keywords only, as YAML language servers)."""
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **_FILE.json_schema()}
 
 
 def load(path: str) -> PipelineConfig:
     """Reads and validates the configuration file at `path`."""
     if not os.path.isfile(path):
-        raise ConfigError(f"configuration file '{path}' does not exist; pass --config with the path of a YAML file")
+        what = "is a folder, not a file" if os.path.isdir(path) else "does not exist"
+        raise ConfigError(f"configuration file '{path}' {what}; pass --config with the path of a YAML file")
     try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark some editors write is skipped
+            raw = yaml.load(f, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {config_errors.yaml_problem(error)}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#x} at offset {error.start})"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
     return parse(raw, path)
 
 
 def parse(raw: Any, path: str) -> PipelineConfig:
     """Validates an already-parsed YAML document; `path` names the file in errors and anchors relative paths."""
-    where = _Where(path)
-    raw = where.mapping(raw, "")
-    where.known_keys(raw, _SECTIONS, "")
-    for section in _SECTIONS:
-        if section not in raw and section not in _OPTIONAL_SECTIONS:
-            raise ConfigError(f"{path}: missing required key '{section}'")
-
-    pipeline_name = where.typed(raw["pipeline_name"], str, "pipeline_name")
-    if not _PIPELINE_NAME.match(pipeline_name):
-        raise ConfigError(
-            f"{path}: pipeline_name '{pipeline_name}' is invalid; use lowercase letters, digits and '-' "
-            "(Kubeflow's rule), e.g. 'chicago-taxi'"
-        )
-
-    data = where.build(DataConfig, raw["data"], "data")
+    if raw is None:
+        raise ConfigError(f"{path}: the file is empty; start from a copy of configs/chicago_taxi.yaml")
+    if isinstance(raw, dict):  # a section left empty (`drift:` with its lines commented out) takes its defaults
+        raw = {key: {} if value is None else value for key, value in raw.items()}
+    try:
+        file = _FILE.validate_python(raw)
+    except pydantic.ValidationError as error:
+        raise ConfigError(f"{path}: {config_errors.describe(error.errors(), json_schema())}") from None
     base = os.path.dirname(os.path.abspath(path))
     data = dataclasses.replace(
-        data,
-        path=os.path.normpath(os.path.join(base, data.path)),
-        schema=os.path.normpath(os.path.join(base, data.schema)) if data.schema else None,
+        file.data,
+        path=os.path.normpath(os.path.join(base, file.data.path)),
+        schema=os.path.normpath(os.path.join(base, file.data.schema)) if file.data.schema else None,
     )
-    if data.split.train < 1 or data.split.eval < 1:
-        raise ConfigError(f"{path}: data.split: train and eval need at least 1 hash bucket each")
-    if data.window < 1:
-        raise ConfigError(f"{path}: data.window must be at least 1 (the number of latest spans to train on)")
-
-    label = where.build(LabelRule, raw["label"], "label")
-    if (label.greater_than is None) == (not label.one_of):
-        raise ConfigError(f"{path}: label: set exactly one of 'greater_than' (numeric column) or 'one_of' (values)")
-    if label.times and label.greater_than is None:
-        raise ConfigError(f"{path}: label.times only applies together with label.greater_than")
-    features = where.build(FeatureConfig, raw["features"], "features", given={"label": label})
-    _check_features(features, where)
-
-    training_raw = dict(where.mapping(raw["training"], "training"))
-    train_steps = where.typed(training_raw.pop("train_steps", 2000), int, "training.train_steps")
-    hparams = where.build(HParams, training_raw, "training")
-    if train_steps < 1 or hparams.batch_size < 1 or hparams.steps_per_evaluation < 1:
-        raise ConfigError(f"{path}: training: train_steps, batch_size and steps_per_evaluation must be >= 1")
-    if not 0 <= hparams.dropout < 1:
-        raise ConfigError(f"{path}: training.dropout must be in [0, 1)")
-
-    evaluation = where.build(EvaluationConfig, raw["evaluation"], "evaluation")
-    for metric in list(evaluation.thresholds) + list(evaluation.no_regression) + list(evaluation.min_improvement):
-        if metric not in METRICS:
-            raise ConfigError(
-                f"{path}: evaluation: unknown metric '{metric}'; choose from {', '.join(sorted(METRICS))}"
-            )
-    if any(value < 0 for value in evaluation.min_improvement.values()):
-        raise ConfigError(f"{path}: evaluation.min_improvement values must be >= 0 (0: any improvement)")
-    unknown_slices = [s for s in evaluation.slices if s not in features.required_columns]
-    if unknown_slices:
-        raise ConfigError(
-            f"{path}: evaluation.slices {unknown_slices} are not configured features; slice by feature columns"
-        )
-
-    serving = where.build(ServingConfig, raw["serving"], "serving")
-    if not _MODEL_NAME.match(serving.model_name):
-        raise ConfigError(f"{path}: serving.model_name '{serving.model_name}' must be a plain directory name")
-
-    drift = where.build(DriftConfig, raw.get("drift"), "drift")
-    _check_drift(drift, features, where)
-    skew = where.build(SkewConfig, raw.get("skew"), "skew")
-    for key, check in {
-        "skew.default": skew.default,
-        **{f"skew.features.{k}": v for k, v in skew.features.items()},
-    }.items():
-        for name in ("jensen_shannon", "infinity_norm"):
-            value = getattr(check, name)
-            if value is not None and not 0 < value <= 1:
-                raise ConfigError(f"{path}: {key}.{name} must be in (0, 1], got {value}")
-    unknown = [name for name in skew.features if name not in features.raw_features]
-    if unknown:
-        raise ConfigError(f"{path}: skew.features {unknown} are not model features (the serving inputs)")
-
     return PipelineConfig(
         path=os.path.abspath(path),
-        pipeline_name=pipeline_name,
+        pipeline_name=file.pipeline_name,
         data=data,
-        features=features,
-        training=TrainingConfig(train_steps=train_steps, hparams=hparams),
-        evaluation=evaluation,
-        serving=serving,
-        drift=drift,
-        skew=skew,
+        features=FeatureConfig(label=LabelRule(**dataclasses.asdict(file.label)), **dataclasses.asdict(file.features)),
+        training=file.training,
+        evaluation=file.evaluation,
+        serving=file.serving,
+        drift=file.drift,
+        skew=file.skew,
     )
 
 
-def _check_drift(drift: DriftConfig, features: FeatureConfig, where: "_Where") -> None:
-    actions = {"block", "warn"}
-    checks = {"drift.default": drift.default, **{f"drift.features.{k}": v for k, v in drift.features.items()}}
-    for key, check in checks.items():
-        for name in ("jensen_shannon", "infinity_norm"):
-            value = getattr(check, name)
-            if value is not None and not 0 < value <= 1:
-                raise ConfigError(f"{where.path}: {key}.{name} must be in (0, 1], got {value}")
-        if check.action is not None and check.action not in actions:
-            raise ConfigError(f"{where.path}: {key}.action must be 'block' or 'warn', got '{check.action}'")
-    for key, action in (("drift.label", drift.label.action), ("drift.row_count", drift.row_count.action)):
-        if action not in actions:
-            raise ConfigError(f"{where.path}: {key}.action must be 'block' or 'warn', got '{action}'")
-    unknown = [name for name in drift.features if name not in features.required_columns]
-    if unknown:
-        raise ConfigError(f"{where.path}: drift.features {unknown} are not configured features or label columns")
-    if not 0 < drift.row_count.min_fraction <= 1 <= drift.row_count.max_fraction:
-        raise ConfigError(f"{where.path}: drift.row_count needs 0 < min_fraction <= 1 <= max_fraction")
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain loading silently keeps the last)."""
 
-
-def _check_features(features: FeatureConfig, where: "_Where") -> None:
-    columns = features.raw_features
-    if not columns:
-        raise ConfigError(f"{where.path}: features: list at least one column under numeric, bucketized or categorical")
-    duplicates = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicates:
-        raise ConfigError(f"{where.path}: features: columns {duplicates} appear in more than one group; keep one")
-    if features.label.column in columns:
-        raise ConfigError(
-            f"{where.path}: label.column '{features.label.column}' is also listed under features; the column the "
-            "label is computed from must not be a model input (it would leak the answer)"
-        )
-    if features.num_buckets < 2 or features.max_vocabulary_size < 1:
-        raise ConfigError(f"{where.path}: features: num_buckets must be >= 2 and max_vocabulary_size >= 1")
-
-
-@dataclasses.dataclass
-class _Where:
-    """Builds typed values from YAML, with errors that name the file and the key."""
-
-    path: str
-
-    def mapping(self, value: Any, key: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{self.path}: {key or 'the file'} must be a mapping of keys to values")
-        return value
-
-    def known_keys(self, value: dict[str, Any], allowed: typing.Iterable[str], key: str) -> None:
-        allowed = list(allowed)
-        for name in value:
-            if name not in allowed:
-                full = f"{key}.{name}" if key else name
-                hint = difflib.get_close_matches(str(name), allowed, n=1)
-                suggestion = f"did you mean '{hint[0]}'? " if hint else ""
-                raise ConfigError(f"{self.path}: unknown key '{full}'; {suggestion}allowed here: {', '.join(allowed)}")
-
-    def typed(self, value: Any, hint: Any, key: str) -> Any:
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-        if origin in (typing.Union, types.UnionType):
-            if value is None:
-                return None
-            return self.typed(value, next(a for a in args if a is not type(None)), key)
-        if origin is tuple:
-            if not isinstance(value, list):
-                raise ConfigError(f"{self.path}: {key} must be a list, e.g. [a, b]")
-            return tuple(self.typed(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-        if origin is dict:
-            items = self.mapping(value, key).items()
-            return {self.typed(k, args[0], key): self.typed(v, args[1], f"{key}.{k}") for k, v in items}
-        if dataclasses.is_dataclass(hint):
-            return self.build(hint, value, key)
-        if hint is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-            raise ConfigError(f"{self.path}: {key} must be {hint.__name__}, got {value!r}")
-        return value
-
-    def build(self, cls: type, value: Any, key: str, given: dict[str, Any] | None = None) -> Any:
-        """Builds dataclass `cls` from YAML `value`; fields in `given` are set by the caller, not the file."""
-        value = self.mapping(value, key)
-        kwargs = dict(given or {})
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in kwargs}
-        self.known_keys(value, fields, key)
-        hints = typing.get_type_hints(cls)
-        for name, field in fields.items():
-            if name in value:
-                kwargs[name] = self.typed(value[name], hints[name], f"{key}.{name}")
-            elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{self.path}: missing required key '{key}.{name}'")
-        return cls(**kwargs)
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":  # YAML merge keys may repeat
+                continue
+            if key_node.value in seen:
+                problem = f"key '{key_node.value}' is given twice in one mapping; keep one"
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+            seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
