@@ -1,8 +1,9 @@
 """`kfx predict`: score rows from a CSV or JSON file on any TF-Serving-compatible server, over REST or gRPC.
 
 Input columns are matched to the signature's inputs by name (extra columns, such as the label, are ignored); the
-dtypes come from the server's model metadata, so the same command works for any model. Empty cells and the usual
-missing-value tokens become "missing" as the serving signature expects them: NaN for numbers, "" for strings.
+dtypes come from the server's model metadata, so the same command works for any model. Cells holding one of the
+missing-value tokens (data.missing_values of the configuration, by default pandas' own, as at training time) become
+"missing" as the serving signature expects them: NaN for numbers, "" for strings.
 Prints one CSV line per row: the row number and each output.
 """
 
@@ -13,13 +14,13 @@ import json
 import math
 import os
 import sys
+from collections.abc import Collection
 
 import numpy as np
 
 from kfx.defaults import EXIT_BAD_INPUT, EXIT_FAILED
 from kfx.serve import add_project_flags
-
-MISSING = {"", "na", "n/a", "nan", "null", "none"}
+from pipeline.config import MISSING_VALUES
 
 
 class InputError(ValueError):
@@ -70,7 +71,9 @@ def read_rows(args: argparse.Namespace) -> list[dict]:
     return rows[: args.limit] if args.limit else rows
 
 
-def to_columns(rows: list[dict], dtypes: dict, source: str, first_row: int) -> dict[str, np.ndarray]:
+def to_columns(
+    rows: list[dict], dtypes: dict, source: str, first_row: int, missing_values: Collection[str] = MISSING_VALUES
+) -> dict[str, np.ndarray]:
     """Columns typed for the signature; missing values as NaN ("" for strings); bad numbers name the row."""
     missing = [name for name in dtypes if name not in rows[0]]
     if missing:
@@ -80,7 +83,7 @@ def to_columns(rows: list[dict], dtypes: dict, source: str, first_row: int) -> d
         values = []
         for offset, row in enumerate(rows):
             value = row.get(name)
-            blank = value is None or (isinstance(value, str) and value.strip().lower() in MISSING)
+            blank = value is None or (isinstance(value, str) and value in missing_values)
             if dtype.kind == "O":
                 values.append(b"" if blank else str(value).encode())
                 continue
@@ -109,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     from serving.client import DEFAULT_PORTS, ClientError, connect
 
     try:
-        model = args.model or load(args.config).serving.model_name
+        # The project's configuration, when there is one, says which cells mean missing, as at training time.
+        config = load(args.config) if not args.model or os.path.isfile(args.config) else None
+        model = args.model or config.serving.model_name
+        missing_values = frozenset(config.data.missing_values if config else MISSING_VALUES)
         rows = read_rows(args)
         if args.batch_size < 1:
             raise InputError("--batch-size must be at least 1")
@@ -129,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         header = None
         for start in range(0, len(rows), args.batch_size):
             batch = rows[start : start + args.batch_size]
-            columns = to_columns(batch, dtypes, args.csv or args.json, start)
+            columns = to_columns(batch, dtypes, args.csv or args.json, start, missing_values)
             outputs = client.predict(model, columns, version=version, signature=args.signature)
             if header is None:
                 header = sorted(outputs)

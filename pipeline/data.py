@@ -5,18 +5,22 @@ Layouts, for `data.path` (or `kfx run --data`):
   `data.window` spans up to the newest (or up to `kfx run --span K`), and compares the newest with the one before;
 - a folder of CSV files (all read together), or a single CSV file: one span, no drift check.
 
-The checks here are the cheap, structural ones whose failure would otherwise surface as a Beam stack trace
-(missing files, empty files, missing columns, rows with the wrong number of fields). Types, domains and ranges are
-ExampleValidator's job, against the schema. ExampleGen resolves the window again when it runs (on Kubeflow that is
-the only place it is resolved).
+The checks here are the cheap ones whose failure would otherwise surface as a Beam stack trace or a model trained
+on nothing: missing files, empty files, missing columns, rows with the wrong number of fields, text in a numeric
+column, too many rows without a label, a label with too few rows of a class. Domains and ranges are
+ExampleValidator's job, against the schema. ExampleGen resolves the window and applies the same row rules
+(components/window_example_gen/rows.py) again when it runs; on Kubeflow that is the only place.
 """
 
+import collections
 import csv
 import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 
+from components.window_example_gen import rows as rows_lib
 from components.window_example_gen import window as window_lib
+from pipeline.config import PipelineConfig
 
 SPANS_PATTERN = "span-*/*.csv"
 _MAX_REPORTED_ROWS = 5
@@ -61,27 +65,86 @@ def locate(path: str, window: int = 1, span: int | None = None) -> DataSource:
     return DataSource(path, path, pattern, resolved)
 
 
-def check_csv_files(files: Sequence[str], required_columns: Iterable[str]) -> int:
-    """Checks every file has one header with all required columns and well-formed rows; returns the row count."""
+@dataclasses.dataclass(frozen=True)
+class DataCheck:
+    """What the files hold: every row read, and the window's rows without a label (left out of training)."""
+
+    rows: int
+    missing_label: int
+
+    def describe(self) -> str:
+        """E.g. "4,388 rows; 12 without a label, left out"."""
+        left_out = f"; {self.missing_label:,} without a label, left out" if self.missing_label else ""
+        return f"{self.rows:,} rows{left_out}"
+
+
+@dataclasses.dataclass
+class _Tally:
+    """What the rows hold so far: counts, classes of the window's labels, and text found in numeric columns."""
+
+    rows: int = 0
+    window_rows: int = 0
+    missing_label: int = 0
+    classes: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # negative, positive
+    non_numbers: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    samples: dict[str, list[tuple]] = dataclasses.field(default_factory=lambda: collections.defaultdict(list))
+
+
+def rules_of(config: PipelineConfig) -> rows_lib.Rules:
+    """How rows are read, here and in WindowExampleGen: missing-value tokens, numeric columns, the label."""
+    features, label = config.features, config.features.label
+    numeric_label = label.columns if label.greater_than is not None else ()
+    return rows_lib.Rules(
+        label=rows_lib.Label(label.name, label.column, label.greater_than, label.times, tuple(label.one_of)),
+        numeric=tuple(dict.fromkeys((*features.numeric, *features.bucketized, *numeric_label))),
+        missing_values=tuple(config.data.missing_values),
+        max_missing_label_fraction=config.data.max_missing_label_fraction,
+        min_rows_per_class=config.data.min_rows_per_class,
+    )
+
+
+def check(source: DataSource, config: PipelineConfig) -> DataCheck:
+    """Checks the files the run reads, under the configuration's columns and rules."""
+    window_files = [path for span in source.window.spans for path in source.window.files[span]]
+    return check_csv_files(source.files, config.features.required_columns, rules_of(config), window_files)
+
+
+def check_csv_files(
+    files: Sequence[str],
+    required_columns: Iterable[str],
+    rules: rows_lib.Rules,
+    window_files: Iterable[str] | None = None,
+) -> DataCheck:
+    """Checks every file has one header with all required columns, well-formed rows and numbers in the numeric
+    columns, and that the rows of `window_files` (default: all; the others are read for drift only) have labels
+    enough of each class for train and eval."""
     required = list(required_columns)
+    in_window = set(files if window_files is None else window_files)
+    tally = _Tally()
     first_header: list[str] | None = None
-    rows = 0
     for file in files:
-        header, file_rows = _check_csv_file(file, required)
+        header = _check_csv_file(file, required, rules, tally, file in in_window)
         if first_header is not None and header != first_header:
             raise DataError(f"'{file}' has a different header than '{files[0]}'; all files must have the same one")
         first_header = header
-        rows += file_rows
-    return rows
+    negative, positive = tally.classes
+    problem = (
+        rules.non_number_problem(tally.non_numbers, tally.samples)
+        or rules.missing_label_problem(tally.missing_label, tally.window_rows)
+        or rules.class_problem("the rows to train on", negative, positive, splits=2)
+    )
+    if problem:
+        raise DataError(problem)
+    return DataCheck(rows=tally.rows, missing_label=tally.missing_label)
 
 
-def _check_csv_file(file: str, required: list[str]) -> tuple[list[str], int]:
+def _check_csv_file(file: str, required: list[str], rules: rows_lib.Rules, tally: _Tally, in_window: bool) -> list[str]:
     if os.path.getsize(file) == 0:
         raise DataError(f"'{file}' is empty; it needs a header row and data rows")
-    with open(file, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
+    with open(file, newline="", encoding="utf-8-sig") as f:
+        records = rows_lib.records(f)
         try:
-            header = next(reader)
+            header = next(records, (0, []))[1]
             missing = [c for c in required if c not in header]
             if missing:
                 raise DataError(
@@ -92,10 +155,13 @@ def _check_csv_file(file: str, required: list[str]) -> tuple[list[str], int]:
             if duplicated:
                 raise DataError(f"'{file}' repeats column(s) {duplicated} in its header")
             bad_rows, rows = [], 0
-            for record in reader:
+            for line, cells in records:
                 rows += 1
-                if len(record) != len(header) and len(bad_rows) < _MAX_REPORTED_ROWS:
-                    bad_rows.append(f"line {reader.line_num} has {len(record)} fields")
+                if len(cells) != len(header):
+                    if len(bad_rows) < _MAX_REPORTED_ROWS:
+                        bad_rows.append(f"line {line} has {len(cells)} fields")
+                    continue
+                _tally_row(dict(zip(header, cells, strict=True)), file, line, rules, tally, in_window)
         except (UnicodeDecodeError, csv.Error) as e:
             raise DataError(f"'{file}' is not a readable UTF-8 CSV file: {e}") from None
     if bad_rows:
@@ -105,4 +171,21 @@ def _check_csv_file(file: str, required: list[str]) -> tuple[list[str], int]:
         )
     if rows == 0:
         raise DataError(f"'{file}' has a header but no data rows")
-    return header, rows
+    tally.rows += rows
+    return header
+
+
+def _tally_row(
+    row: dict[str, str], file: str, line: int, rules: rows_lib.Rules, tally: _Tally, in_window: bool
+) -> None:
+    for column in rules.non_numbers(row):
+        tally.non_numbers[column] += 1
+        if len(tally.samples[column]) < rows_lib.SAMPLES:
+            tally.samples[column].append((file, line, row[column]))
+    if in_window:  # the previous span is read for drift only
+        tally.window_rows += 1
+        label = rules.label_of(row)
+        if label is None:
+            tally.missing_label += 1
+        else:
+            tally.classes[label] += 1

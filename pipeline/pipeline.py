@@ -3,6 +3,7 @@
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
+from components.atomic_pusher.component import Pusher
 from components.data_gate.component import DataGate
 from components.drift_gate.component import DriftGate
 from components.drift_gate.validator import DistributionValidator
@@ -10,7 +11,7 @@ from components.serving_baseline.component import Evaluator, ServingBaseline
 from components.window_example_gen import executor as window_executor
 from components.window_example_gen.component import WindowExampleGen
 from models import features as features_lib
-from pipeline import drift, evaluation
+from pipeline import data, drift, evaluation
 from pipeline.config import PipelineConfig
 
 DRIFT_SPLITS = [window_executor.NEWEST_SPLIT, window_executor.PREVIOUS_SPLIT]
@@ -53,12 +54,14 @@ def create_pipeline(
 
     # Reads the latest `data.window` spans and splits their rows by hash into train and eval (evaluation on held-out
     # rows of the same spans, so the candidate and the served model are compared on the same recent data); also
-    # writes the newest and the previous span as splits of their own, for the drift check.
+    # writes the newest and the previous span as splits of their own, for the drift check. Missing-value tokens are
+    # read as missing, rows without a label left out, and a label too thin to train and evaluate stops the run.
     example_gen = WindowExampleGen(
         input_base=input_base,
         input_pattern=input_pattern,
         data_path=data_path,
         window=config.data.window,
+        rules=data.rules_of(config),
         span=span,
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
@@ -142,8 +145,9 @@ def create_pipeline(
         example_splits=["eval"],
     )
 
-    # Copies a blessed model to <serving_model_dir>/<version>/, the layout TF Serving watches.
-    pusher = tfx.components.Pusher(
+    # Copies a blessed model to <serving_model_dir>/<version>/, the layout TF Serving watches; a version appears
+    # complete or not at all, even when the run is killed mid-copy.
+    pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

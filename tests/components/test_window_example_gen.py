@@ -1,15 +1,12 @@
 """WindowExampleGen: which spans a run reads, and the real executor on three tiny spans (Beam DirectRunner)."""
 
 import json
-import os
 
 import pytest
-import tensorflow as tf
-from tfx.proto import example_gen_pb2
-from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx.utils import proto_utils
+from example_gen_runs import records, run_executor
+from tfx.types import artifact_utils, standard_component_specs
 
-from components.window_example_gen import executor, resolve
+from components.window_example_gen import executor, resolve, rows
 from components.window_example_gen import window as window_lib
 
 HEADER = "fare,company,trip_miles\n"
@@ -103,6 +100,7 @@ def test_fingerprint_follows_the_files_of_the_window_and_the_previous_span(tmp_p
 # Three spans with different row counts; `fare` looks integer in span 4 only, and one `company` cell is empty.
 SPAN_ROWS = {1: 41, 2: 37, 4: 43}
 WINDOW = 2  # spans 2 and 4 (span 3 is missing): 80 rows
+RULES = rows.Rules(label=rows.Label("big_fare", "fare", greater_than=30.0), numeric=("fare",), min_rows_per_class=1)
 
 
 def _span_csv(span, rows):
@@ -114,45 +112,15 @@ def _span_csv(span, rows):
     return HEADER + "".join(lines)
 
 
-def _run_executor(data_root, output_dir, span=None):
-    examples = standard_artifacts.Examples()
-    examples.uri = str(output_dir)
-    output_config = example_gen_pb2.Output(
-        split_config=example_gen_pb2.SplitConfig(
-            splits=[
-                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
-            ]
-        )
-    )
-    settings = {executor.DATA_PATH_KEY: data_root, executor.WINDOW_KEY: WINDOW, executor.SPAN_KEY: span}
-    exec_properties = {
-        standard_component_specs.INPUT_BASE_KEY: data_root,
-        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
-            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern="span-*/*.csv")])
-        ),
-        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(output_config),
-        standard_component_specs.CUSTOM_CONFIG_KEY: proto_utils.proto_to_json(executor.custom_config(settings)),
-    }
-    executor.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, exec_properties)
-    return examples
-
-
-def _records(examples, split):
-    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz")
-    dataset = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP")
-    return [tf.train.Example.FromString(record) for record in dataset.as_numpy_iterator()]
-
-
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """One run of the real executor over the window (spans 2 and 4 of 1, 2, 4), and one replaying span 1."""
     data = tmp_path_factory.mktemp("data")
-    for span, rows in SPAN_ROWS.items():
-        _write(data / f"span-{span}" / "data.csv", _span_csv(span, rows))
+    for span, count in SPAN_ROWS.items():
+        _write(data / f"span-{span}" / "data.csv", _span_csv(span, count))
     output = tmp_path_factory.mktemp("examples")
-    latest = _run_executor(str(data), output / "latest")
-    first = _run_executor(str(data), output / "first", span=1)
+    latest = run_executor(str(data), output / "latest", WINDOW, RULES)
+    first = run_executor(str(data), output / "first", WINDOW, RULES, span=1)
     return {"data": data, "latest": latest, "first": first}
 
 
@@ -160,13 +128,13 @@ def test_executor_writes_the_window_split_by_hash_and_the_two_drift_spans(genera
     examples = generated["latest"]
     splits = artifact_utils.decode_split_names(examples.split_names)
     assert sorted(splits) == ["eval", executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT, "train"]
-    rows = {split: len(_records(examples, split)) for split in splits}
-    assert rows["train"] + rows["eval"] == SPAN_ROWS[2] + SPAN_ROWS[4]
-    assert rows["train"] > rows["eval"] > 0
-    assert rows[executor.NEWEST_SPLIT] == SPAN_ROWS[4]
-    assert rows[executor.PREVIOUS_SPLIT] == SPAN_ROWS[2]
+    counts = {split: len(records(examples, split)) for split in splits}
+    assert counts["train"] + counts["eval"] == SPAN_ROWS[2] + SPAN_ROWS[4]
+    assert counts["train"] > counts["eval"] > 0
+    assert counts[executor.NEWEST_SPLIT] == SPAN_ROWS[4]
+    assert counts[executor.PREVIOUS_SPLIT] == SPAN_ROWS[2]
     newest_miles = sorted(
-        e.features.feature["trip_miles"].float_list.value[0] for e in _records(examples, "newest_span")
+        e.features.feature["trip_miles"].float_list.value[0] for e in records(examples, "newest_span")
     )
     assert newest_miles[0] == pytest.approx(4.0) and newest_miles[-1] == pytest.approx(4.0 + (SPAN_ROWS[4] - 1) / 10)
 
@@ -174,11 +142,12 @@ def test_executor_writes_the_window_split_by_hash_and_the_two_drift_spans(genera
 def test_a_column_is_typed_once_for_every_span(generated):
     examples = generated["latest"]
     for split in ("train", "eval", executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT):
-        kinds = {e.features.feature["fare"].WhichOneof("kind") for e in _records(examples, split)}
+        kinds = {e.features.feature["fare"].WhichOneof("kind") for e in records(examples, split)}
         assert kinds == {"float_list"}, split  # span 4 alone would be read as integers
-    companies = [e.features.feature["company"].bytes_list.value for e in _records(examples, executor.PREVIOUS_SPLIT)]
-    assert companies.count([]) == 1  # the empty cell is a missing value, not a dropped row
-    assert sorted(c[0].decode() for c in companies if c) == sorted("ABC"[row % 3] for row in range(37) if row != 5)
+    previous = [e.features.feature for e in records(examples, executor.PREVIOUS_SPLIT)]
+    assert len(previous) == SPAN_ROWS[2]  # the empty cell is a missing value, not a dropped row
+    companies = [f["company"].bytes_list.value[0].decode() for f in previous if "company" in f]
+    assert sorted(companies) == sorted("ABC"[row % 3] for row in range(37) if row != 5)
 
 
 def test_the_artifact_records_the_spans_and_the_files_read(generated):
@@ -197,9 +166,9 @@ def test_the_first_span_is_its_own_drift_baseline(generated):
     examples = generated["first"]
     assert examples.span == 1 and examples.get_string_custom_property(executor.WINDOW_PROPERTY) == "1"
     assert examples.get_int_custom_property(executor.PREVIOUS_PROPERTY) == -1  # nothing to compare
-    newest, previous = _records(examples, executor.NEWEST_SPLIT), _records(examples, executor.PREVIOUS_SPLIT)
+    newest, previous = records(examples, executor.NEWEST_SPLIT), records(examples, executor.PREVIOUS_SPLIT)
     assert len(newest) == len(previous) == SPAN_ROWS[1]
-    assert len(_records(examples, "train")) + len(_records(examples, "eval")) == SPAN_ROWS[1]
+    assert len(records(examples, "train")) + len(records(examples, "eval")) == SPAN_ROWS[1]
 
 
 def test_resolver_writes_the_custom_config_of_the_newest_span(tmp_path, capsys):

@@ -68,17 +68,67 @@ def test_missing_data_path(tmp_path, workspace):
     _assert_clean_failure(result, workspace, before, "nowhere", "does not exist", "--data")
 
 
+def _config_copy(tmp_path, config_path, text: str):
+    """A configuration file next to a copy of the curated schema, as a user's edited copy would be."""
+    config = tmp_path / "configs" / "taxi.yaml"
+    config.parent.mkdir()
+    shutil.copy(os.path.join(os.path.dirname(config_path), "chicago_taxi.schema.pbtxt"), config.parent)
+    config.write_text(text)
+    return config
+
+
 def test_unknown_config_key(tmp_path, workspace, config_path):
     with open(config_path) as f:
         raw = yaml.safe_load(f)
     raw["training"]["epochs"] = 5
-    config = tmp_path / "configs" / "taxi.yaml"
-    config.parent.mkdir()
-    shutil.copy(os.path.join(os.path.dirname(config_path), "chicago_taxi.schema.pbtxt"), config.parent)
-    config.write_text(yaml.safe_dump(raw))
+    config = _config_copy(tmp_path, config_path, yaml.safe_dump(raw))
     before = tree_digest(str(workspace / "serving_model"))
     result = run_kfx("run", "--config", str(config), "--workspace", str(workspace))
     _assert_clean_failure(result, workspace, before, str(config), "unknown key 'training.epochs'")
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("\ntraining:", "\ntrainig:", "unknown key 'trainig'; did you mean 'training'?"),
+        ("  train_steps: 2000", "  train_step: 2000", "unknown key 'training.train_step'; did you mean 'train_steps'?"),
+        ("  batch_size: 256", "  batch_size: big", "training.batch_size must be a whole number, got the text 'big'"),
+        ("    auc: 0.90", "    auc: 1.5", "evaluation.thresholds.auc must be in [0, 1], got 1.5"),
+        ("[fare, trip_miles,", "[fare, 7,", 'features.numeric[1] must be text, got the number 7; quote it ("7")'),
+        ("greater_than: 0.2", "greater_than: yes", "label.greater_than must be a number, got the boolean true"),
+        ("  label: {max_rate_change: 0.1, action: block}", "  label: [0.1, block]", "drift.label must be a mapping"),
+        ("numeric: [fare, trip_miles, trip_seconds]", "numeric: {fare: z}", "features.numeric must be a list"),
+        ("\n  window: 4", "\n\twindow: 4", "found character '\\t' that cannot start any token; indent with spaces"),
+        ("\nserving:", "\ntraining: {seed: 1}\nserving:", "key 'training' is given twice in one mapping; keep one"),
+        (None, "", "the file is empty"),
+    ],
+    ids=[
+        "misspelt-section",
+        "misspelt-key",
+        "wrong-type",
+        "out-of-range",
+        "number-as-column",
+        "yes-as-number",
+        "list-for-mapping",
+        "mapping-for-list",
+        "tab",
+        "duplicate-section",
+        "empty-file",
+    ],
+)
+def test_config_mistakes_are_one_line(tmp_path, workspace, config_path, old, new, expected):
+    with open(config_path) as f:
+        shipped = f.read()
+    assert old is None or old in shipped
+    config = _config_copy(tmp_path, config_path, shipped.replace(old, new, 1) if old is not None else new)
+    before = tree_digest(str(workspace / "serving_model"))
+    result = run_kfx("run", "--config", str(config), "--workspace", str(workspace))
+    _assert_clean_failure(result, workspace, before, f"error: {config}: ", expected)
+
+
+def test_config_error_of_a_command_without_verbose_is_one_line(tmp_path, workspace):
+    result = run_kfx("report", "--config", str(tmp_path / "missing.yaml"), "--workspace", str(workspace))
+    _assert_clean_failure(result, workspace, tree_digest(str(workspace / "serving_model")), "does not exist")
 
 
 def test_bad_argument_value(workspace):

@@ -1,10 +1,21 @@
-"""Input discovery and the structural CSV checks that run before the pipeline starts."""
+"""Input discovery and the CSV checks that run before the pipeline starts: structure, numbers, labels."""
+
+import csv
+import dataclasses
+import itertools
 
 import pytest
 
+from components.window_example_gen import rows
 from pipeline import data
+from pipeline.config import MISSING_VALUES
 
 HEADER = "fare,company,tips\n"
+COLUMNS = ["fare", "company", "tips"]
+TIPPER = rows.Label("big_tipper", "tips", greater_than=0.2, times="fare")
+# Structure only: any label balance passes.
+ANY_LABELS = rows.Rules(label=TIPPER, numeric=("fare", "tips"), missing_values=MISSING_VALUES, min_rows_per_class=0)
+RULES = rows.Rules(label=TIPPER, numeric=("fare", "tips"), missing_values=MISSING_VALUES, min_rows_per_class=2)
 
 
 def _write(path, text):
@@ -76,19 +87,99 @@ def test_locate_errors(tmp_path, setup, message):
     ],
 )
 def test_csv_errors_name_the_file_and_problem(tmp_path, text, message):
-    csv = _write(tmp_path / "data.csv", text)
+    path = _write(tmp_path / "data.csv", text)
     with pytest.raises(data.DataError, match=message) as info:
-        data.check_csv_files([str(csv)], ["fare", "company", "tips"])
-    assert str(csv) in str(info.value)
+        data.check_csv_files([str(path)], COLUMNS, ANY_LABELS)
+    assert str(path) in str(info.value)
 
 
 def test_files_of_one_span_must_share_a_header(tmp_path):
     first = _write(tmp_path / "a.csv", HEADER + "1.0,A,0.1\n")
     second = _write(tmp_path / "b.csv", "tips,fare,company\n0.1,1.0,A\n")
     with pytest.raises(data.DataError, match="different header"):
-        data.check_csv_files([str(first), str(second)], ["fare"])
+        data.check_csv_files([str(first), str(second)], ["fare"], ANY_LABELS)
 
 
 def test_good_files_report_their_row_count(tmp_path):
     first = _write(tmp_path / "a.csv", HEADER + '1.0,"A, Inc.",0.1\n2.0,,0.2\n')
-    assert data.check_csv_files([str(first)], ["fare", "company", "tips"]) == 2
+    assert data.check_csv_files([str(first)], COLUMNS, ANY_LABELS) == data.DataCheck(rows=2, missing_label=0)
+
+
+def _balanced(count: int = 8) -> str:
+    """`count` rows, every other one a big tipper."""
+    return "".join(f"{10 + i},A,{9 if i % 2 else 0}\n" for i in range(count))
+
+
+def _check(tmp_path, content: bytes, rules: rows.Rules = RULES) -> data.DataCheck:
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    return data.check_csv_files([str(path)], COLUMNS, rules)
+
+
+def test_an_excel_file_with_a_byte_order_mark_and_crlf_line_ends_is_read(tmp_path):
+    content = (HEADER + _balanced()).replace("\n", "\r\n").encode("utf-8-sig")
+    assert _check(tmp_path, content) == data.DataCheck(rows=8, missing_label=0)  # 'fare' found, no '\r' in tips
+
+
+def test_quoted_fields_with_commas_quotes_and_newlines_are_one_cell(tmp_path):
+    quoted = '1.5,"Taxi, Inc.",0\n2.5,"Line one\nline two",9\n3.5,"Say ""hi""",0\n'
+    assert _check(tmp_path, (HEADER + quoted + _balanced()).encode()).rows == 11
+
+
+def test_a_trailing_blank_line_is_not_a_row(tmp_path):
+    assert _check(tmp_path, (HEADER + _balanced() + "\n\n").encode()).rows == 8
+
+
+def test_missing_value_tokens_are_missing_numbers_but_other_text_names_its_cells_and_lines(tmp_path):
+    tokens = "NA,A,0\n,A,0\nnull,B,0\n" + "N/A,C,0\n"  # no fare, so no label either
+    checked = _check(
+        tmp_path, (HEADER + _balanced() + tokens).encode(), dataclasses.replace(RULES, max_missing_label_fraction=0.5)
+    )
+    assert checked == data.DataCheck(rows=12, missing_label=4)
+    text = '1.5,"Line one\nline two",0\nabout 3,A,0\n4,B,na\n'  # "na" is no token: pandas' are case-sensitive
+    with pytest.raises(data.DataError) as info:
+        _check(tmp_path, (HEADER + text + _balanced()).encode())
+    path = tmp_path / "data.csv"
+    assert str(info.value).startswith(
+        f"numeric column 'fare' has 1 cell(s) that are not numbers: 'about 3' on line 4 of {path}; "
+        f"numeric column 'tips' has 1 cell(s) that are not numbers: 'na' on line 5 of {path}; fix those cells"
+    )
+
+
+def test_rows_without_a_label_are_counted_and_too_many_stop_the_run(tmp_path):
+    lenient = dataclasses.replace(RULES, max_missing_label_fraction=0.2)
+    checked = _check(tmp_path, (HEADER + _balanced() + "10,A,\n,A,3\n").encode(), lenient)
+    assert checked == data.DataCheck(rows=10, missing_label=2)  # a missing tip, and a missing fare (label.times)
+    assert checked.describe() == "10 rows; 2 without a label, left out"
+    with pytest.raises(data.DataError, match=r"^3 of the window's 10 rows \(30.0%\) have no label big_tipper"):
+        _check(tmp_path, (HEADER + _balanced(7) + "10,A,\n11,A,NA\n,A,3\n").encode(), lenient)
+
+
+def test_only_the_window_counts_for_labels_not_the_previous_span_read_for_drift(tmp_path):
+    previous = _write(tmp_path / "span-1" / "data.csv", HEADER + "10,A,\n" * 5)
+    newest = _write(tmp_path / "span-2" / "data.csv", HEADER + _balanced())
+    files = [str(previous), str(newest)]
+    checked = data.check_csv_files(files, COLUMNS, RULES, window_files=[str(newest)])
+    assert checked == data.DataCheck(rows=13, missing_label=0)
+
+
+def test_a_single_class_label_stops_the_run_before_anything_runs(tmp_path, taxi_config, taxi_csv):
+    """The issue's case: a span whose fares were multiplied by 10 has (almost) no big tippers left."""
+    span = tmp_path / "span-1"
+    span.mkdir()
+    with open(taxi_csv, newline="") as source, open(span / "data.csv", "w", newline="") as target:
+        reader, writer = csv.DictReader(source), csv.writer(target)
+        writer.writerow(reader.fieldnames)
+        for row in itertools.islice(reader, 600):
+            writer.writerow([str(float(row["fare"]) * 10) if name == "fare" else row[name] for name in row])
+    with pytest.raises(data.DataError) as info:
+        data.check(data.locate(str(tmp_path), taxi_config.data.window), taxi_config)
+    assert str(info.value) == (
+        "the rows to train on: 0 positive and 600 negative rows of big_tipper (tips > 0.2 × fare); need at least 20 "
+        "of each (data.min_rows_per_class, 10 for each of train and eval)"
+    )
+
+
+def test_the_shipped_data_passes_every_check(taxi_config):
+    source = data.locate(taxi_config.data.path, taxi_config.data.window)
+    assert data.check(source, taxi_config) == data.DataCheck(rows=15002, missing_label=0)

@@ -1,0 +1,149 @@
+"""What a CSV row means to the run: its records, its missing cells, its numbers and its label.
+
+Pure Python, no TFX types: WindowExampleGen's executor applies these rules to every row it reads, and `kfx run`
+applies the same ones before anything runs (pipeline/data.py), so both stop on the same data with the same words.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TextIO
+
+# tfx_bsl types a column INT only if every number fits in int64; a longer integer makes it a string column.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+SAMPLES = 5  # offending cells named per column
+
+
+class WindowDataError(ValueError):
+    """The window's rows cannot train or evaluate a model as configured; the message says what was found."""
+
+
+def records(text: TextIO) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line, cells) of each CSV record, header included, blank lines skipped.
+
+    `text` is opened with newline="" (quoted newlines stay in their field, CRLF is one line end) and encoding
+    "utf-8-sig" (a byte-order mark is not part of the first column name). Line numbers are those an editor shows.
+    """
+    reader = csv.reader(text)
+    line = 1
+    for cells in reader:
+        if cells:
+            yield line, cells
+        line = reader.line_num + 1
+
+
+def parse_number(cell: str) -> float | None:
+    """The cell as a number, read as tfx_bsl types a column (int64 or float), or None if it is not one."""
+    try:
+        whole = int(cell)
+    except ValueError:
+        try:
+            return float(cell)
+        except ValueError:
+            return None
+    return float(whole) if _INT64_MIN <= whole <= _INT64_MAX else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+    """The binary label: `column` > `greater_than` (× `times`), or `column` one of `one_of` (models/features.py)."""
+
+    name: str
+    column: str
+    greater_than: float | None = None
+    times: str | None = None
+    one_of: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column, self.times) if self.times else (self.column,)
+
+    def describe(self) -> str:
+        """E.g. "big_tipper (tips > 0.2 × fare)"."""
+        if self.greater_than is None:
+            return f"{self.name} ({self.column} is one of {', '.join(self.one_of)})"
+        times = f" × {self.times}" if self.times else ""
+        return f"{self.name} ({self.column} > {self.greater_than:g}{times})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """How rows are read: which cells mean missing, which columns hold numbers, the label and its limits."""
+
+    label: Label
+    numeric: tuple[str, ...] = ()  # columns that must hold numbers (or missing cells)
+    missing_values: tuple[str, ...] = ("",)
+    max_missing_label_fraction: float = 0.05
+    min_rows_per_class: int = 10
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Rules":
+        fields = json.loads(text)
+        label = fields.pop("label")
+        return cls(
+            label=Label(**{**label, "one_of": tuple(label["one_of"])}),
+            **{**fields, "numeric": tuple(fields["numeric"]), "missing_values": tuple(fields["missing_values"])},
+        )
+
+    def is_missing(self, cell: str) -> bool:
+        return cell in self.missing_values
+
+    def non_numbers(self, row: Mapping[str, str]) -> list[str]:
+        """The numeric columns of `row` whose cell is neither a number nor missing."""
+        return [c for c in self.numeric if not self.is_missing(row[c]) and parse_number(row[c]) is None]
+
+    def label_of(self, row: Mapping[str, str]) -> bool | None:
+        """The row's label; None when any of its columns is missing (or not a number, for a numeric rule)."""
+        cells = [row[column] for column in self.label.columns]
+        if any(self.is_missing(cell) for cell in cells):
+            return None
+        if self.label.greater_than is None:
+            return cells[0] in self.label.one_of
+        numbers = [parse_number(cell) for cell in cells]
+        if any(number is None or math.isnan(number) for number in numbers):
+            return None
+        threshold = self.label.greater_than * (numbers[1] if self.label.times else 1.0)
+        return numbers[0] > threshold
+
+    def non_number_problem(self, counts: Mapping[str, int], samples: Mapping[str, Sequence[tuple]]) -> str | None:
+        """Names each numeric column with text in it, a few of its cells (file, line, value) and the fix."""
+        parts = []
+        for column in self.numeric:
+            if counts.get(column):
+                by_file: dict[str, list[str]] = {}
+                for file, line, value in sorted(samples.get(column, ()))[:SAMPLES]:
+                    by_file.setdefault(file, []).append(f"{value!r} on line {line}")
+                cells = " and ".join(f"{', '.join(found)} of {file}" for file, found in by_file.items())
+                part = f"numeric column '{column}' has {counts[column]:,} cell(s) that are not numbers"
+                parts.append(f"{part}: {cells}" if cells else part)  # a runner without string metrics: no cells
+        if not parts:
+            return None
+        return "; ".join(parts) + "; fix those cells, or list the text under data.missing_values if it means missing"
+
+    def missing_label_problem(self, missing: int, rows: int) -> str | None:
+        """Too many rows without a label for data.max_missing_label_fraction."""
+        if not rows or missing / rows <= self.max_missing_label_fraction:
+            return None
+        columns = " or ".join(f"'{column}'" for column in self.label.columns)
+        return (
+            f"{missing:,} of the window's {rows:,} rows ({missing / rows:.1%}) have no label {self.label.name} "
+            f"({columns} missing), more than data.max_missing_label_fraction allows "
+            f"({self.max_missing_label_fraction:.1%}); fill in those cells or raise the limit"
+        )
+
+    def class_problem(self, where: str, negative: int, positive: int, splits: int = 1) -> str | None:
+        """A single-class label, or too few rows of either class: `splits` (train and eval) need
+        data.min_rows_per_class each."""
+        need = self.min_rows_per_class * splits
+        if min(negative, positive) >= need:
+            return None
+        why = "" if splits == 1 else f", {self.min_rows_per_class:,} for each of train and eval"
+        return (
+            f"{where}: {positive:,} positive and {negative:,} negative rows of {self.label.describe()}; "
+            f"need at least {need:,} of each (data.min_rows_per_class{why})"
+        )
