@@ -256,14 +256,17 @@ def _drift_gate_settings(store: metadata_store.MetadataStore, pipeline_name: str
     return None
 
 
-def _metric_rows(metrics: dict[str, float]) -> list[dict[str, Any]]:
+def _metric_rows(metrics: dict[str, float | None]) -> list[dict[str, Any]]:
     """Each overall metric with the served baseline's value and the change, when TFMA compared the two."""
     rows = []
     for name in sorted((n for n in metrics if not n.endswith("_diff")), key=lambda n: (n != "auc", n)):
         value, change = metrics[name], metrics.get(f"{name}_diff")
         baseline = value - change if _finite(value) and _finite(change) else None
         digits = 0 if name == "example_count" else 4
-        rows.append({"name": name, "value": value, "change": change, "baseline": baseline, "digits": digits})
+        why = None if _finite(value) else summary_lib.undefined_reason(name)
+        rows.append(
+            {"name": name, "value": value, "change": change, "baseline": baseline, "digits": digits, "why": why}
+        )
     return rows
 
 

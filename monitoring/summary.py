@@ -19,6 +19,14 @@ from components.serving_baseline import executor as baseline_executor
 from components.window_example_gen import executor as window_executor
 from monitoring.store import RunRecord, custom
 
+# Why a metric can be undefined (NaN in TFMA's output), shown after "n/a".
+_UNDEFINED = {
+    "auc": "the eval split holds one label class only",
+    "auc_diff": "the candidate's or the served model's AUC is undefined",
+    "precision": "the model predicted no positives",
+    "recall": "the eval split has no positive labels",
+    "calibration": "the model predicted zero for every row",
+}
 # How many of the lowest-AUC slices to name per slicing feature, among slices at least this large.
 _WORST_SLICES = 3
 _MIN_SLICE_EXAMPLES = 30
@@ -37,7 +45,7 @@ class RunSummary:
     validation: str = "not run"
     drift: str = "not run"
     drift_measurements: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, float | None] = dataclasses.field(default_factory=dict)  # None: undefined (NaN)
     slices: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     blessed: bool | None = None
     reasons: list[str] = dataclasses.field(default_factory=list)
@@ -125,9 +133,9 @@ def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessed: bool) -> 
     candidate = next(s.get("name", "") for s in model_specs if not s.get("isBaseline"))
     result = tfma.load_eval_result(evaluation_uri, model_name=candidate or None)
     for slice_key, metrics in result.slicing_metrics:
-        values = {name: value.get("doubleValue") for name, value in metrics[""][""].items()}
+        values = {name: _metric_value(value) for name, value in metrics[""][""].items() if "doubleValue" in value}
         if not slice_key:
-            summary.metrics = {k: v for k, v in values.items() if v is not None}
+            summary.metrics = values
             continue
         ((feature, feature_value),) = slice_key
         # AUC is undefined on a slice holding one class only (TFMA reports 0 there).
@@ -148,6 +156,15 @@ def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessed: bool) -> 
             summary.reasons.append(_describe_failure(failure, summary.baseline_version))
 
 
+def _metric_value(value: dict[str, Any]) -> float | None:
+    """A TFMA metric as a finite float, or None when undefined (TFMA's JSON writes NaN as the string "NaN")."""
+    try:
+        number = float(value["doubleValue"])
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _describe_failure(failure: Any, baseline_version: int | None) -> str:
     name = failure.metric_key.name
     value = failure.metric_value.double_value.value
@@ -155,14 +172,22 @@ def _describe_failure(failure: Any, baseline_version: int | None) -> str:
     if failure.metric_key.is_diff:
         required = threshold.change_threshold.absolute.value
         need = "no regression" if required < 0 else f"an improvement of more than {max(required - 1e-9, 0):.4f}"
-        return f"{name} changed by {value:+.4f} against served version {baseline_version}; it needs {need}"
+        change = _number(value, name=f"{name}_diff", signed=True)
+        return f"{name} changed by {change} against served version {baseline_version}; it needs {need}"
     bound = threshold.value_threshold.lower_bound.value
-    return f"{name} {value:.4f} is below the minimum {bound:.4f}"
+    return f"{name} {_number(value, name=name)} is below the minimum {bound:.4f}"
 
 
-def _number(value: Any) -> str:
-    """A metric for display; NaN or a missing value reads "n/a" instead of failing a format."""
-    return f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
+def _number(value: Any, name: str = "", signed: bool = False, digits: int = 4) -> str:
+    """A metric for display; NaN, infinity or a missing value reads "n/a" and why, instead of failing a format."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:{'+' if signed else ''}.{digits}f}"
+    return f"n/a ({undefined_reason(name)})"
+
+
+def undefined_reason(metric: str) -> str:
+    """Why `metric` can come out undefined (NaN), in a few words."""
+    return _UNDEFINED.get(metric, "undefined on this data")
 
 
 def format_summary(summary: RunSummary, slice_features: list[str]) -> str:
@@ -180,11 +205,12 @@ def format_summary(summary: RunSummary, slice_features: list[str]) -> str:
     if summary.metrics:
         shown = ("auc", "binary_accuracy", "precision", "recall", "calibration")
         lines.append(
-            "  Evaluation:  " + ", ".join(f"{n} {_number(summary.metrics[n])}" for n in shown if n in summary.metrics)
+            "  Evaluation:  "
+            + ", ".join(f"{n} {_number(summary.metrics[n], n)}" for n in shown if n in summary.metrics)
         )
         if "auc_diff" in summary.metrics:
-            change = summary.metrics["auc_diff"]
-            lines.append(f"               auc {change:+.4f} against served version {summary.baseline_version}")
+            change = _number(summary.metrics["auc_diff"], "auc_diff", signed=True)
+            lines.append(f"               auc {change} against served version {summary.baseline_version}")
         for feature in slice_features:
             all_rows = summary.slices.get(feature, [])
             rows = [r for r in all_rows if r["auc"] is not None and r["examples"] >= _MIN_SLICE_EXAMPLES]

@@ -99,7 +99,8 @@ def test_a_report_with_undefined_numbers_renders_na(tmp_path):
     page = _Page(report_lib.render(report))
     assert set(SECTIONS) <= set(page.sections)
     evaluation, drift = page.sections["evaluation"], page.sections["drift"]
-    assert "auc n/a n/a n/a" in evaluation, evaluation  # value, served value and change
+    # value (and why), served value and change
+    assert "auc n/a (the eval split holds one label class only) n/a n/a" in evaluation, evaluation
     assert "precision 0.7500 n/a n/a" in evaluation, evaluation
     assert "Cash n/a 5" in evaluation and "Card n/a 7" in evaluation, evaluation
     assert "fare Jensen-Shannon divergence n/a 0.3000 block BLOCKS" in drift, drift
