@@ -8,8 +8,9 @@ import traceback
 from collections.abc import Sequence
 
 from kfx import compile as compile_cmd
-from kfx import lineage_cmd, local_run, monitor_cmd, predict, report_cmd, serve, submit
+from kfx import config_cmd, lineage_cmd, local_run, monitor_cmd, predict, report_cmd, serve, submit
 from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT, EXIT_FAILED
+from kfx.kfp_connection import RedactingArgumentParser
 from pipeline.config import ConfigError
 from pipeline.data import DataError
 
@@ -25,7 +26,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kfx", description="TFX pipeline: local runs on Beam with ML Metadata.")
+    parser = RedactingArgumentParser(prog="kfx", description="TFX pipeline: local runs on Beam with ML Metadata.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     lineage_cmd.register(commands)
     monitor_cmd.register(commands)
     report_cmd.register(commands)
+    config_cmd.register(commands)
     return parser
 
 
@@ -101,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, DataError) as error:
-        _report(f"error: {error}", args.verbose)
+        _report(f"error: {error}", getattr(args, "verbose", False))  # not every command has --verbose
         return EXIT_BAD_INPUT
     except local_run.RunFailed as error:
         _report(f"error: {error}", args.verbose)
@@ -109,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _report("interrupted; completed components are recorded and will be reused by the next run", False)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`kfx config schema | head`): stop quietly, as Unix tools do; the redirection keeps
+        # Python's own flush at exit from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 
 def _report(message: str, verbose: bool) -> None:

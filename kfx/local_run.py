@@ -6,7 +6,7 @@ import json
 import os
 from typing import TextIO
 
-from kfx import progress
+from kfx import interrupts, progress, recovery, storage, workspace_lock
 from pipeline import config as config_lib
 from pipeline import data as data_lib
 
@@ -42,6 +42,17 @@ class Workspace:
             logs_dir=os.path.join(root, "logs"),
         )
 
+    def folders(self) -> list[str]:
+        """Every folder a run writes to."""
+        return [self.root, self.pipeline_root, self.serving_dir, self.logs_dir, os.path.dirname(self.metadata_path)]
+
+    def lock_paths(self) -> list[str]:
+        """The workspace's lock file, and one beside ML Metadata when it lives elsewhere (it may be shared)."""
+        paths = [os.path.join(self.root, workspace_lock.LOCK_FILE)]
+        if os.path.commonpath([self.root, self.metadata_path]) != self.root:
+            paths.append(self.metadata_path + ".lock")
+        return paths
+
 
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
@@ -71,19 +82,18 @@ def run(options: RunOptions, console: TextIO) -> dict:
             "to validate against the inferred schema"
         )
     source = data_lib.locate(config.data.path, config.data.window, options.span)
-    rows = data_lib.check_csv_files(source.files, config.features.required_columns)
+    checked = data_lib.check(source, config)
 
     workspace = options.workspace
-    for directory in (workspace.pipeline_root, workspace.serving_dir, workspace.logs_dir):
-        os.makedirs(directory, exist_ok=True)
-    os.makedirs(os.path.dirname(workspace.metadata_path), exist_ok=True)
+    lock = _take_workspace(workspace)  # before the header: a busy or unwritable workspace is refused at once
     serving_model_dir = os.path.join(workspace.serving_dir, config.serving.model_name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_path = os.path.join(workspace.logs_dir, f"run-{stamp}.log")
 
     console.write(
         f"kfx run: pipeline '{config.pipeline_name}'\n"
-        f"  data:      {source.data_path} ({_describe_window(source)}; {len(source.files)} file(s), {rows:,} rows)\n"
+        f"  data:      {source.data_path} ({_describe_window(source)}; {len(source.files)} file(s), "
+        f"{checked.describe()})\n"
         f"  workspace: artifacts {workspace.pipeline_root}\n"
         f"             metadata  {workspace.metadata_path}\n"
         f"             serving   {serving_model_dir}\n"
@@ -92,14 +102,18 @@ def run(options: RunOptions, console: TextIO) -> dict:
     )
     console.flush()
 
-    started_ms = int(datetime.datetime.now().timestamp() * 1000)
-    with progress.output_to_log(log_path, options.verbose) as run_console:
-        # The newest span is pinned as resolved here, so `kfx run` and `kfx run --span <newest>` are the same run
-        # (and reuse each other's work), and the run reads exactly the spans printed above.
-        span = source.window.newest if source.has_spans else None
-        failure = _run_pipeline(config, source, span, workspace, serving_model_dir, options.enable_cache, run_console)
-        summary = _summarize(workspace.metadata_path, config.pipeline_name, started_ms)
-        report_path = _record(summary, workspace, config.pipeline_name, log_path) if summary else None
+    with lock:
+        started_ms = int(datetime.datetime.now().timestamp() * 1000)
+        with progress.output_to_log(log_path, options.verbose) as run_console:
+            _recover(lock, workspace, run_console)
+            # The newest span is pinned as resolved here, so `kfx run` and `kfx run --span <newest>` are the same run
+            # (and reuse each other's work), and the run reads exactly the spans printed above.
+            span = source.window.newest if source.has_spans else None
+            failure = _run_pipeline(
+                config, source, span, workspace, serving_model_dir, options.enable_cache, run_console
+            )
+            summary = _summarize(workspace.metadata_path, config.pipeline_name, started_ms)
+            report_path = _record(summary, workspace, config.pipeline_name, log_path) if summary else None
     report_line = f"\nReport: {report_path}" if report_path else ""
     if failure:
         raise RunFailed(f"{failure}\nFull log: {log_path}{report_line}")
@@ -112,8 +126,8 @@ def run(options: RunOptions, console: TextIO) -> dict:
 def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) -> str | None:
     """Records the code version on the run, writes the JSON summary and the HTML report; returns the report path.
 
-    Inside the log redirection (MLMD and TFMA log as they load). A report that cannot be written is logged and
-    skipped: the run and its artifacts are already complete.
+    Inside the log redirection (MLMD and TFMA log as they load). Records that cannot be written (a full disk, a
+    report that fails) are logged and skipped: the run and its artifacts are already complete.
     """
     import logging
 
@@ -122,15 +136,44 @@ def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) ->
     from monitoring import store as store_lib
 
     project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    store_lib.record_run(workspace.metadata_path, summary.run_id, store_lib.code_version(project))
-    with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
-        json.dump(summary.to_dict(), f, indent=2, default=str)
     output = report_cmd.default_output(workspace.root, summary.run_id)
     try:
+        store_lib.record_run(workspace.metadata_path, summary.run_id, store_lib.code_version(project))
+        with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
+            json.dump(summary.to_dict(), f, indent=2, default=str)
         return report_lib.write_report(workspace.metadata_path, pipeline_name, output, summary.run_id)
-    except Exception:  # noqa: BLE001 - the report is a view of the run; its failure must not fail the run
-        logging.exception("Writing the HTML report failed; `kfx report --run %s` retries it", summary.run_id)
+    except Exception:  # noqa: BLE001 - these are views of the run; their failure must not fail the run
+        logging.exception("Recording the run failed; `kfx report --run %s` writes its report", summary.run_id)
         return None
+
+
+def _take_workspace(workspace: Workspace) -> workspace_lock.WorkspaceLock:
+    """Checks that every workspace folder can be written and takes the workspace lock; RunFailed if either fails."""
+    try:
+        storage.prepare(workspace.folders())
+        return workspace_lock.acquire(workspace.lock_paths())
+    except workspace_lock.WorkspaceBusy as error:
+        raise RunFailed(str(error)) from None
+    except OSError as error:
+        raise RunFailed(storage.describe(error)) from None
+
+
+def _recover(lock: workspace_lock.WorkspaceLock, workspace: Workspace, console: TextIO) -> None:
+    """Says when the last run died holding the workspace, and cancels what it (or an interrupted run) left running."""
+    if lock.stale:
+        console.write(f"Note: the last run here never finished ({lock.stale.describe()}); its lock is released.\n")
+    try:
+        interrupted = recovery.recover(workspace.metadata_path, workspace.pipeline_root)
+    except Exception as error:  # noqa: BLE001 - a full or read-only disk is told in one line; anything else raises
+        disk_failure = storage.explain(error, workspace.folders())
+        if disk_failure is None:
+            raise
+        raise RunFailed(disk_failure) from None
+    for found in interrupted:
+        console.write(
+            f"Note: {found.node} of run {found.run_id} was interrupted: marked CANCELED in ML Metadata, its partial "
+            "outputs removed.\n"
+        )
 
 
 def _describe_window(source: data_lib.DataSource) -> str:
@@ -187,11 +230,15 @@ def _run_pipeline(
     root = logging.getLogger()
     root.addHandler(reporter)
     try:
-        tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
+        with interrupts.handled(on_interrupt=reporter.interrupt):
+            tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
     except Exception as error:  # noqa: BLE001 - any component failure ends the run with its message
         logging.exception("Pipeline run failed")
         reporter.fail()
         where = f"{reporter.current} failed" if reporter.current else "the pipeline failed"
+        disk_failure = storage.explain(error, workspace.folders())
+        if disk_failure:
+            return f"{where}: {disk_failure}; completed components are reused by the next run"
         return f"{where}: {error}" if _is_user_facing(error) else f"{where}: {type(error).__name__}: {error}"
     finally:
         root.removeHandler(reporter)
@@ -201,5 +248,6 @@ def _run_pipeline(
 def _is_user_facing(error: Exception) -> bool:
     from components.data_gate.executor import DataValidationError
     from components.drift_gate.executor import DriftError
+    from components.window_example_gen.rows import WindowDataError
 
-    return isinstance(error, (DataValidationError, DriftError))
+    return isinstance(error, (DataValidationError, DriftError, WindowDataError))

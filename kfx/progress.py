@@ -26,8 +26,15 @@ class ComponentProgress(logging.Handler):
         self._cached: set[str] = set()
         self.current: str | None = None
         self.finished: list[str] = []
+        self.interrupted = False
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.interrupted and record.msg == _NODE_RUNNING:
+            # Libraries may swallow the KeyboardInterrupt of a Ctrl-C (TFMA's Beam pipeline does): the run still
+            # stops before the next component. An error raised here reaches LocalDagRunner, which logged the record.
+            raise KeyboardInterrupt
+        if self.interrupted:
+            return
         if record.msg == _NODE_RUNNING:
             self._start(record.args[0])
         elif record.msg == _NODE_FINISHED:
@@ -54,6 +61,13 @@ class ComponentProgress(logging.Handler):
         """Ends the line of the component that raised."""
         if self.current:
             self._console.write(f" FAILED after {time.monotonic() - self._started[self.current]:.1f}s\n")
+            self._console.flush()
+
+    def interrupt(self) -> None:
+        """On Ctrl-C: ends the open line (the one-line message that follows starts its own), then prints nothing."""
+        self.interrupted = True
+        if self.current:
+            self._console.write("\n")
             self._console.flush()
 
 
@@ -92,8 +106,9 @@ def output_to_log(log_path: str, verbose: bool) -> Iterator[TextIO]:
     try:
         yield console
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        with contextlib.suppress(OSError):  # the log's disk may be full: restoring the console matters more
+            sys.stdout.flush()
+            sys.stderr.flush()
         os.dup2(saved_stdout, 1)
         os.dup2(saved_stderr, 2)
         for fd in (log_fd, saved_stdout, saved_stderr):

@@ -221,17 +221,34 @@ def test_drifted_span_is_blocked_before_training(project, first_run):
 
 def _corrupt_fares(index, row):
     if index % 50 == 0:
-        row["fare"] = "free"  # text in a FLOAT column
+        row["fare"] = "free"  # text in a numeric column
+    return row
+
+
+def test_text_in_a_numeric_column_stops_before_anything_runs(project, first_run):
+    _write_span(project, 3, SPAN_2_CSV, 3000, _corrupt_fares)
+    runs_before = len(_store(project).get_contexts_by_type("pipeline_run"))
+    result = _run(project)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "numeric column 'fare'" in result.stderr and "'free' on line 2" in result.stderr, result.stderr
+    assert len(_store(project).get_contexts_by_type("pipeline_run")) == runs_before  # nothing executed
+
+
+def _unknown_payment_types(index, row):
+    if index % 20 == 0:
+        row["payment_type"] = "Bitcoin"  # outside the schema's domain for 5% of rows: too little to drift
     return row
 
 
 def test_corrupted_span_stops_before_training_and_leaves_serving_untouched(project, first_run):
-    _write_span(project, 3, SPAN_2_CSV, 3000, _corrupt_fares)
+    _write_span(project, 3, SPAN_2_CSV, 3000, _unknown_payment_types)
     before = tree_digest(_serving_dir(project))
     result = _run(project)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert "DataGate failed" in result.stderr and "feature 'fare'" in result.stderr and "FLOAT" in result.stderr
+    assert "DataGate failed" in result.stderr and "feature 'payment_type'" in result.stderr, result.stderr
+    assert "Bitcoin" in result.stderr, result.stderr
     states = _latest_run_states(_store(project), project["pipeline"])
     assert states["DataGate"] == "FAILED"
     assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states), states

@@ -1,0 +1,300 @@
+"""Killed, interrupted and concurrent `kfx run`s on one workspace, and disks that cannot be written.
+
+Real `kfx run` processes and real signals on the 3,000-row span of the end-to-end tests (100 training steps). One
+workspace goes through, in file order:
+  kill -9 in Transform (a second run meanwhile is refused) -> kill -9 in Trainer (the dead run's lock is reported,
+  its Transform cancelled, finished components reused) -> Ctrl-C in Evaluator (one line, exit 130) -> kill -9 in the
+  middle of the Pusher's copy (no partial version) -> a plain run that pushes -> a read-only and a full disk, which
+  end in one line and leave the pushed version alone.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import tmpfs
+import yaml
+from conftest import REPO, tree_digest
+from ml_metadata.proto import metadata_store_pb2
+
+from monitoring import store as store_lib
+
+pytestmark = pytest.mark.e2e
+
+TRAIN_STEPS = "100"
+# `kfx run`, except that the Pusher's copy hangs after its second file, once it has written the target's path to
+# the file named first on its command line: a deterministic moment to kill it mid-copy.
+HANGING_PUSH = """
+import sys, time
+from components.atomic_pusher import publish
+marker, copied = sys.argv.pop(1), []
+copy = publish.copy_file
+def copy_then_hang(source, target):
+    copy(source, target)
+    copied.append(target)
+    if len(copied) == 2:
+        with open(marker, "w") as f:
+            f.write(target)
+        time.sleep(600)
+publish.copy_file = copy_then_hang
+from kfx.cli import main
+sys.exit(main())
+"""
+
+
+class Run:
+    """A `kfx run` subprocess whose output is collected as it comes."""
+
+    def __init__(self, project, *args: str, prefix: tuple[str, ...] = ("-m", "kfx.cli")):
+        command = [sys.executable, *prefix, "run", "--config", project["config"], "--workspace", project["workspace"]]
+        self.process = subprocess.Popen(
+            [*command, "--train-steps", TRAIN_STEPS, *args],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.stdout, self.stderr = [], []
+        self._readers = [
+            threading.Thread(target=self._collect, args=(stream, chunks), daemon=True)
+            for stream, chunks in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _collect(stream, chunks):
+        while chunk := stream.read(1):
+            chunks.append(chunk)
+
+    def output(self) -> str:
+        return "".join(self.stdout) + "".join(self.stderr)
+
+    def wait_until(self, condition, what: str, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.process.poll() is None, f"kfx run ended before {what}:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no {what} after {timeout}s:\n{self.output()}"
+            time.sleep(0.2)
+
+    def wait_for_executor(self, node: str) -> None:
+        """Waits until `node`'s executor has run for a few seconds, as the run's log says."""
+        self.wait_until(lambda: "log:" in "".join(self.stdout), "header")
+        log_path = re.search(r"log:\s+(\S+)", "".join(self.stdout)).group(1)
+
+        def executor_started():
+            text = open(log_path).read() if os.path.exists(log_path) else ""
+            return "Going to run a new execution" in text.partition(f"Component {node} is running.")[2]
+
+        self.wait_until(executor_started, f"{node} executor")
+        time.sleep(3)  # well inside the executor: its outputs are being written
+
+    def finish(self, timeout: float = 600) -> int:
+        code = self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return code
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL: nothing in the process gets to clean up
+        self.finish()
+
+
+def _store(project):
+    return store_lib.connect(os.path.join(project["workspace"], "metadata.sqlite"))
+
+
+def _executions(project, node):
+    """`node`'s executions, oldest first, as (id, state name)."""
+    store = _store(project)
+    return [
+        (e.id, metadata_store_pb2.Execution.State.Name(e.last_known_state))
+        for e in store.get_executions()
+        if store_lib.node_id(store, e, project["pipeline"]) == node
+    ]
+
+
+def _latest_states(project):
+    return store_lib.latest_run(_store(project), project["pipeline"]).states
+
+
+def _outputs_of(project, node, execution_id):
+    """The output folders TFX gives `node`'s execution: <pipeline root>/<node>/<output>/<execution id>/."""
+    node_dir = os.path.join(project["workspace"], "pipeline_root", node)
+    return [p for name in os.listdir(node_dir) if os.path.exists(p := os.path.join(node_dir, name, str(execution_id)))]
+
+
+def _serving_dir(project):
+    return os.path.join(project["workspace"], "serving_model", "chicago_taxi")
+
+
+def _assert_killed_in(project, node):
+    """The kill left `node`'s execution RUNNING with outputs on disk: what the next run must put right."""
+    execution_id, state = _executions(project, node)[-1]
+    assert state == "RUNNING" and _outputs_of(project, node, execution_id)
+    return execution_id
+
+
+def _assert_recovered(project, run, node, execution_id, killed_pid):
+    assert f"Note: the last run here never finished (pid {killed_pid} on " in run.output()
+    assert f"Note: {node} of run " in run.output()
+    assert (execution_id, "CANCELED") in _executions(project, node)
+    assert _outputs_of(project, node, execution_id) == []
+
+
+@pytest.fixture(scope="module")
+def project(e2e_project, tmp_path_factory):
+    """The end-to-end tests' config and span 1, with a data folder and workspace of its own."""
+    root = tmp_path_factory.mktemp("interruptions")
+    shutil.copytree(e2e_project["root"] / "data" / "span-1", root / "data" / "span-1")
+    with open(e2e_project["config"]) as f:
+        raw = yaml.safe_load(f)
+    raw["data"]["path"] = str(root / "data")
+    (root / "config.yaml").write_text(yaml.safe_dump(raw))
+    return {
+        "root": root,
+        "config": str(root / "config.yaml"),
+        "workspace": str(root / "ws"),
+        "pipeline": "chicago-taxi",
+    }
+
+
+@pytest.fixture(scope="module")
+def killed_pids():
+    """The pid of each killed run, by the component it was killed in."""
+    return {}
+
+
+def _run_and_kill_in(project, node, killed_pids, while_running):
+    """Starts `kfx run`, calls `while_running(run)` once `node`'s executor runs, then kills the run (SIGKILL)."""
+    run = Run(project)
+    try:
+        run.wait_for_executor(node)
+        while_running(run)
+    finally:
+        run.kill()
+    killed_pids[node] = run.process.pid
+    _assert_killed_in(project, node)
+
+
+def test_kill_in_transform_while_a_second_run_is_refused(project, killed_pids):
+    def second_run_is_refused(run):
+        second = Run(project)
+        assert second.finish(timeout=120) == 1
+        message = "".join(second.stderr)
+        assert message.startswith(f"error: {project['workspace']} is in use by another kfx run (pid {run.process.pid} ")
+        assert "started " in message and f"kfx run --config {project['config']}" in message
+        assert len(message.strip().splitlines()) == 1 and "".join(second.stdout) == ""
+
+    _run_and_kill_in(project, "Transform", killed_pids, second_run_is_refused)
+
+
+def test_next_run_recovers_and_is_killed_in_trainer(project, killed_pids):
+    killed_transform = _assert_killed_in(project, "Transform")
+
+    def transform_recovered_and_rerun(run):
+        _assert_recovered(project, run, "Transform", killed_transform, killed_pids["Transform"])
+        states = _latest_states(project)
+        assert {states[n] for n in ("WindowExampleGen", "StatisticsGen", "DataGate", "DriftGate")} == {"CACHED"}
+        assert states["Transform"] == "COMPLETE"
+
+    _run_and_kill_in(project, "Trainer", killed_pids, transform_recovered_and_rerun)
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_the_next_run_resumes(project, killed_pids):
+    killed_trainer = _assert_killed_in(project, "Trainer")
+    run = Run(project)
+    run.wait_for_executor("Evaluator")  # Beam running: it turns Ctrl-C into an error of its own, or swallows it
+    _assert_recovered(project, run, "Trainer", killed_trainer, killed_pids["Trainer"])
+    stdout_before = len(run.stdout)
+    run.process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    assert run.finish(timeout=120) == 130, run.output()
+    # No Beam or TensorFlow thread keeps the process alive. (TFMA's Beam pipeline may swallow the interrupt and
+    # finish the Evaluator first: the run then stops before the Pusher.)
+    assert time.monotonic() - sent < 60
+    assert "".join(run.stdout[stdout_before:]).strip() == ""  # at most the end of the progress line
+    assert "".join(run.stderr).splitlines() == [
+        "interrupted; completed components are recorded and will be reused by the next run"
+    ]
+    states = _latest_states(project)
+    assert states["Trainer"] == "COMPLETE" and "Pusher" not in states, states
+
+
+def test_kill_inside_the_pushers_copy_leaves_no_partial_version(project, tmp_path):
+    marker = tmp_path / "copying"
+    run = Run(project, prefix=("-c", HANGING_PUSH, str(marker)))
+    try:
+        run.wait_until(marker.exists, "the Pusher copying")
+    finally:
+        run.kill()
+    states = _latest_states(project)
+    assert {states[n] for n in ("Transform", "Trainer", "ServingBaseline")} == {"CACHED"}, states
+    assert states["Evaluator"] in ("CACHED", "COMPLETE") and states["Pusher"] == "RUNNING", states
+    copying = marker.read_text()
+    (staging,) = os.listdir(_serving_dir(project))  # no version folder: TF Serving finds nothing to load
+    assert staging.startswith(".incomplete-") and copying.startswith(os.path.join(_serving_dir(project), staging))
+
+
+def test_plain_run_after_the_kill_pushes_a_complete_version(project):
+    run = Run(project)
+    assert run.finish() == 0, run.output()
+    states = _latest_states(project)
+    assert states["Pusher"] == "COMPLETE" and states["Evaluator"] == "CACHED", states
+    (version,) = os.listdir(_serving_dir(project))  # the killed push's copy is gone
+    assert version.isdigit() and f"Pushed:      version {version}" in run.output()
+    assert os.path.isfile(os.path.join(_serving_dir(project), version, "saved_model.pb"))
+    assert "Note: Pusher of run " in run.output()
+    assert "Traceback" not in run.output()
+
+
+def _copy_workspace(project, disk):
+    """The workspace copied onto `disk`, and the digest of what it serves."""
+    workspace = os.path.join(disk, "ws")
+    shutil.copytree(project["workspace"], workspace)
+    return {**project, "workspace": workspace}, tree_digest(_serving_dir(project))
+
+
+def _assert_one_error_and_served_untouched(run, copy, served, expected):
+    assert run.finish() == 1, run.output()
+    assert "Traceback" not in run.output()
+    error = "".join(run.stderr).splitlines()
+    assert re.fullmatch(expected, error[0]), error
+    assert all(line.startswith(("Full log: ", "Report: ")) for line in error[1:]), error
+    assert tree_digest(_serving_dir(copy)) == served
+
+
+def test_a_file_where_the_workspace_should_be_is_one_line(project, tmp_path):
+    in_the_way = tmp_path / "ws"
+    in_the_way.write_text("not a folder")
+    run = Run({**project, "workspace": str(in_the_way / "inner")})
+    assert run.finish(timeout=120) == 1
+    assert "".join(run.stderr) == (
+        f"error: cannot write {in_the_way}: a file is in the way of a folder; move the file or choose another "
+        "--workspace\n"
+    )
+
+
+def test_a_read_only_workspace_is_one_line_and_touches_nothing(project, tmp_path):
+    with tmpfs.mounted(str(tmp_path / "disk"), 512 * 2**20) as disk:
+        copy, served = _copy_workspace(project, disk)
+        tmpfs.make_read_only(disk)
+        expected = f"error: cannot write {re.escape(copy['workspace'])}: the file system is read-only; .*"
+        _assert_one_error_and_served_untouched(Run(copy), copy, served, expected)
+
+
+def test_a_disk_that_fills_up_during_a_run_is_one_line_and_the_served_model_stays(project, tmp_path):
+    used = int(subprocess.run(["du", "-sb", project["workspace"]], capture_output=True, text=True).stdout.split()[0])
+    with tmpfs.mounted(str(tmp_path / "disk"), used + 600 * 1024) as disk:  # about 1 MiB free once copied
+        copy, served = _copy_workspace(project, disk)
+        expected = r"error: \w+ failed: cannot write \S+: the disk is full \(.* MiB left on the disk of .*\); .*"
+        _assert_one_error_and_served_untouched(Run(copy, "--no-cache"), copy, served, expected)
+        (version,) = os.listdir(_serving_dir(copy))
+        load = "import sys, tensorflow as tf; print(sorted(tf.saved_model.load(sys.argv[1]).signatures))"
+        loaded = subprocess.run(
+            [sys.executable, "-c", load, os.path.join(_serving_dir(copy), version)], capture_output=True, text=True
+        )
+        assert "serving_default" in loaded.stdout, loaded.stderr
