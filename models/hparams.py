@@ -11,6 +11,7 @@ class HParams:
     seed: int = 42
     batch_size: int = 256
     steps_per_evaluation: int = 100
+    validation_rows: int = 50_000
     early_stopping_patience: int = 3
     learning_rate: float = 0.001
     hidden_units: tuple[int, ...] = (128, 64)

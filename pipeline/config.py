@@ -137,6 +137,10 @@ class TrainingConfig:
     seed: StrictInt = Field(HParams.seed, ge=0, lt=2**31, description="Same seed + same data = same model.")
     batch_size: Count = Field(HParams.batch_size, description="Rows per training step.")
     steps_per_evaluation: Count = Field(HParams.steps_per_evaluation, description="Eval AUC is checked this often.")
+    validation_rows: Count = Field(
+        HParams.validation_rows,
+        description="Eval rows scored at each check (the first ones of the eval split); the Evaluator scores all.",
+    )
     early_stopping_patience: StrictInt = Field(
         HParams.early_stopping_patience, ge=0, description="Evaluations without improvement before stopping."
     )
