@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Sequence
 
 from kfx import compile as compile_cmd
-from kfx import config_cmd, lineage_cmd, local_run, monitor_cmd, predict, report_cmd, serve, submit
+from kfx import config_cmd, cpus, lineage_cmd, local_run, monitor_cmd, predict, report_cmd, serve, submit
 from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT, EXIT_FAILED
 from kfx.kfp_connection import RedactingArgumentParser
 from pipeline.config import ConfigError
@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--train-steps", type=_positive_int, help="maximum training steps; overrides training.train_steps")
     run.add_argument("--no-cache", action="store_true", help="run every component even if its inputs are unchanged")
+    run.add_argument(
+        "--direct_num_workers",
+        type=_positive_int,
+        help="Beam DirectRunner workers (1: in memory; more: worker processes); default: one per usable CPU (the "
+        f"container's CPU limit) from {cpus.MULTI_PROCESSING_MIN_CPUS} CPUs on, else 1",
+    )
     run.add_argument("--verbose", action="store_true", help="show TFX/Beam logs and full tracebacks on the console")
     run.set_defaults(func=_run_local)
     compile_cmd.register(commands)
@@ -92,6 +98,7 @@ def _run_local(args: argparse.Namespace) -> int:
         span=args.span,
         train_steps=args.train_steps,
         enable_cache=not args.no_cache,
+        direct_num_workers=args.direct_num_workers,
         verbose=args.verbose,
     )
     local_run.run(options, sys.stdout)

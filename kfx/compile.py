@@ -8,13 +8,14 @@ backend never runs ExampleGen's driver.
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 import sys
 import tempfile
 from typing import Any
 
-from kfx import kfp_window, progress
+from kfx import cpus, kfp_window, progress
 from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT
 from pipeline import config as config_lib
 from pipeline import data as data_lib
@@ -23,7 +24,9 @@ DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
 # Where the image installs the project (WORKDIR /pipeline, configs/ copied alongside the code).
 IMAGE_PROJECT_DIR = "/pipeline"
 REMOTE_SCHEMES = ("gs://", "s3://")
-_DIRECT_ARGS = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+# One in-memory worker unless a component's CPU limit (--resources) says more: `--direct_num_workers=0` would start
+# one worker per CPU of the node, not of the pod.
+_DIRECT_ARGS = ["--runner=DirectRunner", *cpus.direct_runner_args(1)]
 _DATAFLOW_ARGS = ["--runner=DataflowRunner", "--experiments=use_runner_v2"]  # + --sdk_container_image=<image>
 _FLINK_ARGS = [
     "--runner=FlinkRunner",
@@ -158,7 +161,12 @@ def _write_spec(
     )
     components = {component.id: component for component in tfx_pipeline.components}
     for component_id, spec in parse_resources(args.resources, sorted(components)).items():
-        components[component_id].with_platform_config(spec)
+        component = components[component_id]
+        component.with_platform_config(spec)
+        if args.beam_preset == "direct" and spec.cpu_limit and hasattr(component, "with_beam_pipeline_args"):
+            # After the pipeline's arguments, so these win: DirectRunner workers from the container's CPU limit.
+            workers = cpus.default_workers(max(1, math.floor(spec.cpu_limit)))
+            component.with_beam_pipeline_args(cpus.direct_runner_args(workers))
 
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
         default_image=args.image, use_pipeline_spec_2_1=True

@@ -6,7 +6,7 @@ import json
 import os
 from typing import TextIO
 
-from kfx import interrupts, progress, recovery, storage, workspace_lock
+from kfx import cpus, interrupts, progress, recovery, storage, workspace_lock
 from pipeline import config as config_lib
 from pipeline import data as data_lib
 
@@ -62,6 +62,7 @@ class RunOptions:
     span: int | None = None
     train_steps: int | None = None
     enable_cache: bool = True
+    direct_num_workers: int | None = None  # None: cpus.default_workers of the usable CPUs
     verbose: bool = False
 
 
@@ -89,6 +90,8 @@ def run(options: RunOptions, console: TextIO) -> dict:
     serving_model_dir = os.path.join(workspace.serving_dir, config.serving.model_name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_path = os.path.join(workspace.logs_dir, f"run-{stamp}.log")
+    usable_cpus = cpus.usable()
+    workers = options.direct_num_workers or cpus.default_workers(usable_cpus)
 
     console.write(
         f"kfx run: pipeline '{config.pipeline_name}'\n"
@@ -98,6 +101,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
         f"             metadata  {workspace.metadata_path}\n"
         f"             serving   {serving_model_dir}\n"
         f"  log:       {log_path}\n"
+        f"  beam:      {_describe_workers(workers, usable_cpus)}\n"
         "Starting (importing TensorFlow and TFX takes 15-20 seconds)...\n"
     )
     console.flush()
@@ -110,7 +114,14 @@ def run(options: RunOptions, console: TextIO) -> dict:
             # (and reuse each other's work), and the run reads exactly the spans printed above.
             span = source.window.newest if source.has_spans else None
             failure = _run_pipeline(
-                config, source, span, workspace, serving_model_dir, options.enable_cache, run_console
+                config,
+                source,
+                span,
+                workspace,
+                serving_model_dir,
+                options.enable_cache,
+                cpus.direct_runner_args(workers),
+                run_console,
             )
             summary = _summarize(workspace.metadata_path, config.pipeline_name, started_ms)
             report_path = _record(summary, workspace, config.pipeline_name, log_path) if summary else None
@@ -176,6 +187,15 @@ def _recover(lock: workspace_lock.WorkspaceLock, workspace: Workspace, console: 
         )
 
 
+def _describe_workers(workers: int, usable_cpus: int) -> str:
+    """E.g. "DirectRunner, 1 worker in memory (2 usable CPUs; worker processes from 4, or --direct_num_workers)"."""
+    mode = "1 worker in memory" if workers == 1 else f"{workers} worker processes"
+    return (
+        f"DirectRunner, {mode} ({usable_cpus} usable CPU(s); worker processes by default from "
+        f"{cpus.MULTI_PROCESSING_MIN_CPUS}, or --direct_num_workers)"
+    )
+
+
 def _describe_window(source: data_lib.DataSource) -> str:
     window = source.window
     if not source.has_spans:
@@ -201,6 +221,7 @@ def _run_pipeline(
     workspace: Workspace,
     serving_model_dir: str,
     enable_cache: bool,
+    beam_pipeline_args: list[str],
     console: TextIO,
 ) -> str | None:
     """Runs inside the log redirection; returns a one-paragraph failure description, or None."""
@@ -223,7 +244,7 @@ def _run_pipeline(
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             workspace.metadata_path
         ),
-        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        beam_pipeline_args=beam_pipeline_args,
         enable_cache=enable_cache,
     )
     reporter = progress.ComponentProgress(console, [c.id for c in tfx_pipeline.components])

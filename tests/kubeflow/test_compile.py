@@ -216,3 +216,23 @@ def test_force_flags_accept_mutable_image_and_local_paths(tmp_path):
     example_gen = spec["root"]["dag"]["tasks"]["WindowExampleGen"]["inputs"]["parameters"]
     # Without --data-root, the config's data path: its spans are resolved when the run starts.
     assert example_gen["input_base"]["runtimeValue"]["constant"] == os.path.join(PROJECT, "data", "chicago_taxi")
+
+
+def test_direct_runner_workers_follow_each_components_cpu_limit_not_the_node(tmp_path):
+    output = str(tmp_path / "pipeline.yaml")
+    argv = [a for a in ARGV if not a.startswith(("--beam-preset", "--beam-arg", "--resources"))]
+    argv += ["--beam-preset=direct", "--resources=Transform=cpu:6", "--resources=Evaluator=cpu:2", f"--output={output}"]
+    assert kfx_compile(argv) == 0
+    with open(output, encoding="utf-8") as f:
+        containers = _containers(yaml.safe_load(f))
+
+    def workers(name: str) -> list[str]:  # Beam's parser keeps the last value of a flag
+        args = containers[name]["args"]
+        flags = ("--direct_running_mode", "--direct_num_workers")
+        return [[a for a in args if a.startswith(flag)][-1] for flag in flags]
+
+    assert workers("Transform") == ["--direct_running_mode=multi_processing", "--direct_num_workers=6"]
+    one_in_memory = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    assert workers("Evaluator") == one_in_memory  # 2 CPUs: below cpus.MULTI_PROCESSING_MIN_CPUS
+    assert workers("StatisticsGen") == one_in_memory  # no limit: the node's CPU count is not the pod's
+    assert not any("--direct_num_workers=0" in arg for c in containers.values() for arg in c.get("args", []))

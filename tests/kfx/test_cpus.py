@@ -1,0 +1,46 @@
+"""The usable CPU count comes from the container's limit (cgroup v2 or v1), not the node's CPUs."""
+
+import os
+
+import pytest
+
+from kfx import cpus
+
+NODE_CPUS = len(os.sched_getaffinity(0))
+
+
+def _cgroup(root, files: dict[str, str]):
+    for name, text in files.items():
+        os.makedirs(os.path.dirname(root / name), exist_ok=True)
+        (root / name).write_text(text + "\n")
+    return str(root)
+
+
+@pytest.mark.parametrize(
+    "files, limit",
+    [
+        ({"cpu.max": "max 100000"}, None),
+        ({"cpu.max": "150000 100000"}, 1.5),
+        ({"cpu.max": "50000 100000"}, 0.5),
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3.0),
+        ({}, None),
+    ],
+)
+def test_the_limit_is_read_from_cgroup_v2_or_v1(tmp_path, files, limit):
+    assert cpus.cpu_limit(_cgroup(tmp_path, files)) == limit
+
+
+def test_a_limit_caps_the_node_count_and_never_goes_below_one(tmp_path):
+    assert cpus.usable(_cgroup(tmp_path / "none", {"cpu.max": "max 100000"})) == NODE_CPUS
+    assert cpus.usable(_cgroup(tmp_path / "half", {"cpu.max": "50000 100000"})) == 1
+    assert cpus.usable(_cgroup(tmp_path / "big", {"cpu.max": f"{(NODE_CPUS + 8) * 100000} 100000"})) == NODE_CPUS
+    if NODE_CPUS >= 2:
+        assert cpus.usable(_cgroup(tmp_path / "one", {"cpu.max": "150000 100000"})) == 1
+
+
+def test_worker_processes_only_from_the_measured_cpu_count():
+    assert cpus.default_workers(cpus.MULTI_PROCESSING_MIN_CPUS - 1) == 1
+    assert cpus.default_workers(cpus.MULTI_PROCESSING_MIN_CPUS) == cpus.MULTI_PROCESSING_MIN_CPUS
+    assert cpus.direct_runner_args(1) == ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    assert cpus.direct_runner_args(6) == ["--direct_running_mode=multi_processing", "--direct_num_workers=6"]
