@@ -12,9 +12,9 @@ ExampleValidator's job, against the schema. ExampleGen resolves the window and a
 (components/window_example_gen/rows.py) again when it runs; on Kubeflow that is the only place.
 """
 
-import collections
 import csv
 import dataclasses
+import itertools
 import os
 from collections.abc import Iterable, Sequence
 
@@ -24,6 +24,7 @@ from pipeline.config import PipelineConfig
 
 SPANS_PATTERN = "span-*/*.csv"
 _MAX_REPORTED_ROWS = 5
+_BATCH_ROWS = 4096  # rows checked at once (each distinct cell of a numeric column once per batch)
 
 
 class DataError(ValueError):
@@ -86,8 +87,7 @@ class _Tally:
     window_rows: int = 0
     missing_label: int = 0
     classes: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # negative, positive
-    non_numbers: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    samples: dict[str, list[tuple]] = dataclasses.field(default_factory=lambda: collections.defaultdict(list))
+    found: rows_lib.Tally = dataclasses.field(default_factory=rows_lib.Tally)  # text in numeric columns
 
 
 def rules_of(config: PipelineConfig) -> rows_lib.Rules:
@@ -129,7 +129,7 @@ def check_csv_files(
         first_header = header
     negative, positive = tally.classes
     problem = (
-        rules.non_number_problem(tally.non_numbers, tally.samples)
+        rules.non_number_problem(tally.found.non_numbers, tally.found.samples)
         or rules.missing_label_problem(tally.missing_label, tally.window_rows)
         or rules.class_problem("the rows to train on", negative, positive, splits=2)
     )
@@ -155,13 +155,19 @@ def _check_csv_file(file: str, required: list[str], rules: rows_lib.Rules, tally
             if duplicated:
                 raise DataError(f"'{file}' repeats column(s) {duplicated} in its header")
             bad_rows, rows = [], 0
-            for line, cells in records:
-                rows += 1
-                if len(cells) != len(header):
-                    if len(bad_rows) < _MAX_REPORTED_ROWS:
+            while batch := list(itertools.islice(records, _BATCH_ROWS)):
+                rows += len(batch)
+                well_formed = [(line, cells) for line, cells in batch if len(cells) == len(header)]
+                for line, cells in batch if len(well_formed) < len(batch) else ():
+                    if len(cells) != len(header) and len(bad_rows) < _MAX_REPORTED_ROWS:
                         bad_rows.append(f"line {line} has {len(cells)} fields")
-                    continue
-                _tally_row(dict(zip(header, cells, strict=True)), file, line, rules, tally, in_window)
+                rules.count_non_numbers(header, well_formed, file, tally.found)
+                labels = rules.labels(header, well_formed)
+                if in_window:  # the previous span is read for drift only
+                    tally.window_rows += len(labels)
+                    tally.missing_label += labels.count(None)
+                    tally.classes[0] += labels.count(False)
+                    tally.classes[1] += labels.count(True)
         except (UnicodeDecodeError, csv.Error) as e:
             raise DataError(f"'{file}' is not a readable UTF-8 CSV file: {e}") from None
     if bad_rows:
@@ -173,19 +179,3 @@ def _check_csv_file(file: str, required: list[str], rules: rows_lib.Rules, tally
         raise DataError(f"'{file}' has a header but no data rows")
     tally.rows += rows
     return header
-
-
-def _tally_row(
-    row: dict[str, str], file: str, line: int, rules: rows_lib.Rules, tally: _Tally, in_window: bool
-) -> None:
-    for column in rules.non_numbers(row):
-        tally.non_numbers[column] += 1
-        if len(tally.samples[column]) < rows_lib.SAMPLES:
-            tally.samples[column].append((file, line, row[column]))
-    if in_window:  # the previous span is read for drift only
-        tally.window_rows += 1
-        label = rules.label_of(row)
-        if label is None:
-            tally.missing_label += 1
-        else:
-            tally.classes[label] += 1

@@ -4,6 +4,7 @@ Pure Python, no TFX types: WindowExampleGen's executor applies these rules to ev
 applies the same ones before anything runs (pipeline/data.py), so both stop on the same data with the same words.
 """
 
+import collections
 import csv
 import dataclasses
 import json
@@ -14,6 +15,14 @@ from typing import TextIO
 # tfx_bsl types a column INT only if every number fits in int64; a longer integer makes it a string column.
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 SAMPLES = 5  # offending cells named per column
+
+
+@dataclasses.dataclass
+class Tally:
+    """What `Rules.scan` found: cells that are not numbers by numeric column, and a few of them (file, line, value)."""
+
+    non_numbers: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    samples: collections.defaultdict = dataclasses.field(default_factory=lambda: collections.defaultdict(list))
 
 
 class WindowDataError(ValueError):
@@ -93,13 +102,33 @@ class Rules:
     def is_missing(self, cell: str) -> bool:
         return cell in self.missing_values
 
-    def non_numbers(self, row: Mapping[str, str]) -> list[str]:
-        """The numeric columns of `row` whose cell is neither a number nor missing."""
-        return [c for c in self.numeric if not self.is_missing(row[c]) and parse_number(row[c]) is None]
+    def count_non_numbers(
+        self, header: Sequence[str], batch: Sequence[tuple[int, list[str]]], file: str, tally: Tally
+    ) -> None:
+        """Counts the numeric columns' cells of `batch` ((line, cells) records of `file`) that are neither a number
+        nor missing into `tally`, checking each distinct cell once."""
+        index = {column: position for position, column in enumerate(header)}
+        for column in self.numeric:
+            at = index[column]
+            distinct = {cells[at] for _, cells in batch}
+            bad = {cell for cell in distinct if not self.is_missing(cell) and parse_number(cell) is None}
+            for line, cells in batch if bad else ():
+                if cells[at] in bad:
+                    tally.non_numbers[column] += 1
+                    if len(tally.samples[column]) < SAMPLES:
+                        tally.samples[column].append((file, line, cells[at]))
+
+    def labels(self, header: Sequence[str], batch: Sequence[tuple[int, list[str]]]) -> list[bool | None]:
+        """The label of each row of `batch`, or None where it has none."""
+        label_columns = [header.index(column) for column in self.label.columns]
+        return [self._label([cells[at] for at in label_columns]) for _, cells in batch]
 
     def label_of(self, row: Mapping[str, str]) -> bool | None:
         """The row's label; None when any of its columns is missing (or not a number, for a numeric rule)."""
-        cells = [row[column] for column in self.label.columns]
+        return self._label([row[column] for column in self.label.columns])
+
+    def _label(self, cells: list[str]) -> bool | None:
+        """The label from the cells of `label.columns`, in that order."""
         if any(self.is_missing(cell) for cell in cells):
             return None
         if self.label.greater_than is None:

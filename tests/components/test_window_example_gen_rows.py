@@ -42,7 +42,33 @@ def test_an_integer_beyond_int64_is_not_a_number_as_column_typing_would_make_it_
 def test_missing_tokens_are_exact_and_case_sensitive_as_in_pandas():
     row = {"fare": "NA", "tips": "na", "trip_miles": "null"}
     assert [RULES.is_missing(cell) for cell in row.values()] == [True, False, True]
-    assert RULES.non_numbers(row) == ["tips"]  # "na" is text, not a token
+    tally = rows.Tally()
+    RULES.count_non_numbers(list(row), [(2, list(row.values()))], "a.csv", tally)
+    assert tally.non_numbers == {"tips": 1}  # "na" is text, not a token
+
+
+def test_every_row_is_labelled_and_each_bad_cell_counted_once_per_row_with_a_few_samples():
+    header = ["tips", "fare", "trip_miles"]
+    batch = [
+        (line, [tips, "10", miles])
+        for line, tips, miles in [
+            (2, "3", "1"),
+            (3, "x", "1"),
+            (4, "2", "far"),
+            (5, "x", "far"),
+            (6, "", "NA"),
+            (7, "x", "1"),
+        ]
+    ]
+    batch += [(line, ["x", "10", "1"]) for line in range(8, 8 + rows.SAMPLES)]
+    tally = rows.Tally()
+    RULES.count_non_numbers(header, batch, "span.csv", tally)
+    labels = RULES.labels(header, batch)
+    # A label needs its columns to be numbers: text in tips leaves the row without one.
+    assert labels[:6] == [True, None, False, None, None, None]
+    assert tally.non_numbers == {"tips": 3 + rows.SAMPLES, "trip_miles": 2}
+    assert tally.samples["tips"] == [("span.csv", line, "x") for line in (3, 5, 7, 8, 9)][: rows.SAMPLES]
+    assert tally.samples["trip_miles"] == [("span.csv", 4, "far"), ("span.csv", 5, "far")]
 
 
 @pytest.mark.parametrize(
