@@ -119,25 +119,31 @@ class Rules:
                         tally.samples[column].append((file, line, cells[at]))
 
     def labels(self, header: Sequence[str], batch: Sequence[tuple[int, list[str]]]) -> list[bool | None]:
-        """The label of each row of `batch`, or None where it has none."""
-        label_columns = [header.index(column) for column in self.label.columns]
-        return [self._label([cells[at] for at in label_columns]) for _, cells in batch]
+        """The label of each row of `batch`, or None when any of its columns is missing (or not a number, for a
+        numeric rule); each distinct cell is read once per batch."""
+        at = [header.index(column) for column in self.label.columns]
+        if self.label.greater_than is None:
+            one_of = set(self.label.one_of)
+            return [None if self.is_missing(cells[at[0]]) else cells[at[0]] in one_of for _, cells in batch]
+        numbers = [self._numbers({cells[index] for _, cells in batch}) for index in at]
+        bound, found = self.label.greater_than, []
+        for _, cells in batch:
+            value = numbers[0][cells[at[0]]]
+            scale = numbers[1][cells[at[1]]] if self.label.times else 1.0
+            found.append(None if value is None or scale is None else value > bound * scale)
+        return found
 
     def label_of(self, row: Mapping[str, str]) -> bool | None:
-        """The row's label; None when any of its columns is missing (or not a number, for a numeric rule)."""
-        return self._label([row[column] for column in self.label.columns])
+        """The label of one row (a mapping of column to cell), as `labels` gives it."""
+        return self.labels(list(row), [(0, list(row.values()))])[0]
 
-    def _label(self, cells: list[str]) -> bool | None:
-        """The label from the cells of `label.columns`, in that order."""
-        if any(self.is_missing(cell) for cell in cells):
-            return None
-        if self.label.greater_than is None:
-            return cells[0] in self.label.one_of
-        numbers = [parse_number(cell) for cell in cells]
-        if any(number is None or math.isnan(number) for number in numbers):
-            return None
-        threshold = self.label.greater_than * (numbers[1] if self.label.times else 1.0)
-        return numbers[0] > threshold
+    def _numbers(self, cells: set[str]) -> dict[str, float | None]:
+        """Each cell as a number; None for a missing cell, text or NaN."""
+        found = {}
+        for cell in cells:
+            number = None if self.is_missing(cell) else parse_number(cell)
+            found[cell] = None if number is None or math.isnan(number) else number
+        return found
 
     def non_number_problem(self, counts: Mapping[str, int], samples: Mapping[str, Sequence[tuple]]) -> str | None:
         """Names each numeric column with text in it, a few of its cells (file, line, value) and the fix."""

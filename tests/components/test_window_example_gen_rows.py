@@ -116,3 +116,9 @@ def test_a_split_with_one_class_or_too_few_of_either_says_what_was_found():
     )
     window = RULES.class_problem("the rows to train on", 4387, 19, splits=2)
     assert window.endswith("need at least 20 of each (data.min_rows_per_class, 10 for each of train and eval)")
+
+
+def test_a_threshold_label_without_a_scale_column():
+    rules = rows.Rules(label=rows.Label("long_trip", "trip_miles", greater_than=5.0), numeric=("trip_miles",))
+    batch = [(line, [miles]) for line, miles in enumerate(["7", "5", "", "nan", "12.5", "far", "7"], start=2)]
+    assert rules.labels(["trip_miles"], batch) == [True, False, None, None, True, None, True]
