@@ -228,7 +228,8 @@ def _run_pipeline(
     import logging
 
     from absl import logging as absl_logging
-    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local import local_dag_runner
 
     from pipeline import pipeline as pipeline_lib
 
@@ -241,9 +242,7 @@ def _run_pipeline(
         input_pattern=source.pattern,
         span=span,
         serving_model_dir=serving_model_dir,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            workspace.metadata_path
-        ),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(workspace.metadata_path),
         beam_pipeline_args=beam_pipeline_args,
         enable_cache=enable_cache,
     )
@@ -252,7 +251,7 @@ def _run_pipeline(
     root.addHandler(reporter)
     try:
         with interrupts.handled(on_interrupt=reporter.interrupt):
-            tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
+            local_dag_runner.LocalDagRunner().run(tfx_pipeline)
     except Exception as error:  # noqa: BLE001 - any component failure ends the run with its message
         logging.exception("Pipeline run failed")
         reporter.fail()

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx import v1 as tfx
+from tfx.proto import distribution_validator_pb2
 
 from pipeline.config import FeatureDrift, PipelineConfig
 
@@ -42,9 +42,9 @@ def compared_features(config: PipelineConfig) -> list[str]:
     return list(config.features.required_columns)
 
 
-def validator_config(config: PipelineConfig) -> tfx.proto.DistributionValidatorConfig:
+def validator_config(config: PipelineConfig) -> distribution_validator_pb2.DistributionValidatorConfig:
     strings = _string_features(config)
-    validator = tfx.proto.DistributionValidatorConfig()
+    validator = distribution_validator_pb2.DistributionValidatorConfig()
     for name in compared_features(config):
         check = _effective(config, name)
         comparator = schema_pb2.FeatureComparator()

@@ -1,7 +1,14 @@
 """The pipeline topology: validated data in, a blessed model pushed to the serving directory out."""
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.schema_gen.component import SchemaGen
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.components.trainer.component import Trainer
+from tfx.components.transform.component import Transform
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 
 from components.atomic_pusher.component import Pusher
 from components.data_gate.component import DataGate
@@ -34,7 +41,7 @@ def create_pipeline(
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
-) -> tfx.dsl.Pipeline:
+) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline.
 
     Args:
@@ -63,21 +70,21 @@ def create_pipeline(
         window=config.data.window,
         rules=data.rules_of(config),
         span=span,
-        output_config=tfx.proto.Output(
-            split_config=tfx.proto.SplitConfig(
+        output_config=example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
                 splits=[
-                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.split.train),
-                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.split.eval),
+                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=config.data.split.train),
+                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=config.data.split.eval),
                 ]
             )
         ),
     )
 
     # Computes statistics over the data for validation and for the drift check between spans.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
 
     # Records the schema inferred from the training data, for comparison with the curated one.
-    schema_gen = tfx.components.SchemaGen(
+    schema_gen = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True, exclude_splits=DRIFT_SPLITS
     )
     # Measures how far the newest span drifted from the previous one (TFDV's comparators); it only records.
@@ -97,12 +104,12 @@ def create_pipeline(
     schema = schema_gen.outputs["schema"]
     if config.data.schema:
         # Imports the curated schema (types, domains, presence, ranges) that the data must satisfy.
-        schema_importer = tfx.components.ImportSchemaGen(schema_file=config.data.schema)
+        schema_importer = ImportSchemaGen(schema_file=config.data.schema)
         schema = schema_importer.outputs["schema"]
         components.append(schema_importer)
 
     # Compares the statistics with the schema and records every anomaly (the previous span passed in its own run).
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema,
         exclude_splits=[window_executor.PREVIOUS_SPLIT],
@@ -112,24 +119,24 @@ def create_pipeline(
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
 
     # Builds the feature engineering graph, used unchanged at training and serving time.
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=transform_config,
         disable_statistics=True,
-        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
     )
     transform.add_upstream_node(data_gate)
     transform.add_upstream_node(drift_gate)
 
     # Trains the Keras model and exports it with its serving signatures.
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
-        train_args=tfx.proto.TrainArgs(num_steps=config.training.train_steps),
+        train_args=trainer_pb2.TrainArgs(num_steps=config.training.train_steps),
         custom_config=trainer_config,
     )
 
@@ -150,13 +157,13 @@ def create_pipeline(
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
     )
 
     components += [example_validator, data_gate, transform, trainer, serving_baseline, evaluator, pusher]
-    return tfx.dsl.Pipeline(
+    return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
         components=components,

@@ -7,7 +7,7 @@ compared with whatever is served at that moment.
 """
 
 from tfx import types
-from tfx import v1 as tfx
+from tfx.components.evaluator import component as evaluator_component
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import component_spec, standard_artifacts
 
@@ -33,7 +33,7 @@ class ServingBaseline(base_component.BaseComponent):
         )
 
 
-class Evaluator(tfx.components.Evaluator):
+class Evaluator(evaluator_component.Evaluator):
     """TFX's Evaluator that treats an empty ServingBaseline output as "no baseline yet"."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.EvaluatorExecutor)

@@ -9,7 +9,6 @@ columns, the label and its limits) say how rows are read and when the window can
 """
 
 from tfx import types
-from tfx import v1 as tfx
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
@@ -39,7 +38,7 @@ class WindowExampleGen(FileBasedExampleGen):
         input_base: str,
         data_path: str,
         window: int,
-        output_config: tfx.proto.Output,
+        output_config: example_gen_pb2.Output,
         rules: rows.Rules,
         span: int | None = None,
         input_pattern: str = "span-*/*.csv",
@@ -48,7 +47,7 @@ class WindowExampleGen(FileBasedExampleGen):
         tell TFX's local driver which files to fingerprint for caching."""
         spec = WindowExampleGenSpec(
             input_base=input_base,
-            input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="all", pattern=input_pattern)]),
+            input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=input_pattern)]),
             output_config=output_config,
             custom_config=executor.custom_config(
                 {executor.DATA_PATH_KEY: data_path, executor.WINDOW_KEY: window, executor.SPAN_KEY: span}
