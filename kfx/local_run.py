@@ -102,7 +102,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
         f"             serving   {serving_model_dir}\n"
         f"  log:       {log_path}\n"
         f"  beam:      {_describe_workers(workers, usable_cpus)}\n"
-        "Starting (importing TensorFlow and TFX takes 15-20 seconds)...\n"
+        "Starting (importing TensorFlow and TFX takes about 10 seconds)...\n"
     )
     console.flush()
 
