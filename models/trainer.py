@@ -26,8 +26,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_dataset = _dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, hparams, True)
     eval_dataset = _dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, hparams, False)
-    # Each check scores at most `validation_rows` rows, so its cost stays flat as the data grows.
-    eval_dataset = eval_dataset.take(math.ceil(hparams.validation_rows / hparams.batch_size))
+    # Each check scores at most `validation_rows` rows, so its cost stays flat as the data grows; they are
+    # transformed once and kept in memory for the later checks.
+    eval_dataset = eval_dataset.take(math.ceil(hparams.validation_rows / hparams.batch_size)).cache()
 
     vocabulary_size = 0
     if spec.categorical:
@@ -64,13 +65,16 @@ def _dataset(
     hparams: HParams,
     training: bool,
 ) -> tf.data.Dataset:
-    """Batches of (model inputs, label): shuffled and repeated for training, one ordered pass for eval."""
+    """Batches of (model inputs, label) from the raw examples through the tf.Transform graph (the label is one of
+    its outputs): shuffled and repeated for training, one ordered pass for eval."""
     options = tfxio.TensorFlowDatasetOptions(
-        batch_size=hparams.batch_size,
-        label_key=spec.label.name,
-        shuffle=training,
-        shuffle_seed=hparams.seed,
-        num_epochs=None if training else 1,
+        batch_size=hparams.batch_size, shuffle=training, shuffle_seed=hparams.seed, num_epochs=None if training else 1
     )
-    dataset = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
-    return dataset.map(lambda inputs, label: (model_lib.select_model_inputs(inputs, spec), label))
+    dataset = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.raw_metadata.schema)
+    transform = tf_transform_output.transform_features_layer()
+
+    def inputs_and_label(raw: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        transformed = transform(raw)
+        return model_lib.select_model_inputs(transformed, spec), transformed[spec.label.name]
+
+    return dataset.map(inputs_and_label, num_parallel_calls=tf.data.AUTOTUNE)

@@ -118,14 +118,17 @@ def create_pipeline(
     # Stops the run when there is any anomaly, so bad data never reaches training or serving.
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
 
-    # Builds the feature engineering graph, used unchanged at training and serving time.
+    # Builds the feature engineering graph, used unchanged at training and serving time. It writes no transformed
+    # copy of the data: the Trainer applies the graph as it reads (a fixed number of steps), which costs less than
+    # transforming and writing every row once the data is large.
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=transform_config,
         disable_statistics=True,
-        splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        splits_config=transform_pb2.SplitsConfig(analyze=["train"]),
+        materialize=False,
     )
     transform.add_upstream_node(data_gate)
     transform.add_upstream_node(drift_gate)
@@ -133,7 +136,7 @@ def create_pipeline(
     # Trains the Keras model and exports it with its serving signatures.
     trainer = Trainer(
         run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
+        examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         train_args=trainer_pb2.TrainArgs(num_steps=config.training.train_steps),
