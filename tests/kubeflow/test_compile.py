@@ -38,7 +38,7 @@ DEPENDENCIES = {
     "DistributionValidator": ["StatisticsGen"],
     "DriftGate": ["DistributionValidator", "WindowExampleGen"],
     "Transform": ["DataGate", "DriftGate", "ImportSchemaGen", "WindowExampleGen"],
-    "Trainer": ["ImportSchemaGen", "Transform"],
+    "Trainer": ["ImportSchemaGen", "Transform", "WindowExampleGen"],
     "ServingBaseline": ["Trainer"],
     "Evaluator": ["ServingBaseline", "Trainer", "WindowExampleGen"],
     "Pusher": ["Evaluator", "Trainer"],
