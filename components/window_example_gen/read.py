@@ -84,16 +84,17 @@ class _ColumnTypes(beam.CombineFn):
 
 
 class _ScanFile(beam.DoFn):
-    """Pass 1: one file -> the column types of its rows that have a label; counts the window's rows, those
-    without a label and the text in numeric columns (with a few samples)."""
+    """Pass 1: one (span, file) -> the column types of its rows that have a label; counts the window's rows,
+    those without a label and the text in numeric columns (with a few samples)."""
 
-    def __init__(self, column_names: list[str], rules: rows_lib.Rules, in_window: bool):
+    def __init__(self, column_names: list[str], rules: rows_lib.Rules, window_spans: list[int]):
         super().__init__()
-        self._names, self._rules, self._in_window = column_names, rules, in_window
+        self._names, self._rules, self._window_spans = column_names, rules, set(window_spans)
         self._types = _ColumnTypes(column_names, rules.missing_values)
         self._sampled: collections.Counter = collections.Counter()
 
-    def process(self, path: str) -> Iterable[dict]:
+    def process(self, span_file: tuple[int, str]) -> Iterable[dict]:
+        span, path = span_file
         counts: collections.Counter = collections.Counter()
         accumulator = self._types.create_accumulator()
         for batch in _batches(path, len(self._names)):
@@ -106,7 +107,7 @@ class _ScanFile(beam.DoFn):
                     self._sampled[column] += 1
                     Metrics.string_set(METRICS_NAMESPACE, f"{SAMPLE}{column}").add(json.dumps(sample))
             labels = self._rules.labels(self._names, batch)
-            if self._in_window:  # the previous span is read for drift only; its rows were counted in its run
+            if span in self._window_spans:  # the previous span is read for drift only; counted in its own run
                 counts[ROWS] += len(batch)
                 counts[MISSING_LABEL] += labels.count(None)
             labeled = [cells for (_, cells), label in zip(batch, labels, strict=True) if label is not None]
@@ -116,26 +117,29 @@ class _ScanFile(beam.DoFn):
 
 
 class _EncodeFile(beam.DoFn):
-    """Pass 2: one file -> its rows that have a label as serialized examples, tagged with each split they belong
-    to: the hash split (train or eval) when the span is in the window, and the newest or previous span's own split
-    for the drift check. A missing cell is an absent feature (encoding.py)."""
+    """Pass 2: one (span, file) -> its rows that have a label as serialized examples, tagged with each split they
+    belong to: the hash split (train or eval) when the span is in the window, and the newest or previous span's own
+    split (`drift_spans`: split -> span) for the drift check. A missing cell is an absent feature (encoding.py)."""
 
     def __init__(
         self,
         column_names: list[str],
         rules: rows_lib.Rules,
         split_config: example_gen_pb2.SplitConfig,
-        in_window: bool,
-        also: list[str],
+        window_spans: list[int],
+        drift_spans: dict[str, int],
     ):
         super().__init__()
         self._names, self._rules, self._split_config = column_names, rules, split_config
-        self._in_window, self._also = in_window, also
+        self._window_spans, self._drift_spans = set(window_spans), drift_spans
         self._splits = [split.name for split in split_config.splits]
         self._buckets = list(itertools.accumulate(split.hash_buckets for split in split_config.splits))
         self._encoder: encoding.ExampleEncoder | None = None  # the column types arrive with the first file
 
-    def process(self, path: str, column_infos: list[csv_decoder.ColumnInfo]) -> Iterable[Any]:
+    def process(self, span_file: tuple[int, str], column_infos: list[csv_decoder.ColumnInfo]) -> Iterable[Any]:
+        span, path = span_file
+        in_window = span in self._window_spans
+        also = [name for name, of in self._drift_spans.items() if of == span]
         self._encoder = self._encoder or encoding.ExampleEncoder(column_infos)
         counts: collections.Counter = collections.Counter()
         missing, buckets = set(self._rules.missing_values), self._buckets
@@ -144,11 +148,11 @@ class _EncodeFile(beam.DoFn):
                 if label is None:
                     continue
                 record = self._encoder.encode([b"" if cell in missing else cell.encode() for cell in cells])
-                if self._in_window:  # TFX's hash split of the serialized example
+                if in_window:  # TFX's hash split of the serialized example
                     index = base_example_gen_executor._PartitionFn(record, len(buckets), buckets, self._split_config)
                     counts[f"{CLASS}{self._splits[index]}/{int(label)}"] += 1
                     yield beam.pvalue.TaggedOutput(self._splits[index], record)
-                for name in self._also:
+                for name in also:
                     yield beam.pvalue.TaggedOutput(name, record)
         _add_counts(counts)
 
@@ -168,27 +172,18 @@ class ReadSpans(beam.PTransform):
         for path in all_files[1:]:
             if header(path) != names:
                 raise RuntimeError(f"'{path}' has a different header than '{all_files[0]}'")
-        span_files = {
-            span: pipeline | f"Files[span-{span}]" >> beam.Create(list(paths)) for span, paths in files.items()
-        }
+        # One element per file, one ParDo for all spans: a Flatten of per-span outputs would make the in-memory
+        # runner hold every written row at once.
+        span_files = pipeline | "Files" >> beam.Create([(span, path) for span in sorted(files) for path in files[span]])
         column_infos = beam.pvalue.AsSingleton(
-            [
-                paths | f"Scan[span-{span}]" >> beam.ParDo(_ScanFile(names, self._rules, span in window.spans))
-                for span, paths in sorted(span_files.items())
-            ]
-            | "AllSpans" >> beam.Flatten()
+            span_files
+            | "Scan" >> beam.ParDo(_ScanFile(names, self._rules, window.spans))
             | "ColumnTypes" >> beam.CombineGlobally(_ColumnTypes(names, self._rules.missing_values))
         )
         # With no earlier span the newest one is its own baseline: nothing to compare, so no drift.
         previous = window.previous if window.previous is not None else window.newest
         drift_spans = {window_lib.NEWEST_SPLIT: window.newest, window_lib.PREVIOUS_SPLIT: previous}
-        splits = [split.name for split in self._split_config.splits]
-        outputs: dict[str, list[beam.PCollection]] = {name: [] for name in [*splits, *drift_spans]}
-        for span, paths in sorted(span_files.items()):
-            also = [name for name, of in drift_spans.items() if of == span]
-            tags = [*(splits if span in window.spans else []), *also]
-            encode = _EncodeFile(names, self._rules, self._split_config, span in window.spans, also)
-            tagged = paths | f"Encode[span-{span}]" >> beam.ParDo(encode, column_infos).with_outputs(*tags)
-            for tag in tags:
-                outputs[tag].append(tagged[tag])
-        return {name: tuple(parts) | f"Flatten[{name}]" >> beam.Flatten() for name, parts in outputs.items()}
+        tags = [*(split.name for split in self._split_config.splits), *drift_spans]
+        encode = _EncodeFile(names, self._rules, self._split_config, window.spans, drift_spans)
+        tagged = span_files | "Encode" >> beam.ParDo(encode, column_infos).with_outputs(*tags)
+        return {tag: tagged[tag] for tag in tags}
