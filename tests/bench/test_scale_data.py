@@ -1,0 +1,71 @@
+"""The scale series' data: resampled deterministically, noisy where it should be, readable as the sample is."""
+
+import csv
+import os
+
+import pytest
+
+from bench import scale_data, scale_report
+from pipeline import config as config_lib
+from pipeline import data as data_lib
+
+CONFIG = os.path.join(scale_data.REPO, "configs", "chicago_taxi.yaml")
+
+
+def _rows(folder: str) -> dict[str, list[dict]]:
+    found = {}
+    for span in sorted(os.listdir(folder)):
+        if span.startswith("span-"):
+            with open(os.path.join(folder, span, "data.csv"), newline="") as f:
+                found[span] = list(csv.DictReader(f))
+    return found
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scale")
+    return [scale_data.generate(6_000, str(root / name)) for name in ("a", "b")]
+
+
+def test_the_same_size_gives_the_same_files(generated):
+    first, second = generated
+    for span in sorted(os.listdir(scale_data.SAMPLE)):
+        with (
+            open(os.path.join(first, span, "data.csv"), "rb") as a,
+            open(os.path.join(second, span, "data.csv"), "rb") as b,
+        ):
+            assert a.read() == b.read(), span
+
+
+def test_spans_keep_their_share_and_rows_are_noisy_copies_of_the_sample(generated):
+    rows, sample = _rows(generated[0]), _rows(scale_data.SAMPLE)
+    assert sum(map(len, rows.values())) == pytest.approx(6_000, abs=len(rows))
+    for span, span_rows in rows.items():
+        assert len(span_rows) == pytest.approx(6_000 * len(sample[span]) / 15_002, abs=1)
+        fares = [row["fare"] for row in span_rows if row["fare"]]
+        assert len(set(fares)) > 0.5 * len(fares)  # noise: not the sample's few hundred distinct fares
+        assert all(row["trip_seconds"].isdigit() for row in span_rows if row["trip_seconds"])  # still integers
+        assert {row["company"] for row in span_rows} <= {row["company"] for row in sample[span]}
+
+
+def test_the_generated_data_passes_the_runs_own_checks(generated):
+    config = config_lib.load(CONFIG)
+    checked = data_lib.check(data_lib.locate(generated[0], config.data.window), config)
+    assert checked.rows == sum(map(len, _rows(generated[0]).values()))
+
+
+def test_slope_and_goals_of_a_series():
+    rates = {"example_gen_rows_per_second": 12_000, "evaluator_rows_per_second": 4_000}
+    series = [
+        {"rows": 150_000, "seconds": 100.0, "peak_rss_mib": 1000, "auc": 0.95, **rates},
+        {"rows": 1_500_000, "seconds": 800.0, "peak_rss_mib": 3000, "auc": 0.94, **rates},
+    ]
+    assert scale_report.slope(series) == pytest.approx(0.903, abs=1e-3)  # log(8) / log(10)
+    assert scale_report.goals(series, sample_auc=0.945) == {
+        "1.5M rows in <= 12 min": False,
+        "1.5M rows peak RSS <= 4 GB": True,
+        "1.5M rows AUC >= the sample's - 0.01": True,
+        "Evaluator >= 5,000 eval rows/s at 150k": False,
+        "ExampleGen >= 10,000 rows/s at 150k": True,
+        "slope <= 1.0": True,
+    }
