@@ -3,8 +3,9 @@
 Rows are read with Python's csv module (quoted commas and newlines, a byte-order mark, CRLF, blank lines), their
 missing-value tokens become missing values, and rows without a label are left out. The first pass checks each file
 (text in numeric columns, rows without a label: Beam metrics) and types its columns as tfx_bsl does; the second
-reads the files again and writes each row to its splits. Parsing twice costs a few seconds per million rows; holding
-every row until the column types are known cost over 4 GB at 1.5 million rows.
+reads the files again and writes each row to its splits. Parsing twice costs a few seconds per million rows, and no
+step keeps the parsed rows while the column types are inferred. (Beam's in-memory runner still holds the serialized
+rows between this step and TFX's writer: README, "Speed and scale".)
 """
 
 import collections
@@ -172,8 +173,8 @@ class ReadSpans(beam.PTransform):
         for path in all_files[1:]:
             if header(path) != names:
                 raise RuntimeError(f"'{path}' has a different header than '{all_files[0]}'")
-        # One element per file, one ParDo for all spans: a Flatten of per-span outputs would make the in-memory
-        # runner hold every written row at once.
+        # One element per (span, file) and one step for every span, with no Flatten of per-span outputs (1.5 million
+        # rows: 173 s before, 144 s).
         span_files = pipeline | "Files" >> beam.Create([(span, path) for span in sorted(files) for path in files[span]])
         column_infos = beam.pvalue.AsSingleton(
             span_files
