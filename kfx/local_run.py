@@ -188,7 +188,8 @@ def _recover(lock: workspace_lock.WorkspaceLock, workspace: Workspace, console: 
 
 
 def _describe_workers(workers: int, usable_cpus: int) -> str:
-    """E.g. "DirectRunner, 1 worker in memory (2 usable CPUs; worker processes from 4, or --direct_num_workers)"."""
+    """E.g. "DirectRunner, 1 worker in memory (2 usable CPU(s); worker processes by default from 4, or
+    --direct_num_workers)"."""
     mode = "1 worker in memory" if workers == 1 else f"{workers} worker processes"
     return (
         f"DirectRunner, {mode} ({usable_cpus} usable CPU(s); worker processes by default from "

@@ -1,4 +1,5 @@
-"""The Trainer's `run_fn`: reads transformed examples, fits the model with early stopping, exports it."""
+"""The Trainer's `run_fn`: reads the raw examples through the tf.Transform graph, fits the model with early
+stopping, exports it."""
 
 import math
 
