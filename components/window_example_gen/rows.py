@@ -133,10 +133,6 @@ class Rules:
             found.append(None if value is None or scale is None else value > bound * scale)
         return found
 
-    def label_of(self, row: Mapping[str, str]) -> bool | None:
-        """The label of one row (a mapping of column to cell), as `labels` gives it."""
-        return self.labels(list(row), [(0, list(row.values()))])[0]
-
     def _numbers(self, cells: set[str]) -> dict[str, float | None]:
         """Each cell as a number; None for a missing cell, text or NaN."""
         found = {}

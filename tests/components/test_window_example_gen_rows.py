@@ -76,12 +76,14 @@ def test_every_row_is_labelled_and_each_bad_cell_counted_once_per_row_with_a_few
     [("3", "10", True), ("2", "10", False), ("", "10", None), ("NA", "10", None), ("3", "null", None)],
 )
 def test_the_label_rule_on_a_row_and_a_missing_label(tips, fare, label):
-    assert RULES.label_of({"tips": tips, "fare": fare, "trip_miles": "1"}) is label
+    (found,) = RULES.labels(["tips", "fare", "trip_miles"], [(2, [tips, fare, "1"])])
+    assert found is label
 
 
 def test_a_categorical_label_rule():
     rules = rows.Rules(label=rows.Label("churned", "status", one_of=("gone", "left")))
-    assert [rules.label_of({"status": s}) for s in ("left", "stayed", "")] == [True, False, None]
+    batch = [(line, [status]) for line, status in enumerate(("left", "stayed", ""), start=2)]
+    assert rules.labels(["status"], batch) == [True, False, None]
     assert rules.label.describe() == "churned (status is one of gone, left)"
 
 
