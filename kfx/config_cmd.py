@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 
-from kfx.defaults import DEFAULT_CONFIG
+from kfx import options
 from pipeline import config as config_lib
 
 
@@ -20,11 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("schema", help="print the JSON Schema of the configuration file").set_defaults(func=_schema)
     check = actions.add_parser("check", help="validate a configuration file and print its resolved paths")
-    check.add_argument(
-        "--config",
-        default=os.environ.get("KFX_CONFIG", DEFAULT_CONFIG),
-        help=f"pipeline configuration file (env KFX_CONFIG; default {DEFAULT_CONFIG})",
-    )
+    options.add_config(check)
     check.set_defaults(func=_check)
 
 

@@ -5,7 +5,7 @@ by lineage the training statistics of each version that answered, and compares t
 (thresholds: the `skew` section of the configuration). Writes a JSON and an HTML report. Exit code 0: no skew past
 a threshold; 1: skew past a threshold; 2: bad input (no or unreadable logs, a version this workspace never pushed,
 ML Metadata unreachable). On Kubeflow, `kfx compile-monitor` puts this command in a one-task pipeline for a recurring
-run: any non-zero exit fails that run, which is the alert.
+run (runners/kubeflow/monitor.py): any non-zero exit fails that run, which is the alert.
 
 Logs, training statistics and reports may be local paths or gs:// URIs (tf.io.gfile); ML Metadata is the workspace's
 SQLite file or, with --metadata-grpc, the MLMD service Kubeflow Pipelines records its runs in.
@@ -17,8 +17,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from kfx import monitor_spec
-from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT, add_workspace_flags, metadata_path, quiet_tensorflow
+from kfx import options
 
 if TYPE_CHECKING:
     from monitoring.skew import SkewReport
@@ -27,7 +26,7 @@ EXIT_SKEW = 1  # the check ran and found skew past a threshold
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Adds `kfx monitor`, and `kfx compile-monitor`, which runs it on Kubeflow (kfx/monitor_spec.py)."""
+    """Adds `kfx monitor`."""
     monitor = commands.add_parser(
         "monitor",
         help="training/serving skew from the model server's request logs (exit 1 past a threshold)",
@@ -39,7 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="folder of request log files (*.tfrecord), or the filename_prefix of the model's logging_config "
         "(<prefix>-*.tfrecord); files still being written (.tmp) are skipped; local or gs://",
     )
-    add_workspace_flags(monitor)
+    options.add_workspace(monitor)
     monitor.add_argument(
         "--metadata-grpc",
         metavar="HOST:PORT",
@@ -48,20 +47,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "metadata-grpc-service.kubeflow:8080 in the cluster, or localhost:8080 after `kubectl port-forward -n "
         "kubeflow svc/metadata-grpc-service 8080:8080` (env KFX_METADATA_GRPC)",
     )
-    monitor.add_argument(
-        "--config",
-        default=os.environ.get("KFX_CONFIG", DEFAULT_CONFIG),
-        help="pipeline configuration, for the model name and the skew thresholds "
-        f"(env KFX_CONFIG; default {DEFAULT_CONFIG})",
-    )
+    options.add_config(monitor, "for the model name and the skew thresholds")
     monitor.add_argument("--output-dir", help="folder for the reports, local or gs:// (default <workspace>/monitoring)")
     monitor.set_defaults(func=run)
-    monitor_spec.register(commands)
 
 
 def run(args: argparse.Namespace) -> int:
     """Checks the logs, writes the reports, prints a summary; returns the exit code."""
-    quiet_tensorflow()
+    options.quiet_tensorflow()
     from ml_metadata import errors as mlmd_errors
 
     from monitoring import lineage, skew, store
@@ -72,15 +65,19 @@ def run(args: argparse.Namespace) -> int:
     json_path, html_path = (os.path.join(output_dir, f"skew-{stamp}.{ext}") for ext in ("json", "html"))
     try:
         config = load(args.config)
-        target = store.GRPC_SCHEME + args.metadata_grpc if args.metadata_grpc else metadata_path(args)
+        target = (
+            store.GRPC_SCHEME + args.metadata_grpc
+            if args.metadata_grpc
+            else options.workspace(args).recorded_metadata()
+        )
         report = skew.check(args.logs, store.connect(target), config)
         skew.write_reports(report, json_path, html_path)
     except (ConfigError, skew.LogError, lineage.LineageError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return options.EXIT_BAD_INPUT
     except mlmd_errors.StatusError as error:  # the MLMD service failed part-way through
         print(f"error: ML Metadata at {target}: {store.describe(error)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return options.EXIT_BAD_INPUT
     print(summary(report))
     print(f"report: {json_path}\n        {html_path}")
     return EXIT_SKEW if report.skewed else 0

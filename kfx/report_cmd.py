@@ -1,17 +1,10 @@
 """`kfx report`: writes the self-contained HTML report of a pipeline run (default: the latest) in the workspace."""
 
 import argparse
-import os
 import sys
 
-from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT, add_workspace_flags, metadata_path, quiet_tensorflow
+from kfx import options
 from pipeline import config as config_lib
-
-
-def default_output(workspace: str, run_id: str) -> str:
-    """<workspace>/reports/run-<run id>.html, with ':' and '.' of the run id replaced to suit every file system."""
-    safe_id = run_id.replace(":", "-").replace(".", "-")
-    return os.path.join(os.path.abspath(workspace), "reports", f"run-{safe_id}.html")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,12 +17,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "and the lineage of the pushed version. The file is self-contained: it loads nothing from the network.",
     )
     report.add_argument("--run", help="run id, as printed by `kfx run` (default: the latest run)")
-    add_workspace_flags(report)
-    report.add_argument(
-        "--config",
-        default=os.environ.get("KFX_CONFIG", DEFAULT_CONFIG),
-        help=f"pipeline configuration, for the pipeline name (env KFX_CONFIG; default {DEFAULT_CONFIG})",
-    )
+    options.add_workspace(report)
+    options.add_config(report, "for the pipeline name")
     report.add_argument("--output", help="HTML file to write (default <workspace>/reports/run-<run id>.html)")
     report.set_defaults(func=run_report)
 
@@ -37,20 +26,21 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     """Writes the report and prints its path; a missing workspace or unknown run is one line on stderr, exit 2."""
     pipeline_name = config_lib.load(args.config).pipeline_name
+    workspace = options.workspace(args)
     try:
-        metadata = metadata_path(args)
+        metadata = workspace.recorded_metadata()
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    quiet_tensorflow()
+        return options.EXIT_BAD_INPUT
+    options.quiet_tensorflow()
     from monitoring import report as report_lib
 
     try:
         run_id = report_lib.find_run_id(metadata, pipeline_name, args.run)
-        output = args.output or default_output(args.workspace, run_id)
+        output = args.output or workspace.report_path(run_id)
         path = report_lib.write_report(metadata, pipeline_name, output, run_id)
     except report_lib.ReportError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return options.EXIT_BAD_INPUT
     print(path)
     return 0

@@ -14,6 +14,7 @@ contexts their TFX names. KFP records no git commit ("not recorded").
 import dataclasses
 import datetime
 import json
+import os
 from typing import Any
 
 from ml_metadata import metadata_store
@@ -204,3 +205,14 @@ def format_lineage(lineage: Lineage) -> str:
         for key, value in step.details.items():
             lines.append(f"  {'':<22} {key}: {value}")
     return "\n".join(lines)
+
+
+def training_logdir(store: metadata_store.MetadataStore, version: str | None, all_runs: bool) -> str:
+    """The Trainer's `model_run` folder (TensorBoard logs) of a version, of the newest training, or (all_runs) their
+    parent folder; LineageError when nothing has been trained."""
+    if version:
+        return served_lineage(store, version).step("Trainer").outputs["model_run"]
+    runs = sorted(store.get_artifacts_by_type("ModelRun"), key=lambda a: a.create_time_since_epoch)
+    if not runs:
+        raise LineageError("no training has run in this workspace yet; run `kfx run` first")
+    return os.path.dirname(runs[-1].uri.rstrip("/")) if all_runs else runs[-1].uri

@@ -21,8 +21,8 @@ BINARY = "tensorflow_model_server"
 BUILTIN = "builtin"
 
 
-def quiet_tensorflow() -> None:
-    """Keeps TensorFlow's C++ start-up chatter off the console (set before TensorFlow is imported)."""
+def configure_logging() -> None:
+    """The server's log on stderr, without TensorFlow's C++ start-up chatter (call before TensorFlow is imported)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=FutureWarning)  # google.api_core's Python-version notice
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
@@ -155,5 +155,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet_tensorflow()
+    configure_logging()
     return launch(args)

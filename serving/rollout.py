@@ -11,6 +11,7 @@ fails to load leaves the label, the config file and the server as they were. Fil
 temporary file renamed over the old one), so a server polling the file never reads half of it.
 """
 
+import dataclasses
 import datetime
 import json
 import os
@@ -135,6 +136,53 @@ def plan_rollback(config: ModelServerConfig, history: dict, model_name: str, lab
     model.version_labels[label] = move["from"]
     _keep_versions(model, history[model_name], set())
     return updated, history, (current, move["from"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A label move, checked and ready to `apply`: the config files to write in order and the history after it."""
+
+    config_path: str
+    steps: list[ModelServerConfig]
+    history: dict
+    model: str
+    label: str
+    before: int | None
+    after: int
+
+
+def _target(config_path: str, model: str, base_path: str) -> tuple[ModelServerConfig, dict]:
+    """The model config at `config_path` (or a first one serving `base_path`) and its history of label moves."""
+    config = load(config_path) if os.path.exists(config_path) else initial_config(model, base_path)
+    return config, read_history(config_path)
+
+
+def promotion(config_path: str, model: str, base_path: str, version: str, label: str) -> Plan:
+    """Plans pointing `label` at `version`, a version number or 'latest' (the newest on disk); RolloutError if not."""
+    config, history = _target(config_path, model, base_path)
+    served = model_config(config, model)
+    if version == "latest":
+        found = versions_lib.versions_on_disk(served.base_path)
+        if not found:
+            raise RolloutError(f"no pushed version under {served.base_path}: run `kfx run` first")
+        version = str(max(found))
+    if not version.isdigit():
+        raise RolloutError(f"version '{version}' is not a version number (or 'latest')")
+    before = served.version_labels.get(label)
+    adding, final, history = plan_promotion(config, history, model, int(version), label)
+    return Plan(config_path, [adding, final], history, model, label, before, int(version))
+
+
+def rollback(config_path: str, model: str, base_path: str, label: str) -> Plan:
+    """Plans moving `label` back to the version it pointed at before its last promotion; RolloutError if none."""
+    config, history = _target(config_path, model, base_path)
+    final, history, (before, after) = plan_rollback(config, history, model, label)
+    return Plan(config_path, [final], history, model, label, before, after)
+
+
+def apply_plan(plan: Plan, server: str | None) -> bool:
+    """Carries out `plan` (see `apply`); returns whether a running server took the change."""
+    return apply(plan.config_path, plan.steps, plan.history, server, plan.model, plan.after)
 
 
 def _now() -> str:

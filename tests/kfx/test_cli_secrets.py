@@ -4,7 +4,7 @@ it cannot parse), for every way of mistyping it; kfx reads credentials only from
 import pytest
 from conftest import run_kfx
 
-from kfx import kfp_connection
+from kfx import secret_args
 
 SECRET = "tok-5ecret-b3arer-value"
 
@@ -55,4 +55,4 @@ def test_hidden_value_is_said_and_other_errors_are_untouched():
 def test_secret_arguments_keeps_option_names_and_choices():
     known = {"--auth", "token", "--config", "submit"}
     arguments = ["submit", "--auth", "token", "s1", "--config", "c.yaml", "--password=s2", "--api-key", "s3", "s4"]
-    assert kfp_connection.secret_arguments(arguments, known) == ["s1", "s2", "s3", "s4"]
+    assert secret_args.secret_arguments(arguments, known) == ["s1", "s2", "s3", "s4"]

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from conftest import run_kfx
 
-from kfx import report_cmd
 from monitoring import report as report_lib
 from monitoring import store as store_lib
 from monitoring import summary as summary_lib
+from runners.local.workspace import Workspace
 
 CHROMIUM = "/usr/bin/chromium"
 SECTIONS = ("overview", "data", "validation", "drift", "evaluation", "blessing", "push")
@@ -256,7 +256,7 @@ def test_kfx_report_writes_the_latest_run_and_rejects_bad_input(e2e_project, e2e
     )
     result = run_kfx("report", "--workspace", workspace, "--config", config)
     assert result.returncode == 0, result.stderr
-    expected = report_cmd.default_output(workspace, latest.run_id)
+    expected = Workspace.under(workspace).report_path(latest.run_id)
     assert result.stdout.strip() == expected and ":" not in os.path.basename(expected)
     with open(expected, encoding="utf-8") as f:
         assert latest.run_id in _Page(f.read()).sections["overview"]

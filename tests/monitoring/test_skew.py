@@ -28,9 +28,10 @@ from tensorflow.core.example import example_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
-from kfx.predict import to_columns
 from monitoring import lineage, skew, store
+from pipeline.config import MISSING_VALUES
 from serving.client import GrpcClient, RestClient
+from serving.request_rows import to_columns
 
 MODEL = "chicago_taxi"
 ROWS, BATCH = 400, 20
@@ -55,7 +56,7 @@ def _serve_and_send(base: str, logs: str, rows: list[dict], workdir) -> None:
             for name, info in signatures["serving_default"].inputs.items()
         }
         for number, start in enumerate(range(0, len(rows), BATCH)):
-            columns = to_columns(rows[start : start + BATCH], dtypes, TAXI_CSV, start)
+            columns = to_columns(rows[start : start + BATCH], dtypes, TAXI_CSV, start, MISSING_VALUES)
             scores = (rest, grpc)[number % 2].predict(MODEL, columns)["score"]
             assert scores.shape == (BATCH,)
         rest.close()

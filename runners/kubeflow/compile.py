@@ -1,24 +1,22 @@
-"""`kfx compile`: compiles the pipeline into a KFP v2 PipelineSpec YAML for open-source Kubeflow Pipelines.
+"""Compiles the pipeline into a KFP v2 PipelineSpec YAML for open-source Kubeflow Pipelines (`kfx compile`).
 
 The topology comes from `pipeline.pipeline.create_pipeline`; this module only knows the platform: the image, storage
 URIs, Beam runner arguments and per-component resources. The output targets the OSS KFP v2 backend: schemaVersion
-2.1.0, no `resolver` executors, and the window of spans resolved when each run starts (kfx/kfp_window.py), since the
-backend never runs ExampleGen's driver.
+2.1.0, no `resolver` executors, and the window of spans resolved when each run starts (runners/kubeflow/window.py),
+since the backend never runs ExampleGen's driver.
 """
 
-import argparse
 import dataclasses
 import math
 import os
 import re
-import sys
 import tempfile
 from typing import Any
 
-from kfx import cpus, kfp_window, progress
-from kfx.defaults import DEFAULT_CONFIG, EXIT_BAD_INPUT
 from pipeline import config as config_lib
 from pipeline import data as data_lib
+from runners import cpus, output
+from runners.kubeflow import window
 
 DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
 # Where the image installs the project (WORKDIR /pipeline, configs/ copied alongside the code).
@@ -49,92 +47,55 @@ class CompileError(ValueError):
     """A command-line value cannot produce a valid spec; the message says which and how to fix it."""
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Adds the `compile` subcommand to the `kfx` command line."""
-    parser = commands.add_parser(
-        "compile",
-        help="compile the pipeline into a Kubeflow Pipelines v2 spec (YAML) for open-source KFP",
-        description="Writes a PipelineSpec YAML (schemaVersion 2.1.0) to submit with kfp.Client; pass the same "
-        "pipeline root when you submit (pipeline_root=...). Nothing is uploaded or submitted.",
-    )
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"pipeline configuration (default {DEFAULT_CONFIG})")
-    parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"YAML file to write (default {DEFAULT_OUTPUT})")
-    parser.add_argument("--image", required=True, help="pipeline image with the project at /pipeline, tag or digest")
-    parser.add_argument(
-        "--allow-mutable-image", action="store_true", help="accept ':latest' or an untagged image (KFP caches on it)"
-    )
-    parser.add_argument("--pipeline-root", required=True, help="artifact root, gs://... or s3://")
-    parser.add_argument(
-        "--data-root",
-        help="folder of span-<N>/ folders on the cluster, e.g. gs://b/data/chicago_taxi; each run reads the latest "
-        "data.window spans found when it starts",
-    )
-    parser.add_argument("--serving-dir", help="base of pushed models (default <pipeline-root>/serving_model)")
-    parser.add_argument(
-        "--schema-path", help=f"curated schema inside the image (default {IMAGE_PROJECT_DIR}/configs/<schema file>)"
-    )
-    parser.add_argument(
-        "--beam-preset",
-        choices=sorted(BEAM_PRESETS),
-        default="direct",
-        help="Beam runner: direct = DirectRunner in each pod, all its CPUs; dataflow = DataflowRunner, runner v2, "
-        "image as worker (needs --beam-arg=--project=... and --region, --temp_location); flink = FlinkRunner 1.18, "
-        "EXTERNAL harness at localhost:50000 (needs --beam-arg=--flink_master=host:8081)",
-    )
-    parser.add_argument(
-        "--beam-arg",
-        action="append",
-        default=[],
-        help="extra Beam argument, written --beam-arg=--flag=value (repeatable; overrides the preset)",
-    )
-    parser.add_argument(
-        "--resources",
-        action="append",
-        default=[],
-        metavar="COMPONENT=cpu:N,memory:NGi",
-        help="container limits of one component, e.g. Trainer=cpu:4,memory:16Gi (repeatable)",
-    )
-    parser.add_argument("--no-cache", action="store_true", help="compile without KFP caching on any task")
-    parser.add_argument("--allow-local-paths", action="store_true", help="accept local paths (for testing only)")
-    parser.set_defaults(func=run_compile)
+@dataclasses.dataclass(frozen=True)
+class CompileOptions:
+    """What `kfx compile` was asked; paths are checked by `compile_pipeline`."""
+
+    config_path: str
+    image: str
+    pipeline_root: str
+    output: str = DEFAULT_OUTPUT
+    data_root: str | None = None  # default: the configuration's data path, with allow_local_paths only
+    serving_dir: str | None = None  # default: <pipeline root>/serving_model
+    schema_path: str | None = None  # default: <IMAGE_PROJECT_DIR>/configs/<the configured schema's file name>
+    beam_preset: str = "direct"
+    beam_args: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()  # COMPONENT=cpu:N,memory:NGi
+    enable_cache: bool = True
+    allow_mutable_image: bool = False
+    allow_local_paths: bool = False
 
 
-def run_compile(args: argparse.Namespace) -> int:
-    """Compiles and writes the spec; returns 0, or 2 with a one-line error when an input is bad."""
-    try:
-        path = compile_pipeline(args)
-    except (CompileError, config_lib.ConfigError, data_lib.DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(f"kfx compile: wrote {path}")
-    return 0
+def compile_pipeline(options: CompileOptions) -> str:
+    """Validates the options, builds the pipeline with create_pipeline and writes the YAML; returns its path.
 
-
-def compile_pipeline(args: argparse.Namespace) -> str:
-    """Validates the options, builds the pipeline with create_pipeline and writes the YAML; returns its path."""
-    check_image(args.image, args.allow_mutable_image)
-    if not args.output.endswith((".yaml", ".yml")):
-        raise CompileError(f"--output '{args.output}' must end with .yaml or .yml (the only spec kfp.Client accepts)")
-    config = config_lib.load(args.config)
-    pipeline_root = _storage_path("--pipeline-root", args.pipeline_root, args.allow_local_paths)
-    serving_base = args.serving_dir or f"{pipeline_root.rstrip('/')}/serving_model"
-    serving_model_dir = f"{_storage_path('--serving-dir', serving_base, args.allow_local_paths).rstrip('/')}/"
+    Raises CompileError (or ConfigError, DataError) naming the bad option before anything is written.
+    """
+    check_image(options.image, options.allow_mutable_image)
+    if not options.output.endswith((".yaml", ".yml")):
+        raise CompileError(
+            f"--output '{options.output}' must end with .yaml or .yml (the only spec kfp.Client accepts)"
+        )
+    config = config_lib.load(options.config_path)
+    pipeline_root = storage_path("--pipeline-root", options.pipeline_root, options.allow_local_paths)
+    serving_base = options.serving_dir or f"{pipeline_root.rstrip('/')}/serving_model"
+    serving_model_dir = f"{storage_path('--serving-dir', serving_base, options.allow_local_paths).rstrip('/')}/"
     serving_model_dir += config.serving.model_name
-    data_root = _data_root(args, config)
+    data_root = _data_root(options, config)
     if config.data.schema:
-        schema = args.schema_path or f"{IMAGE_PROJECT_DIR}/configs/{os.path.basename(config.data.schema)}"
+        schema = options.schema_path or f"{IMAGE_PROJECT_DIR}/configs/{os.path.basename(config.data.schema)}"
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, schema=schema))
-    beam_args = beam_pipeline_args(args.beam_preset, args.beam_arg, args.image)
-    output = os.path.abspath(args.output)
-    os.makedirs(os.path.dirname(output), exist_ok=True)
+    beam_args = beam_pipeline_args(options.beam_preset, list(options.beam_args), options.image)
+    path = os.path.abspath(options.output)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     # TensorFlow and the Google client libraries print pages of warnings on import; they go to a log instead.
-    with progress.output_to_log(os.path.splitext(output)[0] + ".compile.log", verbose=False):
-        _write_spec(args, config, output, pipeline_root, data_root, serving_model_dir, beam_args)
-    return output
+    with output.output_to_log(os.path.splitext(path)[0] + ".compile.log", verbose=False):
+        _write_spec(options, config, path, pipeline_root, data_root, serving_model_dir, beam_args)
+    return path
 
 
 def _write_spec(
-    args: argparse.Namespace,
+    options: CompileOptions,
     config: config_lib.PipelineConfig,
     output: str,
     pipeline_root: str,
@@ -157,19 +118,19 @@ def _write_spec(
         input_pattern=data_lib.SPANS_PATTERN,
         serving_model_dir=serving_model_dir,
         beam_pipeline_args=beam_args,
-        enable_cache=not args.no_cache,
+        enable_cache=options.enable_cache,
     )
     components = {component.id: component for component in tfx_pipeline.components}
-    for component_id, spec in parse_resources(args.resources, sorted(components)).items():
+    for component_id, spec in parse_resources(list(options.resources), sorted(components)).items():
         component = components[component_id]
         component.with_platform_config(spec)
-        if args.beam_preset == "direct" and spec.cpu_limit and hasattr(component, "with_beam_pipeline_args"):
+        if options.beam_preset == "direct" and spec.cpu_limit and hasattr(component, "with_beam_pipeline_args"):
             # After the pipeline's arguments, so these win: DirectRunner workers from the container's CPU limit.
             workers = cpus.default_workers(max(1, math.floor(spec.cpu_limit)))
             component.with_beam_pipeline_args(cpus.direct_runner_args(workers))
 
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-        default_image=args.image, use_pipeline_spec_2_1=True
+        default_image=options.image, use_pipeline_spec_2_1=True
     )
     # Written beside the target, then renamed: a failed compile never leaves half a spec.
     with tempfile.TemporaryDirectory(dir=os.path.dirname(output)) as staging:
@@ -179,7 +140,7 @@ def _write_spec(
         staged = os.path.join(staging, "pipeline.yaml")
         with open(staged, encoding="utf-8") as f:
             spec = yaml.safe_load(f)
-        kfp_window.add_window_resolver(spec, args.image, data_root, config.data.window)
+        window.add_window_resolver(spec, options.image, data_root, config.data.window)
         json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # still a valid PipelineSpec
         with open(staged, "w", encoding="utf-8") as f:
             yaml.safe_dump(spec, f, sort_keys=True)
@@ -237,22 +198,25 @@ def parse_resources(values: list[str], component_ids: list[str]) -> dict[str, An
     return specs
 
 
-def _storage_path(flag: str, value: str, allow_local: bool) -> str:
-    """Accepts gs:// and s3:// URIs; a local path (made absolute) only with --allow-local-paths."""
+def storage_path(flag: str, value: str, allow_local: bool) -> str:
+    """Accepts gs:// and s3:// URIs; a local path (made absolute) only with --allow-local-paths.
+
+    The tasks' pods see neither this machine's files nor the backend's MinIO (TFX executors cannot open minio://).
+    """
     if value.startswith(REMOTE_SCHEMES):
         return value
     if "://" in value or not allow_local:
         raise CompileError(
-            f"{flag} '{value}' must be gs:// or s3:// (TFX executors cannot open minio:// or pod-local paths); "
-            "local paths are accepted only with --allow-local-paths, for testing"
+            f"{flag} '{value}' must be gs:// or s3:// (the pipeline's pods cannot open minio:// or local paths of "
+            "yours); local paths are accepted only with --allow-local-paths, for testing"
         )
     return os.path.abspath(value)
 
 
-def _data_root(args: argparse.Namespace, config: config_lib.PipelineConfig) -> str:
+def _data_root(options: CompileOptions, config: config_lib.PipelineConfig) -> str:
     """The folder of spans the tasks read; without --data-root, the config's data path (for local tests)."""
-    if args.data_root:
-        return _storage_path("--data-root", args.data_root, args.allow_local_paths)
-    if args.allow_local_paths:
+    if options.data_root:
+        return storage_path("--data-root", options.data_root, options.allow_local_paths)
+    if options.allow_local_paths:
         return data_lib.locate(config.data.path, config.data.window).data_path
     raise CompileError("--data-root is required (gs://... folder of the span-<N>/ folders the cluster reads)")

@@ -1,33 +1,29 @@
-"""`kfx submit`: send a compiled KFP v2 pipeline spec to an open-source Kubeflow Pipelines backend.
+"""Sends a compiled KFP v2 pipeline spec to an open-source Kubeflow Pipelines backend (`kfx submit`).
 
-Talks to the REST API v2beta1 through `kfp.Client` (kfp 2.5.0). Exit codes: 0 submitted (with --wait: succeeded);
-1 the backend is unreachable, rejected the credentials or the request, or the run failed; 2 bad input, nothing sent.
-Secrets (bearer token, session cookie) come only from env vars or files and are redacted from messages and logs.
+Talks to the REST API v2beta1 through `kfp.Client` (kfp 2.5.0). SubmitError: bad input, nothing sent; BackendError:
+the backend is unreachable, rejected the credentials or the request, or the run failed. Secrets (bearer token,
+session cookie) come only from env vars or files and are redacted from messages and logs.
 """
 
-import argparse
 import contextlib
+import dataclasses
 import datetime
 import io
 import json
 import logging
 import os
-import sys
 import time
-import traceback
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import urllib3
 import yaml
 
-from kfx.kfp_connection import (
-    EXIT_BACKEND,
+from runners.kubeflow.connection import (
     HTTP_LOGGERS,
-    SA_TOKEN_DEFAULT,
-    SA_TOKEN_ENV,
     Auth,
+    BackendError,
     SubmitError,
     check_backend,
     describe_api_error,
@@ -41,6 +37,31 @@ DEFAULT_PACKAGE = os.path.join("build", "pipeline.yaml")
 SCHEMA_VERSION = "2.1.0"  # the open-source backend rejects the legacy 2.0.0 schema
 POD_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")
+AUTH_MODES = ("none", "token", "service-account", "cookie")
+
+
+@dataclasses.dataclass(frozen=True)
+class SubmitOptions:
+    """What `kfx submit` was asked (the fields are its flags); checked by `submit` before anything is sent."""
+
+    package: str = DEFAULT_PACKAGE
+    host: str | None = None
+    namespace: str | None = None
+    experiment: str = "Default"
+    create_experiment: bool = False
+    run_name: str | None = None
+    pipeline_root: str | None = None
+    param: tuple[str, ...] = ()  # KEY=VALUE
+    recurring: str | None = None  # 6-field cron
+    max_concurrency: int | None = None
+    disable_caching: bool = False
+    wait: bool = False
+    timeout: float = 3600.0
+    poll_interval: float = 10.0
+    auth: str = "none"
+    token_file: str | None = None
+    cookie_file: str | None = None
+    verbose: bool = False
 
 
 def parse_params(pairs: Sequence[str], declared: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -111,7 +132,7 @@ def find_experiment(client: Any, name: str, namespace: str | None, create: bool)
         return client.get_experiment(experiment_name=name, namespace=namespace)
     except ValueError as error:
         if not str(error).startswith("No experiment is found"):
-            raise SubmitError(f"experiment '{name}': {error}", EXIT_BACKEND) from None  # e.g. two with that name
+            raise BackendError(f"experiment '{name}': {error}") from None  # e.g. two with that name
     if create:
         return client.create_experiment(name=name, namespace=namespace)
     listed = client.list_experiments(page_size=20, namespace=namespace).experiments or []
@@ -123,24 +144,28 @@ def find_experiment(client: Any, name: str, namespace: str | None, create: bool)
     )
 
 
-def wait_for_run(client: Any, run_id: str, timeout: float, poll_seconds: float) -> str:
-    """Polls the run until it reaches a terminal state, printing each state change; returns the final state."""
+def wait_for_run(client: Any, run_id: str, timeout: float, poll_seconds: float, console: TextIO) -> str:
+    """Polls the run until it reaches a terminal state, writing each state change; returns the final state."""
     started, last_state = time.monotonic(), None
     while True:
         run = client.get_run(run_id)
         state = str(run.state or "PENDING")
         if state != last_state:
-            print(f"  state: {state} after {int(time.monotonic() - started)}s", flush=True)
+            console.write(f"  state: {state} after {int(time.monotonic() - started)}s\n")
+            console.flush()
             last_state = state
         if state in TERMINAL_STATES:
             return state
         if time.monotonic() - started + poll_seconds > timeout:
-            raise SubmitError(f"run {run_id} is still {state} after {int(timeout)}s (--timeout)", EXIT_BACKEND)
+            raise BackendError(f"run {run_id} is still {state} after {int(timeout)}s (--timeout)")
         time.sleep(poll_seconds)
 
 
-def submit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Validates the input, then creates the run or recurring run and prints where to find it."""
+def submit(args: SubmitOptions, env: Mapping[str, str], console: TextIO) -> None:
+    """Validates the input, then creates the run or recurring run and writes where to find it to `console`.
+
+    With `wait`, follows the run to its end; BackendError when it did not succeed.
+    """
     spec = load_package(args.package)
     params = parse_params(args.param, declared_parameters(spec))
     cron = validate_cron(args.recurring) if args.recurring else None
@@ -158,14 +183,14 @@ def submit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     auth = select_auth(args.auth, args.token_file, args.cookie_file, env)
     with redacted_logging(auth.secrets, args.verbose):
         try:
-            return _submit_to_backend(args, host, auth, spec, params, cron)
+            _submit_to_backend(args, host, auth, spec, params, cron, console)
         except SubmitError as error:
-            raise SubmitError(redact(str(error), auth.secrets), error.exit_code) from None
+            raise type(error)(redact(str(error), auth.secrets)) from None
         except urllib3.exceptions.HTTPError as error:
-            raise SubmitError(f"lost the connection to {host} ({network_reason(error)})", EXIT_BACKEND) from None
+            raise BackendError(f"lost the connection to {host} ({network_reason(error)})") from None
 
 
-def _create(client: Any, args: argparse.Namespace, experiment_id: str, name: str, params: dict, cron: str | None):
+def _create(client: Any, args: SubmitOptions, experiment_id: str, name: str, params: dict, cron: str | None):
     """Creates the run, or the recurring run when `cron` is set; returns kfp's response object."""
     common = {
         "experiment_id": experiment_id,
@@ -181,8 +206,14 @@ def _create(client: Any, args: argparse.Namespace, experiment_id: str, name: str
 
 
 def _submit_to_backend(
-    args: argparse.Namespace, host: str, auth: Auth, spec: Mapping[str, Any], params: dict, cron: str | None
-) -> int:
+    args: SubmitOptions,
+    host: str,
+    auth: Auth,
+    spec: Mapping[str, Any],
+    params: dict,
+    cron: str | None,
+    console: TextIO,
+) -> None:
     import kfp
     import kfp_server_api
 
@@ -205,84 +236,17 @@ def _submit_to_backend(
             created = _create(client, args, experiment.experiment_id, name, params, cron)
         kind, created_id = ("recurring run", created.recurring_run_id) if cron else ("run", created.run_id)
         url = f"{host}/#/recurringrun/details/{created_id}" if cron else f"{host}/#/runs/details/{created_id}"
-        print(
-            f"{kind} {created_id}\n  name:       {name}\n  experiment: {args.experiment} ({experiment.experiment_id})"
+        where = f"  schedule:   {cron}" if cron else f"  root:       {args.pipeline_root or '(kfp-launcher default)'}"
+        console.write(
+            f"{kind} {created_id}\n  name:       {name}\n  experiment: {args.experiment} ({experiment.experiment_id})\n"
+            f"{where}\n  url:        {url}\n"
         )
-        print(f"  schedule:   {cron}" if cron else f"  root:       {args.pipeline_root or '(kfp-launcher default)'}")
-        print(f"  url:        {url}", flush=True)
+        console.flush()
         if cron or not args.wait:
-            return 0
+            return
         step = "the run status"
-        state = wait_for_run(client, created_id, args.timeout, args.poll_interval)
+        state = wait_for_run(client, created_id, args.timeout, args.poll_interval, console)
     except kfp_server_api.ApiException as error:
         raise describe_api_error(error, step, auth) from None
     if state != "SUCCEEDED":
-        raise SubmitError(f"run {created_id} ended {state}; see {url}", EXIT_BACKEND)
-    return 0
-
-
-def run_submit(args: argparse.Namespace) -> int:
-    """Entry point of `kfx submit`: one `error: …` line on stderr for any problem, traceback only with --verbose."""
-    try:
-        return submit(args, os.environ)
-    except SubmitError as error:
-        if args.verbose:  # SubmitError messages are already redacted
-            traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; a run that was already created keeps running on the cluster", file=sys.stderr)
-        return 130
-
-
-def register(commands: argparse._SubParsersAction) -> None:
-    """Adds `kfx submit` to the kfx command line."""
-    sub = commands.add_parser(
-        "submit",
-        allow_abbrev=False,  # `--token x` must not silently mean `--token-file x`
-        help="submit the compiled pipeline.yaml to Kubeflow Pipelines (open-source KFP >= 2.0, REST API v2beta1)",
-        description="Checks the compiled spec (schemaVersion 2.1.0) and --param names, connects with kfp.Client and "
-        "creates a run or a recurring run. Secrets are read only from env vars or files, never from arguments.",
-    )
-    add = sub.add_argument
-    add("--package", default=DEFAULT_PACKAGE, help=f"compiled pipeline spec (default {DEFAULT_PACKAGE})")
-    add(
-        "--host",
-        default=os.environ.get("KF_PIPELINES_ENDPOINT"),
-        help="KFP address (env KF_PIPELINES_ENDPOINT), e.g. http://localhost:3000 (port-forward of ml-pipeline-ui) "
-        "or http://localhost:8080/pipeline (Kubeflow gateway)",
-    )
-    add("--namespace", help="Kubeflow profile namespace (multi-user Kubeflow; in a pod, defaults to the pod's)")
-    add("--experiment", default="Default", help="experiment name; must exist (default 'Default')")
-    add("--create-experiment", action="store_true", help="create the experiment if it does not exist")
-    add("--run-name", help="display name (default '<pipeline name> <timestamp>')")
-    add(
-        "--pipeline-root",
-        help="artifact root, gs://… or s3://…; required unless the namespace's kfp-launcher ConfigMap sets "
-        "defaultPipelineRoot (TFX cannot use the backend's MinIO default)",
-    )
-    add(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="runtime parameter, repeatable; JSON if valid, else text",
-    )
-    add("--recurring", metavar="CRON", help="schedule instead: 6-field cron, seconds first ('0 0 3 * * *' = 03:00)")
-    add("--max-concurrency", type=int, help="with --recurring: runs allowed at the same time (default 1)")
-    add("--disable-caching", action="store_true", help="rerun every task (overrides the compile-time caching)")
-    add("--wait", action="store_true", help="wait for the run to finish, printing its state changes")
-    add("--timeout", type=float, default=3600.0, help="with --wait: give up after this many seconds (default 3600)")
-    add("--poll-interval", type=float, default=10.0, help="with --wait: seconds between status checks (default 10)")
-    add(
-        "--auth",
-        choices=("none", "token", "service-account", "cookie"),
-        default="none",
-        help="none: standalone KFP; token: bearer token from KF_PIPELINES_TOKEN or --token-file; service-account: "
-        f"in-cluster projected token (--token-file, {SA_TOKEN_ENV}, default {SA_TOKEN_DEFAULT}); "
-        "cookie: Kubeflow session cookie from KF_PIPELINES_COOKIE or --cookie-file",
-    )
-    add("--token-file", metavar="PATH", help="file holding the token (--auth token or service-account)")
-    add("--cookie-file", metavar="PATH", help="file holding the session cookie (--auth cookie)")
-    add("--verbose", action="store_true", help="show kfp/HTTP logs (secrets redacted) and tracebacks")
-    sub.set_defaults(func=run_submit)
+        raise BackendError(f"run {created_id} ended {state}; see {url}")

@@ -1,25 +1,20 @@
 """Connecting to the Kubeflow Pipelines API: credentials, redaction of secrets, a health check, error messages.
 
 Secrets (bearer token, session cookie, ServiceAccount token) come only from env vars or files and never reach
-messages or logs, not even when one is given on the command line by mistake (`RedactingArgumentParser`).
+messages or logs (the `kfx` CLI also hides one typed on the command line by mistake: kfx/secret_args.py).
 """
 
-import argparse
 import contextlib
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import certifi
 import urllib3
 
-from kfx.defaults import EXIT_BAD_INPUT
-
-EXIT_BACKEND = 1
 SA_TOKEN_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
 SA_TOKEN_DEFAULT = "/var/run/secrets/kubeflow/pipelines/token"
 HTTP_LOGGERS = ("urllib3", "kfp_server_api")  # kfp_server_api.Configuration() resets both to WARNING
@@ -33,11 +28,11 @@ AUTH_HINTS = {
 
 
 class SubmitError(Exception):
-    """A problem reported as one line; `exit_code` says whether the input or the backend is at fault."""
+    """Bad input, found before anything was sent; the message is one line naming it and the fix."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+
+class BackendError(SubmitError):
+    """The backend is unreachable, refused the credentials or the request, or the run failed; one line."""
 
 
 @dataclass(frozen=True)
@@ -94,60 +89,6 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-# Options whose value may be a credential (--token, --password, --api-key, --auth, --cookie-file, ...).
-_SECRET_OPTION = re.compile(r"--?[\w-]*(tok|cookie|secret|passw|pwd|auth|key|cred|bearer)[\w-]*", re.IGNORECASE)
-
-
-class RedactingArgumentParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors never repeat a value given after a secret-looking option.
-
-    argparse quotes what it could not parse ("unrecognized arguments: --token VALUE", "invalid choice: 'VALUE'"), so
-    a credential pasted on the command line by mistake would reach the terminal and CI logs. Subcommand parsers are
-    of the same class (add_subparsers' default), so one instance at the top covers every command.
-    """
-
-    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
-        self._arguments = list(sys.argv[1:] if args is None else args)  # error() receives only the message
-        return super().parse_known_args(args, namespace)
-
-    def error(self, message: str) -> NoReturn:
-        hidden = message
-        for secret in sorted(secret_arguments(getattr(self, "_arguments", []), _known_words(self)), key=len)[::-1]:
-            hidden = hidden.replace(repr(secret), "'***'")  # "invalid choice: 'VALUE'"
-            hidden = re.sub(rf"(?<![^\s=]){re.escape(secret)}(?!\S)", "***", hidden)
-        if hidden != message:
-            hidden += " (the value of a secret-looking option is hidden; pass credentials through env vars or files)"
-        super().error(hidden)
-
-
-def secret_arguments(arguments: Sequence[str], known: set[str]) -> list[str]:
-    """The arguments that may be credentials: the `=value` of a secret-looking option, and what follows one up to
-    the next long option, except words the parser knows (option names, choices such as `--auth token`)."""
-    secrets, hiding = [], False
-    for argument in arguments:
-        option, equals, value = argument.partition("=")
-        if hiding and not argument.startswith("--") and argument not in known:
-            secrets.append(argument)  # even `-abc…`: a token may start with a dash
-        elif argument.startswith("-") and _SECRET_OPTION.fullmatch(option):
-            secrets += [value] if equals and value else []
-            hiding = not equals
-        elif argument.startswith("--"):
-            hiding = False
-    return secrets
-
-
-def _known_words(parser: argparse.ArgumentParser) -> set[str]:
-    """Option names and choices of `parser` and of its subcommands: words that are never secrets."""
-    words = set()
-    for action in parser._actions:
-        words.update(action.option_strings)
-        for choice in action.choices or ():
-            words.add(str(choice))
-            if isinstance(action, argparse._SubParsersAction):
-                words |= _known_words(action.choices[choice])
-    return words
-
-
 @contextlib.contextmanager
 def redacted_logging(secrets: Sequence[str], verbose: bool) -> Iterator[None]:
     """Redacts secrets from every log record; shows kfp/urllib3 logs only with --verbose."""
@@ -191,39 +132,34 @@ def check_backend(host: str, auth: Auth, timeout: float = 15.0) -> dict[str, Any
         pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())  # as kfp_server_api does
         response = pool.request("GET", url, headers=auth.headers, retries=False, redirect=False, timeout=timeout)
     except urllib3.exceptions.HTTPError as error:
-        raise SubmitError(
+        raise BackendError(
             f"cannot reach the KFP API at {host} ({network_reason(error)}); check --host/KF_PIPELINES_ENDPOINT "
-            "and that the port-forward or ingress is up",
-            EXIT_BACKEND,
+            "and that the port-forward or ingress is up"
         ) from None
     if response.status in (401, 403) or 300 <= response.status < 400:
         what = f"HTTP {response.status}" + (" redirect to a login page" if response.status < 400 else "")
-        raise SubmitError(
-            f"{host} rejected the request ({what}) with --auth {auth.mode}: {AUTH_HINTS[auth.mode]}", EXIT_BACKEND
-        )
+        raise BackendError(f"{host} rejected the request ({what}) with --auth {auth.mode}: {AUTH_HINTS[auth.mode]}")
     health = None
     with contextlib.suppress(ValueError):  # a login page or proxy error is not JSON
         health = json.loads(response.data) if response.status == 200 else None
     if not isinstance(health, dict):
-        raise SubmitError(
+        raise BackendError(
             f"no KFP v2beta1 API at {url} (HTTP {response.status}); check --host "
-            "(Kubeflow: http://<gateway>/pipeline, standalone: the ml-pipeline-ui address) and that KFP is >= 2.0",
-            EXIT_BACKEND,
+            "(Kubeflow: http://<gateway>/pipeline, standalone: the ml-pipeline-ui address) and that KFP is >= 2.0"
         )
     return health
 
 
-def describe_api_error(error: Exception, action: str, auth: Auth) -> SubmitError:
+def describe_api_error(error: Exception, action: str, auth: Auth) -> BackendError:
     """One line for a kfp_server_api.ApiException, with the server's message and no secrets."""
     status = getattr(error, "status", 0)
     if status in (401, 403):
-        return SubmitError(
-            f"the KFP API rejected {action} (HTTP {status}) with --auth {auth.mode}: {AUTH_HINTS[auth.mode]}",
-            EXIT_BACKEND,
+        return BackendError(
+            f"the KFP API rejected {action} (HTTP {status}) with --auth {auth.mode}: {AUTH_HINTS[auth.mode]}"
         )
     detail = str(getattr(error, "reason", "") or "")
     with contextlib.suppress(ValueError, AttributeError):  # the KFP API answers {"error": …, "message": …}
         body = json.loads(getattr(error, "body", None) or "{}")
         detail = body.get("message") or body.get("error") or detail
     detail = redact(" ".join(str(detail).split())[:300], auth.secrets)
-    return SubmitError(f"the KFP API refused {action} (HTTP {status}): {detail}", EXIT_BACKEND)
+    return BackendError(f"the KFP API refused {action} (HTTP {status}): {detail}")

@@ -1,4 +1,4 @@
-"""Disk failures during a run told in one line (kfx/storage.py), on real small tmpfs disks."""
+"""Disk failures during a run told in one line (runners/local/storage.py), on real small tmpfs disks."""
 
 import errno
 import os
@@ -7,7 +7,7 @@ import pytest
 import tmpfs
 from ml_metadata import errors as mlmd_errors
 
-from kfx import storage
+from runners.local import storage
 
 # What ML Metadata raised in CI when the disk filled while it committed: SQLite had rolled back the transaction by
 # itself (SQLITE_FULL), so only the failed COMMIT is reported.

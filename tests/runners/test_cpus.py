@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from kfx import cpus
+from runners import cpus
 
 NODE_CPUS = len(os.sched_getaffinity(0))
 

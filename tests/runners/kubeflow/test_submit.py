@@ -10,7 +10,6 @@ runs it, or that a real Istio/oauth2-proxy gateway accepts the token or cookie. 
 fields kfp reads; it does not validate the spec the way the KFP API server does.
 """
 
-import argparse
 import json
 import logging
 import socket
@@ -26,7 +25,8 @@ import pytest
 import yaml
 from kfp import compiler, dsl
 
-from kfx import kfp_connection, submit
+from kfx import cli
+from runners.kubeflow import connection, submit
 
 API = "/apis/v2beta1"
 TOKEN = "tok-5ecret-b3arer-value"
@@ -161,11 +161,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def kfx_submit(*argv: str) -> int:
-    """Parses like `kfx submit …` (through register) and runs the command."""
-    parser = argparse.ArgumentParser(prog="kfx")
-    submit.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["submit", *argv])
-    return args.func(args)
+    """Runs `kfx submit …` in-process through the real command line; returns its exit code."""
+    return cli.main(["submit", *argv])
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -430,12 +427,12 @@ def test_parse_params_uses_json_when_valid_else_text():
 
 def test_validate_cron_counts_fields():
     assert submit.validate_cron(" 0  0 3 * * * ") == "0 0 3 * * *"
-    with pytest.raises(kfp_connection.SubmitError, match="got 7"):
+    with pytest.raises(connection.SubmitError, match="got 7"):
         submit.validate_cron("0 0 3 * * * 2030")
 
 
 def test_select_auth_reads_env_and_redact_hides_secrets():
-    auth = kfp_connection.select_auth("cookie", None, None, {"KF_PIPELINES_COOKIE": f"a={COOKIE_VALUE}; b=other-value"})
+    auth = connection.select_auth("cookie", None, None, {"KF_PIPELINES_COOKIE": f"a={COOKIE_VALUE}; b=other-value"})
     assert auth.client_kwargs == {"cookies": f"a={COOKIE_VALUE}; b=other-value"}
-    assert kfp_connection.redact(f"sent {COOKIE_VALUE} and other-value", auth.secrets) == "sent *** and ***"
-    assert kfp_connection.select_auth("none", None, None, {"KF_PIPELINES_TOKEN": TOKEN}).client_kwargs == {}
+    assert connection.redact(f"sent {COOKIE_VALUE} and other-value", auth.secrets) == "sent *** and ***"
+    assert connection.select_auth("none", None, None, {"KF_PIPELINES_TOKEN": TOKEN}).client_kwargs == {}

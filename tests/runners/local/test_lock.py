@@ -9,13 +9,13 @@ import sys
 import pytest
 from conftest import REPO
 
-from kfx import workspace_lock
+from runners.local import lock
 
 # Takes the locks named on its command line, says so, and holds them until killed.
 HOLD = """
 import sys, time
-from kfx import workspace_lock
-workspace_lock.acquire(sys.argv[1:])
+from runners.local import lock
+lock.acquire(sys.argv[1:])
 print("held", flush=True)
 time.sleep(600)
 """
@@ -39,32 +39,32 @@ def holders():
 
 
 def test_a_second_holder_is_refused_with_the_first_ones_details(tmp_path, holders):
-    path = str(tmp_path / workspace_lock.LOCK_FILE)
+    path = str(tmp_path / lock.LOCK_FILE)
     holder = holders(path)
-    with pytest.raises(workspace_lock.WorkspaceBusy) as refused:
-        workspace_lock.acquire([path])
+    with pytest.raises(lock.WorkspaceBusy) as refused:
+        lock.acquire([path])
     message = str(refused.value)
     assert f"{tmp_path} is in use by another kfx run (pid {holder.pid} on {socket.gethostname()}, started " in message
     assert f"kfx {path}" in message  # the holder's command line
 
 
 def test_the_lock_of_a_killed_run_is_taken_over_and_reported(tmp_path, holders):
-    path = str(tmp_path / workspace_lock.LOCK_FILE)
+    path = str(tmp_path / lock.LOCK_FILE)
     holder = holders(path)
     holder.kill()  # SIGKILL: the holder cannot clean anything up
     holder.wait()
-    with workspace_lock.acquire([path]) as lock:
-        assert lock.stale is not None and lock.stale.pid == holder.pid
-        with pytest.raises(workspace_lock.WorkspaceBusy, match=f"pid {os.getpid()} "):
-            workspace_lock.acquire([path])  # now this process holds it
-    with workspace_lock.acquire([path]) as lock:
-        assert lock.stale is None  # released cleanly: nothing to report
+    with lock.acquire([path]) as held:
+        assert held.stale is not None and held.stale.pid == holder.pid
+        with pytest.raises(lock.WorkspaceBusy, match=f"pid {os.getpid()} "):
+            lock.acquire([path])  # now this process holds it
+    with lock.acquire([path]) as held:
+        assert held.stale is None  # released cleanly: nothing to report
 
 
 def test_a_busy_second_lock_gives_back_the_first(tmp_path, holders):
     workspace, metadata = str(tmp_path / "ws.lock"), str(tmp_path / "metadata.sqlite.lock")
     holders(metadata)
-    with pytest.raises(workspace_lock.WorkspaceBusy):
-        workspace_lock.acquire([workspace, metadata])
-    with workspace_lock.acquire([workspace]) as lock:
-        assert lock.stale is None
+    with pytest.raises(lock.WorkspaceBusy):
+        lock.acquire([workspace, metadata])
+    with lock.acquire([workspace]) as held:
+        assert held.stale is None

@@ -1,4 +1,4 @@
-"""`kfx run`: validates inputs, runs the pipeline with LocalDagRunner and prints what happened."""
+"""A local run: validates the inputs, runs the pipeline with LocalDagRunner and writes what happened to the console."""
 
 import dataclasses
 import datetime
@@ -6,9 +6,11 @@ import json
 import os
 from typing import TextIO
 
-from kfx import cpus, interrupts, progress, recovery, storage, workspace_lock
 from pipeline import config as config_lib
 from pipeline import data as data_lib
+from runners import cpus, output
+from runners.local import interrupts, lock, progress, recovery, storage
+from runners.local.workspace import Workspace
 
 
 class RunFailed(RuntimeError):
@@ -16,46 +18,9 @@ class RunFailed(RuntimeError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Workspace:
-    """Local state of runs: ML Metadata, artifacts, pushed models, logs and reports."""
-
-    root: str
-    pipeline_root: str
-    metadata_path: str
-    serving_dir: str
-    logs_dir: str
-
-    @classmethod
-    def under(
-        cls,
-        root: str,
-        pipeline_root: str | None = None,
-        metadata_path: str | None = None,
-        serving_dir: str | None = None,
-    ) -> "Workspace":
-        root = os.path.abspath(root)
-        return cls(
-            root=root,
-            pipeline_root=os.path.abspath(pipeline_root or os.path.join(root, "pipeline_root")),
-            metadata_path=os.path.abspath(metadata_path or os.path.join(root, "metadata.sqlite")),
-            serving_dir=os.path.abspath(serving_dir or os.path.join(root, "serving_model")),
-            logs_dir=os.path.join(root, "logs"),
-        )
-
-    def folders(self) -> list[str]:
-        """Every folder a run writes to."""
-        return [self.root, self.pipeline_root, self.serving_dir, self.logs_dir, os.path.dirname(self.metadata_path)]
-
-    def lock_paths(self) -> list[str]:
-        """The workspace's lock file, and one beside ML Metadata when it lives elsewhere (it may be shared)."""
-        paths = [os.path.join(self.root, workspace_lock.LOCK_FILE)]
-        if os.path.commonpath([self.root, self.metadata_path]) != self.root:
-            paths.append(self.metadata_path + ".lock")
-        return paths
-
-
-@dataclasses.dataclass(frozen=True)
 class RunOptions:
+    """What `kfx run` was asked: the configuration file, the workspace, and what overrides the configuration."""
+
     config_path: str
     workspace: Workspace
     data_path: str | None = None
@@ -86,8 +51,8 @@ def run(options: RunOptions, console: TextIO) -> dict:
     checked = data_lib.check(source, config)
 
     workspace = options.workspace
-    lock = _take_workspace(workspace)  # before the header: a busy or unwritable workspace is refused at once
-    serving_model_dir = os.path.join(workspace.serving_dir, config.serving.model_name)
+    held = _take_workspace(workspace)  # before the header: a busy or unwritable workspace is refused at once
+    serving_model_dir = workspace.serving_model_dir(config.serving.model_name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_path = os.path.join(workspace.logs_dir, f"run-{stamp}.log")
     usable_cpus = cpus.usable()
@@ -106,10 +71,10 @@ def run(options: RunOptions, console: TextIO) -> dict:
     )
     console.flush()
 
-    with lock:
+    with held:
         started_ms = int(datetime.datetime.now().timestamp() * 1000)
-        with progress.output_to_log(log_path, options.verbose) as run_console:
-            _recover(lock, workspace, run_console)
+        with output.output_to_log(log_path, options.verbose) as run_console:
+            _recover(held, workspace, run_console)
             # The newest span is pinned as resolved here, so `kfx run` and `kfx run --span <newest>` are the same run
             # (and reuse each other's work), and the run reads exactly the spans printed above.
             span = source.window.newest if source.has_spans else None
@@ -142,37 +107,36 @@ def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) ->
     """
     import logging
 
-    from kfx import report_cmd
     from monitoring import report as report_lib
     from monitoring import store as store_lib
 
-    project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    output = report_cmd.default_output(workspace.root, summary.run_id)
+    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    report_path = workspace.report_path(summary.run_id)
     try:
         store_lib.record_run(workspace.metadata_path, summary.run_id, store_lib.code_version(project))
         with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
             json.dump(summary.to_dict(), f, indent=2, default=str)
-        return report_lib.write_report(workspace.metadata_path, pipeline_name, output, summary.run_id)
+        return report_lib.write_report(workspace.metadata_path, pipeline_name, report_path, summary.run_id)
     except Exception:  # noqa: BLE001 - these are views of the run; their failure must not fail the run
         logging.exception("Recording the run failed; `kfx report --run %s` writes its report", summary.run_id)
         return None
 
 
-def _take_workspace(workspace: Workspace) -> workspace_lock.WorkspaceLock:
+def _take_workspace(workspace: Workspace) -> lock.WorkspaceLock:
     """Checks that every workspace folder can be written and takes the workspace lock; RunFailed if either fails."""
     try:
         storage.prepare(workspace.folders())
-        return workspace_lock.acquire(workspace.lock_paths())
-    except workspace_lock.WorkspaceBusy as error:
+        return lock.acquire(workspace.lock_paths())
+    except lock.WorkspaceBusy as error:
         raise RunFailed(str(error)) from None
     except OSError as error:
         raise RunFailed(storage.describe(error)) from None
 
 
-def _recover(lock: workspace_lock.WorkspaceLock, workspace: Workspace, console: TextIO) -> None:
+def _recover(held: lock.WorkspaceLock, workspace: Workspace, console: TextIO) -> None:
     """Says when the last run died holding the workspace, and cancels what it (or an interrupted run) left running."""
-    if lock.stale:
-        console.write(f"Note: the last run here never finished ({lock.stale.describe()}); its lock is released.\n")
+    if held.stale:
+        console.write(f"Note: the last run here never finished ({held.stale.describe()}); its lock is released.\n")
     try:
         interrupted = recovery.recover(workspace.metadata_path, workspace.pipeline_root)
     except Exception as error:  # noqa: BLE001 - a full or read-only disk is told in one line; anything else raises

@@ -260,11 +260,6 @@ def _merge_outputs(executor_input: Mapping[str, Any]) -> dict[str, list[dict[str
 
 def kfx_compile(argv: list[str]) -> int:
     """Runs `kfx compile` in-process with the given arguments (without the `compile` word); returns its exit code."""
-    import argparse
+    from kfx import cli
 
-    from kfx import compile as compile_lib
-
-    parser = argparse.ArgumentParser(prog="kfx")
-    compile_lib.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["compile", *argv])
-    return args.func(args)
+    return cli.main(["compile", *argv])

@@ -11,13 +11,14 @@ import os
 
 import pytest
 import yaml
+from conftest import REPO
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from kfx import cli, submit
+from kfx import cli
+from runners.kubeflow import submit
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIG = os.path.join(PROJECT, "configs", "chicago_taxi.yaml")
+CONFIG = os.path.join(REPO, "configs", "chicago_taxi.yaml")
 IMAGE = "registry.example.com/kfx/pipeline:1.0.0-3f2c1ab"
 LOGS = "gs://bucket/request_logs/chicago_taxi"
 REPORTS = "gs://bucket/monitoring"
@@ -66,7 +67,7 @@ def test_the_task_runs_kfx_monitor_in_the_image_against_the_cluster_metadata(com
     # The real command line accepts exactly these arguments, as the container will pass them.
     args = cli.build_parser().parse_args(container["command"][3:] + container["args"])
     assert (args.logs, args.metadata_grpc, args.output_dir) == (LOGS, "metadata-grpc-service.kubeflow:8080", REPORTS)
-    assert os.path.isfile(os.path.join(PROJECT, os.path.relpath(args.config, "/pipeline")))  # copied into the image
+    assert os.path.isfile(os.path.join(REPO, os.path.relpath(args.config, "/pipeline")))  # copied into the image
 
 
 def test_kfx_submit_accepts_it_and_compiling_twice_gives_identical_bytes(compiled, tmp_path):

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 import yaml
+from conftest import REPO
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from kfp_replay import kfx_compile, topological_order
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIG = os.path.join(PROJECT, "configs", "chicago_taxi.yaml")
+CONFIG = os.path.join(REPO, "configs", "chicago_taxi.yaml")
 IMAGE = "registry.example.com/kfx/pipeline:1.0.0-3f2c1ab"
 COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 BEAM_ARGS = ["--project=my-project", "--region=europe-west1", "--temp_location=gs://bucket/tmp"]
@@ -170,7 +170,7 @@ def test_compiling_twice_gives_identical_bytes(compiled, tmp_path):
     # A separate interpreter, so hash seeds and import order cannot hide nondeterminism.
     script = "import sys; from kfp_replay import kfx_compile; sys.exit(kfx_compile(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.abspath(__file__)), "PYTHONHASHSEED": "random"}
-    subprocess.run([sys.executable, "-c", script, *ARGV, f"--output={second}"], check=True, env=env, cwd=PROJECT)
+    subprocess.run([sys.executable, "-c", script, *ARGV, f"--output={second}"], check=True, env=env, cwd=REPO)
     with open(first, "rb") as f:
         assert f.read() == second.read_bytes()
 
@@ -215,7 +215,7 @@ def test_force_flags_accept_mutable_image_and_local_paths(tmp_path):
     spec = yaml.safe_load(output.read_text())
     example_gen = spec["root"]["dag"]["tasks"]["WindowExampleGen"]["inputs"]["parameters"]
     # Without --data-root, the config's data path: its spans are resolved when the run starts.
-    assert example_gen["input_base"]["runtimeValue"]["constant"] == os.path.join(PROJECT, "data", "chicago_taxi")
+    assert example_gen["input_base"]["runtimeValue"]["constant"] == os.path.join(REPO, "data", "chicago_taxi")
 
 
 def test_direct_runner_workers_follow_each_components_cpu_limit_not_the_node(tmp_path):

@@ -27,15 +27,14 @@ import time
 
 import pytest
 import yaml
-from conftest import run_kfx
+from conftest import REPO, run_kfx
 from kfp_mlmd import KfpMetadataRecorder
 from kfp_replay import kfx_compile, load_spec, replay
 
 from monitoring import lineage, store
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SOURCE_CSV = os.path.join(PROJECT, "data", "chicago_taxi", "span-1", "data.csv")
-SCHEMA = os.path.join(PROJECT, "configs", "chicago_taxi.schema.pbtxt")
+SOURCE_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
+SCHEMA = os.path.join(REPO, "configs", "chicago_taxi.schema.pbtxt")
 ROWS = 1000  # per span
 MODEL_NAME = "chicago_taxi"
 # One Beam worker in-process: the small data does not pay for process start-up on 2 cores.
@@ -55,7 +54,7 @@ def _add_span(data_dir, span: int) -> None:
 def _small_config(tmp_path) -> str:
     """The project's config with 1,000-row spans, a window of 2, short training and thresholds small data meets."""
     _add_span(tmp_path / "data", 1)
-    with open(os.path.join(PROJECT, "configs", "chicago_taxi.yaml"), encoding="utf-8") as f:
+    with open(os.path.join(REPO, "configs", "chicago_taxi.yaml"), encoding="utf-8") as f:
         raw = yaml.safe_load(f)
     raw["data"].update(path=str(tmp_path / "data"), schema=SCHEMA, window=2)
     raw["training"].update(train_steps=200, steps_per_evaluation=50)

@@ -1,0 +1,95 @@
+"""`kfx predict`: score rows from a CSV or JSON file on any TF-Serving-compatible server, over REST or gRPC.
+
+Input columns are matched to the signature's inputs by name (extra columns, such as the label, are ignored); the
+dtypes come from the server's model metadata, so the same command works for any model. Cells holding one of the
+missing-value tokens (data.missing_values of the configuration, by default pandas' own, as at training time) become
+"missing" as the serving signature expects them: NaN for numbers, "" for strings.
+Prints one CSV line per row: the row number and each output.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+
+import numpy as np
+
+from kfx import options, serve_cmd
+from pipeline.config import MISSING_VALUES, load
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds `kfx predict`."""
+    sub = commands.add_parser(
+        "predict",
+        help="score rows from a CSV or JSON file on a running model server (REST or gRPC)",
+        description=__doc__.split("\n\n")[1],
+    )
+    source = sub.add_mutually_exclusive_group(required=True)
+    source.add_argument("--csv", help="CSV file with a header row ('-' reads standard input)")
+    source.add_argument("--json", help='JSON file: a list of row objects, or a TF Serving body {"instances": [...]}')
+    sub.add_argument("--protocol", choices=["rest", "grpc"], default="rest", help="default rest")
+    sub.add_argument("--address", help="server HOST:PORT (default localhost:8501 for REST, localhost:8500 for gRPC)")
+    sub.add_argument("--model", help="model name (default serving.model_name of the configuration)")
+    which = sub.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, help="score with this version (default: the newest served)")
+    which.add_argument("--label", help="score with the version this label points at, e.g. stable or canary")
+    sub.add_argument("--signature", default="", help="signature name (default serving_default)")
+    sub.add_argument("--limit", type=options.positive_int, help="score only the first N rows")
+    sub.add_argument("--batch-size", type=options.positive_int, default=100, help="rows per request (default 100)")
+    serve_cmd.add_project_flags(sub)
+    sub.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Reads the rows, scores them batch by batch and prints one CSV line per row; exit 2 on bad input."""
+    options.quiet_tensorflow()
+    import tensorflow as tf
+
+    from serving.client import DEFAULT_PORTS, ClientError, connect
+    from serving.request_rows import InputError, read_rows, to_columns
+
+    # The project's configuration, when there is one, says which cells mean missing, as at training time.
+    config = load(args.config) if not args.model or os.path.isfile(args.config) else None
+    model = args.model or config.serving.model_name
+    missing_values = frozenset(config.data.missing_values if config else MISSING_VALUES)
+    path = args.csv or args.json
+    address = args.address or f"localhost:{DEFAULT_PORTS[args.protocol]}"
+    try:
+        rows = read_rows(path, is_csv=bool(args.csv), limit=args.limit)
+        client = connect(address, args.protocol)
+        version, signatures = client.metadata(model, args.version, args.label)
+        signature = signatures.get(args.signature or "serving_default")
+        if signature is None:
+            raise InputError(f"model '{model}' has no signature '{args.signature}' (it has {sorted(signatures)})")
+        dtypes = {name: np.dtype(tf.as_dtype(info.dtype).as_numpy_dtype) for name, info in signature.inputs.items()}
+        writer = csv.writer(io.TextIOWrapper(sys.stdout.buffer, newline="", write_through=True))
+        header = None
+        for start in range(0, len(rows), args.batch_size):
+            batch = rows[start : start + args.batch_size]
+            columns = to_columns(batch, dtypes, path, start, missing_values)
+            outputs = client.predict(model, columns, version=version, signature=args.signature)
+            if header is None:
+                header = sorted(outputs)
+                writer.writerow(["row", *header])
+            for i in range(len(batch)):
+                writer.writerow([start + i + 1, *[_cell(outputs[name][i]) for name in header]])
+        client.close()
+    except (InputError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return options.EXIT_BAD_INPUT
+    except ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return options.EXIT_FAILED
+    print(f"scored {len(rows)} rows with {model} version {version} over {args.protocol} at {address}", file=sys.stderr)
+    return 0
+
+
+def _cell(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, np.ndarray):
+        return json.dumps(value.tolist())
+    return f"{float(value):.6g}" if isinstance(value, (float, np.floating)) else str(value)

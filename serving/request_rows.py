@@ -1,0 +1,72 @@
+"""Rows from a CSV or JSON file, typed for a signature's inputs: what `kfx predict` sends to a model server.
+
+Input columns are matched to the signature's inputs by name (extra columns, such as the label, are ignored). Cells
+holding one of the missing-value tokens become "missing" as a serving signature expects them: NaN for numbers, ""
+for strings.
+"""
+
+import csv
+import json
+import math
+import os
+import sys
+from collections.abc import Collection
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """Rows that cannot be sent; the message names the file, the row and the column."""
+
+
+def read_rows(path: str, is_csv: bool, limit: int | None = None) -> list[dict]:
+    """The rows of a CSV file with a header, or of a JSON list of objects / TF Serving body; '-' reads stdin."""
+    if path != "-" and not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    try:
+        if is_csv:
+            handle = sys.stdin if path == "-" else open(path, newline="", encoding="utf-8-sig")
+            with handle:
+                rows = list(csv.DictReader(handle))
+        else:
+            with sys.stdin if path == "-" else open(path, encoding="utf-8") as handle:
+                document = json.load(handle)
+            rows = document.get("instances") if isinstance(document, dict) else document
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise InputError(f'{path}: expected a list of row objects or {{"instances": [...]}}')
+    except (UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
+        raise InputError(f"{path}: cannot be read: {error}") from None
+    if not rows:
+        raise InputError(f"{path}: no rows")
+    return rows[:limit] if limit else rows
+
+
+def to_columns(
+    rows: list[dict], dtypes: dict, source: str, first_row: int, missing_values: Collection[str]
+) -> dict[str, np.ndarray]:
+    """Columns typed for the signature; missing values as NaN ("" for strings); bad numbers name the row."""
+    missing = [name for name in dtypes if name not in rows[0]]
+    if missing:
+        raise InputError(f"{source}: no column for the signature inputs {missing} (columns: {sorted(rows[0])})")
+    columns = {}
+    for name, dtype in dtypes.items():
+        values = []
+        for offset, row in enumerate(rows):
+            value = row.get(name)
+            blank = value is None or (isinstance(value, str) and value in missing_values)
+            if dtype.kind == "O":
+                values.append(b"" if blank else str(value).encode())
+                continue
+            if blank:
+                values.append(math.nan)
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = None
+            if number is None or (dtype.kind in "iu" and not number.is_integer()):
+                kind = "a whole number" if dtype.kind in "iu" else "a number"
+                raise InputError(f"{source}: row {first_row + offset + 1}, column '{name}': '{value}' is not {kind}")
+            values.append(number)
+        columns[name] = np.array(values, dtype=dtype)
+    return columns
