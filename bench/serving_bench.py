@@ -14,7 +14,6 @@ counted as server time. Medians over BENCH_REPEATS rounds (default 3). Results: 
 
 import contextlib
 import csv
-import glob
 import json
 import math
 import os
@@ -26,9 +25,12 @@ import time
 import urllib.request
 
 import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
 
 from bench import results
 from bench.load import write_payloads
+from serving import tensors, versions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_NAME = "chicago_taxi"
@@ -42,12 +44,14 @@ BATCHING = (
 
 
 def newest_version() -> str:
-    versions = [p for p in glob.glob(os.path.join(MODEL_BASE, "*")) if os.path.basename(p).isdigit()]
-    if not versions:
+    """The folder of the version the server will serve, after a `kfx run` if nothing was pushed yet."""
+    if versions.latest_complete_version(MODEL_BASE) is None:
         print("no pushed model yet: running `kfx run` to make one", flush=True)
         subprocess.run([sys.executable, "-m", "kfx.cli", "run"], cwd=REPO, check=True)
-        return newest_version()
-    return max(versions, key=lambda p: int(os.path.basename(p)))
+    served = versions.latest_complete_version(MODEL_BASE)
+    if served is None:
+        raise RuntimeError(f"`kfx run` pushed no model to {MODEL_BASE} (was it blessed?)")
+    return served[1]
 
 
 def sample_rows(dtypes: dict, count: int) -> list[dict]:
@@ -82,8 +86,6 @@ def percentiles(values: list[float]) -> dict:
 
 def measure_floor(version_dir: str, rows: list[dict]) -> tuple[dict, dict]:
     """The signature called in-process through TensorFlow's public API: the floor any server adds to."""
-    import tensorflow as tf
-
     signature = tf.saved_model.load(version_dir).signatures["serving_default"]
     dtypes = {name: spec.dtype.name for name, spec in signature.structured_input_signature[1].items()}
     rows = sample_rows(dtypes, len(rows))
@@ -114,10 +116,6 @@ def measure_floor(version_dir: str, rows: list[dict]) -> tuple[dict, dict]:
 
 
 def payloads(rows: list[dict], dtypes: dict, size: int) -> dict[str, list[bytes]]:
-    from tensorflow_serving.apis import predict_pb2
-
-    from serving import tensors
-
     rest, grpc_requests = [], []
     for start in range(0, len(rows) - size + 1, size):
         batch = rows[start : start + size]

@@ -187,7 +187,7 @@ class ModelManager:
                 models = list(self._models.items())
             present = set()
             for name, model in models:
-                on_disk = versions_lib.versions_on_disk(model.config.base_path)
+                on_disk = versions_lib.complete_versions(model.config.base_path)
                 present.update(on_disk.values())
                 self._poll_model(name, model, on_disk)
             self._watch.forget_missing(present)
