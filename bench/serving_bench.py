@@ -37,6 +37,7 @@ MODEL_NAME = "chicago_taxi"
 MODEL_BASE = os.path.join(REPO, "workspace", "serving_model", MODEL_NAME)
 DATA_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
 SECONDS, WARMUP = 8.0, 2.0
+SAMPLE_ROWS = 1000
 BATCHING = (
     "max_batch_size { value: 64 } batch_timeout_micros { value: 0 } num_batch_threads { value: 2 } "
     "max_enqueued_batches { value: 4 }"
@@ -84,11 +85,11 @@ def percentiles(values: list[float]) -> dict:
     }
 
 
-def measure_floor(version_dir: str, rows: list[dict]) -> tuple[dict, dict]:
-    """The signature called in-process through TensorFlow's public API: the floor any server adds to."""
+def measure_floor(version_dir: str, count: int) -> tuple[dict, dict]:
+    """(floor, input dtypes): the signature called in-process on `count` sample rows, the floor any server adds to."""
     signature = tf.saved_model.load(version_dir).signatures["serving_default"]
     dtypes = {name: spec.dtype.name for name, spec in signature.structured_input_signature[1].items()}
-    rows = sample_rows(dtypes, len(rows))
+    rows = sample_rows(dtypes, count)
 
     def call(batch: list[dict]) -> None:
         outputs = signature(**{k: tf.constant(v) for k, v in columns(batch, dtypes).items()})
@@ -179,7 +180,7 @@ def load(scratch: str, protocol: str, requests: list[bytes], clients: int, proce
     }
 
 
-def one_round(scratch: str, dtypes: dict, single: dict, hundred: dict) -> dict:
+def one_round(scratch: str, single: dict, hundred: dict) -> dict:
     result = {}
     with server(scratch, batching=False):
         for protocol in ("rest", "grpc"):
@@ -206,9 +207,9 @@ def run(repeats: int) -> dict:
     rounds = []
     with tempfile.TemporaryDirectory(prefix="kfx-serving-bench-") as scratch:
         for index in range(repeats):
-            floor, dtypes = measure_floor(version_dir, [{}] * 1000)
-            rows = sample_rows(dtypes, 1000)
-            measured = one_round(scratch, dtypes, payloads(rows, dtypes, 1), payloads(rows, dtypes, 100))
+            floor, dtypes = measure_floor(version_dir, SAMPLE_ROWS)
+            rows = sample_rows(dtypes, SAMPLE_ROWS)
+            measured = one_round(scratch, payloads(rows, dtypes, 1), payloads(rows, dtypes, 100))
             rounds.append({"floor": floor, **measured})
             print(f"round {index + 1}: {json.dumps(rounds[-1])}", flush=True)
     return {**median_of(rounds), "rounds": len(rounds), "raw": rounds}

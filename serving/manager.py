@@ -128,10 +128,6 @@ class ModelManager:
         time.sleep(settle_seconds)
         self.poll()
 
-    def model_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._models)
-
     # ---- requests ------------------------------------------------------------------------------------------------
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable a request asks for, or TF Serving's NOT_FOUND/INVALID_ARGUMENT error."""
