@@ -14,7 +14,6 @@ counted as server time. Medians over BENCH_REPEATS rounds (default 3). Results: 
 
 import contextlib
 import csv
-import glob
 import json
 import math
 import os
@@ -26,15 +25,19 @@ import time
 import urllib.request
 
 import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
 
 from bench import results
 from bench.load import write_payloads
+from serving import tensors, versions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_NAME = "chicago_taxi"
 MODEL_BASE = os.path.join(REPO, "workspace", "serving_model", MODEL_NAME)
 DATA_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
 SECONDS, WARMUP = 8.0, 2.0
+SAMPLE_ROWS = 1000
 BATCHING = (
     "max_batch_size { value: 64 } batch_timeout_micros { value: 0 } num_batch_threads { value: 2 } "
     "max_enqueued_batches { value: 4 }"
@@ -42,12 +45,14 @@ BATCHING = (
 
 
 def newest_version() -> str:
-    versions = [p for p in glob.glob(os.path.join(MODEL_BASE, "*")) if os.path.basename(p).isdigit()]
-    if not versions:
+    """The folder of the version the server will serve, after a `kfx run` if nothing was pushed yet."""
+    if versions.latest_complete_version(MODEL_BASE) is None:
         print("no pushed model yet: running `kfx run` to make one", flush=True)
         subprocess.run([sys.executable, "-m", "kfx.cli", "run"], cwd=REPO, check=True)
-        return newest_version()
-    return max(versions, key=lambda p: int(os.path.basename(p)))
+    served = versions.latest_complete_version(MODEL_BASE)
+    if served is None:
+        raise RuntimeError(f"`kfx run` pushed no model to {MODEL_BASE} (was it blessed?)")
+    return served[1]
 
 
 def sample_rows(dtypes: dict, count: int) -> list[dict]:
@@ -80,13 +85,11 @@ def percentiles(values: list[float]) -> dict:
     }
 
 
-def measure_floor(version_dir: str, rows: list[dict]) -> tuple[dict, dict]:
-    """The signature called in-process through TensorFlow's public API: the floor any server adds to."""
-    import tensorflow as tf
-
+def measure_floor(version_dir: str, count: int) -> tuple[dict, dict]:
+    """(floor, input dtypes): the signature called in-process on `count` sample rows, the floor any server adds to."""
     signature = tf.saved_model.load(version_dir).signatures["serving_default"]
     dtypes = {name: spec.dtype.name for name, spec in signature.structured_input_signature[1].items()}
-    rows = sample_rows(dtypes, len(rows))
+    rows = sample_rows(dtypes, count)
 
     def call(batch: list[dict]) -> None:
         outputs = signature(**{k: tf.constant(v) for k, v in columns(batch, dtypes).items()})
@@ -114,10 +117,6 @@ def measure_floor(version_dir: str, rows: list[dict]) -> tuple[dict, dict]:
 
 
 def payloads(rows: list[dict], dtypes: dict, size: int) -> dict[str, list[bytes]]:
-    from tensorflow_serving.apis import predict_pb2
-
-    from serving import tensors
-
     rest, grpc_requests = [], []
     for start in range(0, len(rows) - size + 1, size):
         batch = rows[start : start + size]
@@ -181,7 +180,7 @@ def load(scratch: str, protocol: str, requests: list[bytes], clients: int, proce
     }
 
 
-def one_round(scratch: str, dtypes: dict, single: dict, hundred: dict) -> dict:
+def one_round(scratch: str, single: dict, hundred: dict) -> dict:
     result = {}
     with server(scratch, batching=False):
         for protocol in ("rest", "grpc"):
@@ -208,9 +207,9 @@ def run(repeats: int) -> dict:
     rounds = []
     with tempfile.TemporaryDirectory(prefix="kfx-serving-bench-") as scratch:
         for index in range(repeats):
-            floor, dtypes = measure_floor(version_dir, [{}] * 1000)
-            rows = sample_rows(dtypes, 1000)
-            measured = one_round(scratch, dtypes, payloads(rows, dtypes, 1), payloads(rows, dtypes, 100))
+            floor, dtypes = measure_floor(version_dir, SAMPLE_ROWS)
+            rows = sample_rows(dtypes, SAMPLE_ROWS)
+            measured = one_round(scratch, payloads(rows, dtypes, 1), payloads(rows, dtypes, 100))
             rounds.append({"floor": floor, **measured})
             print(f"round {index + 1}: {json.dumps(rounds[-1])}", flush=True)
     return {**median_of(rounds), "rounds": len(rounds), "raw": rounds}

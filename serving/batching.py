@@ -44,7 +44,7 @@ class _Queue:
 class BatchScheduler:
     """Combines concurrent Predict calls into batches; `submit` returns a Future of the request's outputs."""
 
-    def __init__(self, params, on_batch: Callable[[int, float], None] | None = None):
+    def __init__(self, params, on_batch: Callable[[int, float], None]):
         self.max_batch_size = params.max_batch_size.value
         self.timeout = params.batch_timeout_micros.value / 1e6
         self.max_queued_rows = params.max_enqueued_batches.value * self.max_batch_size
@@ -179,5 +179,4 @@ class BatchScheduler:
         for task in tasks:
             task.future.set_result({name: value[offset : offset + task.rows] for name, value in outputs.items()})
             offset += task.rows
-        if self._on_batch:
-            self._on_batch(sum(t.rows for t in tasks), started - tasks[0].enqueued)
+        self._on_batch(sum(t.rows for t in tasks), started - tasks[0].enqueued)

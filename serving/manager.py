@@ -128,10 +128,6 @@ class ModelManager:
         time.sleep(settle_seconds)
         self.poll()
 
-    def model_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._models)
-
     # ---- requests ------------------------------------------------------------------------------------------------
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable a request asks for, or TF Serving's NOT_FOUND/INVALID_ARGUMENT error."""
@@ -187,7 +183,7 @@ class ModelManager:
                 models = list(self._models.items())
             present = set()
             for name, model in models:
-                on_disk = versions_lib.versions_on_disk(model.config.base_path)
+                on_disk = versions_lib.complete_versions(model.config.base_path)
                 present.update(on_disk.values())
                 self._poll_model(name, model, on_disk)
             self._watch.forget_missing(present)

@@ -26,7 +26,11 @@ TF_SERVING_FLAGS: dict[str, tuple[type, object, str]] = {
     "model_base_path": (str, None, "folder of <version>/ SavedModels when serving one model"),
     "model_config_file": (str, None, "text-format ModelServerConfig (model_config_list), for several models"),
     "model_config_file_poll_wait_seconds": (int, 0, "re-read --model_config_file this often; 0 reads it once"),
-    "file_system_poll_wait_seconds": (int, 1, "look for new versions this often; 0 looks once, <0 never"),
+    "file_system_poll_wait_seconds": (
+        int,
+        1,
+        "look for new versions this often; 0 or less: only until each model has one (TF Serving: 0 once, <0 never)",
+    ),
     "allow_version_labels_for_unavailable_models": (bool, False, "let a new label name a version not loaded yet"),
     "max_num_load_retries": (int, 5, "retries of a version that failed to load"),
     "load_retry_interval_micros": (int, 60_000_000, "wait between load retries"),

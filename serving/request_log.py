@@ -49,7 +49,7 @@ class RequestLogger:
         model_name: str,
         config: logging_config_pb2.LoggingConfig,
         max_file_bytes: int,
-        metrics: Metrics | None = None,
+        metrics: Metrics,
     ):
         self.model_name = model_name
         self.prefix = os.path.abspath(config.log_collector_config.filename_prefix)
@@ -119,8 +119,7 @@ class RequestLogger:
         try:
             self._queue.put_nowait(build)
         except queue.Full:
-            if self._metrics:
-                self._metrics.request_logged(self.model_name, "RESOURCE_EXHAUSTED")
+            self._metrics.request_logged(self.model_name, "RESOURCE_EXHAUSTED")
 
     def _new_path(self) -> str:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -155,8 +154,7 @@ class RequestLogger:
             except Exception:  # a log entry that cannot be written must not stop the writer
                 logger.exception("request log for model %s: entry not written", self.model_name)
                 status = "INTERNAL"
-            if self._metrics:
-                self._metrics.request_logged(self.model_name, status)
+            self._metrics.request_logged(self.model_name, status)
 
 
 def _spec(model_spec, servable, signature_name: str, with_version: bool = True) -> None:
@@ -169,7 +167,7 @@ def _spec(model_spec, servable, signature_name: str, with_version: bool = True) 
 class RequestLogs:
     """The request loggers of the configured models, rebuilt when the model config changes."""
 
-    def __init__(self, max_file_bytes: int, metrics: Metrics | None = None):
+    def __init__(self, max_file_bytes: int, metrics: Metrics):
         self._max_file_bytes = max_file_bytes
         self._metrics = metrics
         self._loggers: dict[str, RequestLogger] = {}

@@ -101,8 +101,8 @@ def plan_promotion(config: ModelServerConfig, history: dict, model_name: str, ve
     updated = ModelServerConfig()
     updated.CopyFrom(config)
     model = model_config(updated, model_name)
-    on_disk = versions_lib.versions_on_disk(model.base_path)
-    if version not in on_disk or versions_lib.fingerprint(on_disk[version]) is None:
+    on_disk = versions_lib.complete_versions(model.base_path)
+    if version not in on_disk:
         listed = ", ".join(map(str, sorted(on_disk))) or "none"
         raise RolloutError(
             f"version {version} of '{model_name}' is not a SavedModel under {model.base_path} "

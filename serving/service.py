@@ -32,8 +32,8 @@ class InferenceService:
         manager: ModelManager,
         metrics: Metrics,
         request_logs: RequestLogs,
-        batcher: BatchScheduler | None = None,
-        workers: int = 8,
+        batcher: BatchScheduler | None,
+        workers: int,
     ):
         self.manager = manager
         self.metrics = metrics

@@ -48,8 +48,3 @@ HTTP_STATUS = {
     grpc.StatusCode.DATA_LOSS: 500,
     grpc.StatusCode.UNAUTHENTICATED: 401,
 }
-
-
-def status_label(code: grpc.StatusCode) -> str:
-    """The status name TF Serving uses in metric labels and status protos, e.g. "OK", "INVALID_ARGUMENT"."""
-    return code.name

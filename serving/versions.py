@@ -1,8 +1,10 @@
 """Versions on disk in TF Serving's layout, `<base_path>/<version>/saved_model.pb`, and the version policies.
 
-As TF Serving does, only child folders whose names are whole numbers are versions. Unlike TF Serving, a version is
-loaded only once its files have stopped changing between two looks (`VersionWatch`), so a version that is still
-being copied is never loaded, whatever order the copy writes files in.
+The one rule for which folders are versions, used by the server, the ServingBaseline component and the benchmark:
+as in TF Serving, child folders whose names are whole numbers; and, as TensorFlow's loader needs, holding
+saved_model.pb or saved_model.pbtxt (`complete_versions`). Unlike TF Serving, a version is loaded only once its files
+have stopped changing between two looks (`VersionWatch`), so a version that is still being copied is never loaded,
+whatever order the copy writes files in.
 """
 
 import tensorflow as tf
@@ -12,21 +14,35 @@ SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 ServableVersionPolicy = file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
 
 
-def versions_on_disk(base_path: str) -> dict[int, str]:
-    """Version number -> folder, for every child folder of `base_path` named by a whole number."""
+def holds_saved_model(version_path: str) -> bool:
+    """Whether a version folder holds saved_model.pb or saved_model.pbtxt, the file TensorFlow's loader reads."""
+    return any(tf.io.gfile.exists(f"{version_path}/{name}") for name in SAVED_MODEL_FILES)
+
+
+def complete_versions(base_path: str) -> dict[int, str]:
+    """Version number -> folder, for each child folder of `base_path` named by a whole number and holding a model."""
     if not tf.io.gfile.isdir(base_path):
         return {}
+    base = base_path.rstrip("/")
     found = {}
     for entry in tf.io.gfile.listdir(base_path):
-        name = entry.rstrip("/")
-        if name.isdigit() and tf.io.gfile.isdir(f"{base_path.rstrip('/')}/{name}"):
-            found[int(name)] = f"{base_path.rstrip('/')}/{name}"
+        name = entry.rstrip("/")  # object stores list folders with a trailing slash
+        path = f"{base}/{name}"
+        # ASCII digits only, as TF Serving's SimpleAtoi: str.isdigit alone also accepts "²", which int() refuses.
+        if name.isascii() and name.isdigit() and tf.io.gfile.isdir(path) and holds_saved_model(path):
+            found[int(name)] = path
     return found
+
+
+def latest_complete_version(base_path: str) -> tuple[int, str] | None:
+    """(version, folder) of the highest complete version under `base_path`, the one TF Serving serves by default."""
+    found = complete_versions(base_path)
+    return (max(found), found[max(found)]) if found else None
 
 
 def fingerprint(version_path: str) -> tuple | None:
     """(path, size, mtime) of every file, or None while the SavedModel file itself is missing."""
-    if not any(tf.io.gfile.exists(f"{version_path}/{name}") for name in SAVED_MODEL_FILES):
+    if not holds_saved_model(version_path):
         return None
     files = []
     for folder, _, names in tf.io.gfile.walk(version_path):

@@ -8,7 +8,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, path_utils
 
-from components.serving_baseline import versions
+from serving import versions
 
 MODEL_KEY = "model"
 BASELINE_MODEL_KEY = "baseline_model"
@@ -29,14 +29,15 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         baseline = artifact_utils.get_single_instance(output_dict[BASELINE_MODEL_KEY])
-        served = versions.latest_version(exec_properties[SERVING_MODEL_DIR_KEY])
+        served = versions.latest_complete_version(exec_properties[SERVING_MODEL_DIR_KEY])
         if served is None:
             baseline.set_int_custom_property(HAS_MODEL_PROPERTY, 0)
             return
-        io_utils.copy_dir(served.path, path_utils.serving_model_dir(baseline.uri))
+        version, path = served
+        io_utils.copy_dir(path, path_utils.serving_model_dir(baseline.uri))
         baseline.set_int_custom_property(HAS_MODEL_PROPERTY, 1)
-        baseline.set_int_custom_property(SERVED_VERSION_PROPERTY, served.version)
-        baseline.set_string_custom_property(SERVED_PATH_PROPERTY, served.path)
+        baseline.set_int_custom_property(SERVED_VERSION_PROPERTY, version)
+        baseline.set_string_custom_property(SERVED_PATH_PROPERTY, path)
 
 
 def has_model(artifact: types.Artifact) -> bool:

@@ -1,11 +1,14 @@
-"""ServingBaseline finds what TF Serving would serve and hands it to the Evaluator as a Model artifact."""
+"""ServingBaseline finds what TF Serving would serve and hands it to the Evaluator as a Model artifact.
+
+Which folders are complete versions is serving.versions' rule, tested in tests/serving/test_versions.py.
+"""
 
 import os
 
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
-from components.serving_baseline import executor, versions
+from components.serving_baseline import executor
 
 
 def _version(base, name, complete=True):
@@ -15,20 +18,6 @@ def _version(base, name, complete=True):
     if complete:
         (path / "saved_model.pb").write_text(f"model {name}")
     return path
-
-
-def test_latest_complete_integer_version_wins(tmp_path):
-    _version(tmp_path, "100")
-    _version(tmp_path, "300")
-    _version(tmp_path, "900", complete=False)  # Pusher still copying: saved_model.pb comes last
-    _version(tmp_path, "tmp-400")
-    found = versions.latest_version(str(tmp_path))
-    assert found == versions.ServedVersion(300, str(tmp_path / "300"))
-
-
-def test_nothing_served(tmp_path):
-    assert versions.latest_version(str(tmp_path / "absent")) is None
-    assert versions.latest_version(str(tmp_path)) is None
 
 
 def _run(serving_dir, output_dir):
@@ -45,9 +34,11 @@ def _run(serving_dir, output_dir):
 def test_executor_copies_the_served_version(tmp_path):
     serving = tmp_path / "serving"
     _version(serving, "42")
+    _version(serving, "43", complete=False)  # Pusher still copying: saved_model.pb comes last
     baseline = _run(serving, tmp_path / "baseline")
     assert executor.has_model(baseline)
     assert baseline.get_int_custom_property(executor.SERVED_VERSION_PROPERTY) == 42
+    assert baseline.get_string_custom_property(executor.SERVED_PATH_PROPERTY) == str(serving / "42")
     copied = path_utils.serving_model_path(baseline.uri)
     with open(os.path.join(copied, "saved_model.pb")) as f:
         assert f.read() == "model 42"

@@ -61,6 +61,18 @@ def test_latest_policy_swaps_only_once_the_new_version_is_available(tmp_path, ve
     assert float(still["y"][0]) == 1.0  # a request that holds the old version finishes on it
 
 
+def test_a_folder_without_saved_model_pb_is_not_a_version_yet(tmp_path, versions):
+    shutil.copytree(versions[1], tmp_path / "1")
+    shutil.copytree(versions[2], tmp_path / "2", ignore=shutil.ignore_patterns("saved_model.pb"))  # copy in progress
+    manager = ModelManager(_config(tmp_path))
+    manager.initial_load(settle_seconds=0)
+    assert _states(manager) == {1: "AVAILABLE"} and _answer(manager) == 1.0
+    shutil.copy(os.path.join(versions[2], "saved_model.pb"), tmp_path / "2")
+    manager.poll()
+    manager.poll()
+    assert _states(manager) == {2: "AVAILABLE", 1: "END"} and _answer(manager) == 2.0
+
+
 def test_a_version_that_fails_to_load_is_reported_and_the_previous_one_keeps_serving(tmp_path, versions):
     shutil.copytree(versions[1], tmp_path / "1")
     manager = ModelManager(_config(tmp_path), LoadSettings(max_retries=0))
