@@ -34,7 +34,7 @@ from tensorflow.core.example import example_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tensorflow_serving.apis import input_pb2, prediction_log_pb2
 
-from models.exporter import EXAMPLES_INPUT, EXAMPLES_SIGNATURE
+from models.signatures import EXAMPLES_INPUT, EXAMPLES_SIGNATURE
 from monitoring import lineage
 from pipeline.config import PipelineConfig, SkewCheck, SkewConfig
 from serving import tensors
