@@ -20,12 +20,8 @@ from tensorflow_transform.saved import saved_transform_io_v2
 
 from models import features
 from models import model as model_lib
+from models.signatures import EXAMPLES_INPUT, EXAMPLES_SIGNATURE, SCORE_OUTPUT, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 
-SERVING_SIGNATURE = "serving_default"
-EXAMPLES_SIGNATURE = "from_examples"
-TRANSFORM_SIGNATURE = "transform_features"
-EXAMPLES_INPUT = "examples"
-SCORE_OUTPUT = "score"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 

@@ -184,13 +184,13 @@ def _checks(graph: _Graph, examples: metadata_store_pb2.Artifact) -> list[Step]:
     return found
 
 
-def training_statistics(store: metadata_store.MetadataStore, version: str) -> str:
-    """URI of the ExampleStatistics of the data the version was trained on (its `Split-train` holds the stats)."""
+def training_statistics(store: metadata_store.MetadataStore, version: str) -> metadata_store_pb2.Artifact:
+    """The ExampleStatistics artifact of the data the version was trained on, StatisticsGen's output on its chain."""
     lineage = served_lineage(store, version)
     step = lineage.step("StatisticsGen")
     if step is None:
         raise LineageError(f"version {version}: no StatisticsGen step found on its lineage")
-    return step.outputs["statistics"]
+    return _Graph(store).artifacts(step.execution_id, Event.OUTPUT)["statistics"]
 
 
 def format_lineage(lineage: Lineage) -> str:

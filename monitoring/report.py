@@ -14,22 +14,19 @@ import os
 from typing import Any
 
 import jinja2
-import tensorflow as tf
 from ml_metadata import metadata_store
-from tensorflow_data_validation.utils import anomalies_util, display_util, stats_util
+from tensorflow_data_validation.utils import display_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
 from components.drift_gate import executor as drift_executor
 from components.drift_gate import policy as drift_policy
-from monitoring import charts
+from monitoring import artifacts, charts
 from monitoring import lineage as lineage_lib
 from monitoring import store as store_lib
 from monitoring import summary as summary_lib
 
 TEMPLATE = "report.html.j2"
 _SPLIT_ORDER = ("train", "eval", "newest_span", "previous_span")
-# StatisticsGen and ExampleValidator write <uri>/Split-<split>/FeatureStats.pb and .../SchemaDiff.pb.
-_SPLIT_PREFIX, _STATS, _ANOMALIES = "Split-", "FeatureStats.pb", "SchemaDiff.pb"
 _TOP_VALUES = 3
 _SHOWN_RUN_IDS = 5  # recorded run ids named when the one asked for is unknown
 
@@ -126,10 +123,16 @@ def collect(store: metadata_store.MetadataStore, pipeline_name: str, run: store_
     )
     statistics = run.output("StatisticsGen", "statistics")
     if statistics is not None:
-        report.statistics = [_split_statistics(split, path) for split, path in _split_files(statistics.uri, _STATS)]
+        stats = artifacts.statistics(statistics)
+        report.statistics = [
+            _split_statistics(split, artifacts.load_statistics(stats, split)) for split in _in_order(stats.splits)
+        ]
     validation = run.output("ExampleValidator", "anomalies")
     if validation is not None:
-        report.anomalies = [_anomalies(split, path) for split, path in _split_files(validation.uri, _ANOMALIES)]
+        found = artifacts.anomalies(validation)
+        report.anomalies = [
+            _anomalies(split, artifacts.load_anomalies(found, split)) for split in _in_order(found.splits)
+        ]
     _add_drift(report, store, pipeline_name, run)
     if summary.pushed_version:
         try:
@@ -159,20 +162,14 @@ def _find_run(store: metadata_store.MetadataStore, pipeline_name: str, run_id: s
     return store_lib.run_record(store, context, pipeline_name)
 
 
-def _split_files(uri: str, file_name: str) -> list[tuple[str, str]]:
-    """(split, path of `file_name`) for each `Split-<split>` folder of an artifact, in the report's order."""
-    found = []
-    for entry in tf.io.gfile.listdir(uri):
-        folder = entry.rstrip("/")
-        path = os.path.join(uri, folder, file_name)
-        if folder.startswith(_SPLIT_PREFIX) and tf.io.gfile.exists(path):
-            found.append((folder.removeprefix(_SPLIT_PREFIX), path))
+def _in_order(splits: list[str]) -> list[str]:
+    """An artifact's splits in the report's order, then any others by name."""
     order = {split: index for index, split in enumerate(_SPLIT_ORDER)}
-    return sorted(found, key=lambda item: (order.get(item[0], len(order)), item[0]))
+    return sorted(splits, key=lambda split: (order.get(split, len(order)), split))
 
 
-def _split_statistics(split: str, path: str) -> dict[str, Any]:
-    dataset = stats_util.load_stats_binary(path).datasets[0]
+def _split_statistics(split: str, statistics: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, Any]:
+    dataset = statistics.datasets[0]
     features = [_feature_row(feature, dataset.num_examples) for feature in dataset.features]
     return {"split": split, "rows": dataset.num_examples, "features": sorted(features, key=lambda f: f["name"])}
 
@@ -210,8 +207,7 @@ def _anomalies_table(anomalies: anomalies_pb2.Anomalies) -> str:
     return "" if table.empty else table.to_html(na_rep="n/a", classes="data", border=0)
 
 
-def _anomalies(split: str, path: str) -> dict[str, Any]:
-    anomalies = anomalies_util.load_anomalies_binary(path)
+def _anomalies(split: str, anomalies: anomalies_pb2.Anomalies) -> dict[str, Any]:
     return {"split": split, "count": len(anomalies.anomaly_info), "table": _anomalies_table(anomalies)}
 
 
@@ -223,9 +219,10 @@ def _add_drift(
     report.drift_headline = summary.drift
     report.drift_measurements = summary.drift_measurements
     validator = run.output("DistributionValidator", "anomalies")
-    pair = f"SplitPair-{drift_executor.NEWEST_SPLIT}_{drift_executor.PREVIOUS_SPLIT}"
-    path = os.path.join(validator.uri, pair, _ANOMALIES) if validator is not None else ""
-    anomalies = anomalies_util.load_anomalies_binary(path) if path and tf.io.gfile.exists(path) else None
+    anomalies = None
+    if validator is not None:
+        pair = (drift_executor.NEWEST_SPLIT, drift_executor.PREVIOUS_SPLIT)
+        anomalies = artifacts.load_split_pair_anomalies(artifacts.anomalies(validator), *pair)
     if anomalies is not None:
         report.drift_anomalies = _anomalies_table(anomalies)
     failed = [node for node, state in run.states.items() if state == "FAILED"]

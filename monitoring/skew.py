@@ -33,14 +33,15 @@ from ml_metadata import metadata_store
 from tensorflow.core.example import example_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tensorflow_serving.apis import input_pb2, prediction_log_pb2
+from tfx.types import artifact_utils, standard_artifacts
 
-from models.exporter import EXAMPLES_INPUT, EXAMPLES_SIGNATURE
-from monitoring import lineage
+from models.signatures import EXAMPLES_INPUT, EXAMPLES_SIGNATURE
+from monitoring import artifacts, lineage
 from pipeline.config import PipelineConfig, SkewCheck, SkewConfig
 from serving import tensors
 
 TRAINING, SERVING = "TRAINING", "SERVING"
-TRAIN_STATS = os.path.join("Split-train", "FeatureStats.pb")
+TRAIN_SPLIT = "train"  # the split the model was trained on
 SKEW_TEMPLATE = "skew.html.j2"  # in monitoring/templates/
 _MEASURES = {
     anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "jensen_shannon",
@@ -87,7 +88,7 @@ class VersionSkew:
     version: str
     requests: int
     rows: int
-    training_statistics: str
+    training_statistics: str  # the folder of the train split in StatisticsGen's output
     skew: list[Measurement]
     anomalies: list[Anomaly]
 
@@ -347,29 +348,32 @@ def check(location: str, store: metadata_store.MetadataStore, config: PipelineCo
     if not versions:
         raise LogError(f"{location}: no requests of model '{model}' in {len(files)} log files")
     # Every version must have its training data in this workspace before any statistics are computed.
-    training_uris = {version: lineage.training_statistics(store, version) for version in versions}
+    statistics = {version: artifacts.statistics(lineage.training_statistics(store, version)) for version in versions}
     results = []
     for version in versions:
-        stats_path = os.path.join(training_uris[version], TRAIN_STATS)
-        training = load_training_statistics(version, stats_path)
+        training = load_training_statistics(version, statistics[version])
         requests = groups[(model, version)]
         frame = serving_frame(_concatenate(requests.chunks), feature_types(training))
         serving = tfdv.generate_statistics_from_dataframe(frame)
         schema = skew_schema(training, config.features.raw_features, config.skew)
         skew, anomalies = compare(training, serving, schema)
-        results.append(VersionSkew(model, version, requests.count, len(frame), stats_path, skew, anomalies))
+        split_uri = artifact_utils.get_split_uri([statistics[version]], TRAIN_SPLIT)
+        results.append(VersionSkew(model, version, requests.count, len(frame), split_uri, skew, anomalies))
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return SkewReport(absolute(location), files, config.path, created, results, ignored)
 
 
-def load_training_statistics(version: str, stats_path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """The training statistics file of a version (local or gs://); LineageError when it is missing or unreadable."""
+def load_training_statistics(
+    version: str, statistics: standard_artifacts.ExampleStatistics
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """The train split's statistics of a version (local or gs://); LineageError when they are missing or unreadable."""
     try:
-        if tf.io.gfile.exists(stats_path) and not tf.io.gfile.isdir(stats_path):
-            return tfdv.load_stats_binary(stats_path)
-    except tf.errors.OpError as error:
-        raise lineage.LineageError(f"version {version}: cannot read {stats_path}: {_one_line(error)}") from None
-    raise lineage.LineageError(f"version {version}: its training statistics {stats_path} are missing")
+        return artifacts.load_statistics(statistics, TRAIN_SPLIT)
+    except tf.errors.NotFoundError:
+        problem = "are missing"
+    except (ValueError, tf.errors.OpError) as error:  # ValueError: the artifact has no train split
+        problem = f"cannot be read: {_one_line(error)}"
+    raise lineage.LineageError(f"version {version}: the training statistics in {statistics.uri} {problem}")
 
 
 def write_reports(report: SkewReport, json_path: str, html_path: str) -> None:
@@ -385,5 +389,5 @@ def write_reports(report: SkewReport, json_path: str, html_path: str) -> None:
             raise OSError(f"cannot write the report {path}: {_one_line(error)}") from None
 
 
-def _one_line(error: tf.errors.OpError) -> str:
-    return " ".join(error.message.split())  # storage errors (gs://) span lines
+def _one_line(error: Exception) -> str:
+    return " ".join(getattr(error, "message", str(error)).split())  # storage errors (gs://) span lines

@@ -2,16 +2,16 @@
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from tfx.dsl.compiler import constants
 
-if TYPE_CHECKING:
-    from monitoring.kfp_metadata import KfpView
+from monitoring import kfp_metadata
 
-RUN_CONTEXT = "pipeline_run"
-NODE_CONTEXT = "node"
+RUN_CONTEXT = constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
+NODE_CONTEXT = constants.NODE_CONTEXT_TYPE_NAME
 # Recorded on each run's context by `kfx run`: the code that ran.
 GIT_COMMIT, GIT_DIRTY = "git_commit", "git_dirty"
 GRPC_SCHEME = "grpc://"
@@ -37,15 +37,15 @@ class RunRecord:
         return artifacts[0] if artifacts else None
 
 
-def connect(target: str, timeout_seconds: float = GRPC_TIMEOUT_SECONDS) -> "metadata_store.MetadataStore | KfpView":
+def connect(
+    target: str, timeout_seconds: float = GRPC_TIMEOUT_SECONDS
+) -> metadata_store.MetadataStore | kfp_metadata.KfpView:
     """Opens ML Metadata read-only: a SQLite file, or `grpc://host:port`, the MLMD service of Kubeflow Pipelines.
 
     Records written by TFX (LocalDagRunner) come back as a MetadataStore; records written by the KFP v2 driver and
     launcher come back as a `kfp_metadata.KfpView` of it, which speaks TFX's names. MetadataUnavailable when a gRPC
     address is malformed or does not answer within `timeout_seconds`.
     """
-    from monitoring import kfp_metadata
-
     if target.startswith(GRPC_SCHEME):
         host, port = grpc_address(target[len(GRPC_SCHEME) :])
         config = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=port, client_timeout_sec=timeout_seconds)

@@ -12,11 +12,12 @@ from typing import Any
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from tensorflow_data_validation.utils import stats_util
+from ml_metadata.proto import metadata_store_pb2
 
 from components.drift_gate import executor as drift_executor
 from components.serving_baseline import executor as baseline_executor
 from components.window_example_gen import executor as window_executor
+from monitoring import artifacts
 from monitoring.store import RunRecord, custom
 
 # Why a metric can be undefined (NaN in TFMA's output), shown after "n/a".
@@ -70,7 +71,7 @@ def summarize(run: RunRecord) -> RunSummary:
         summary.previous_span = previous if previous is not None and previous >= 0 else None
     statistics = run.output("StatisticsGen", "statistics")
     if statistics is not None:
-        summary.examples = _example_counts(statistics.uri)
+        summary.examples = _example_counts(statistics)
     if run.output("ExampleValidator", "anomalies") is not None:
         failed = run.states.get("DataGate") == "FAILED"
         summary.validation = "FAILED: anomalies found (listed above)" if failed else "passed: no anomalies"
@@ -116,15 +117,12 @@ def _add_drift(summary: RunSummary, run: RunRecord) -> None:
         summary.drift = f"passed ({against}): every measure under its threshold"
 
 
-def _example_counts(statistics_uri: str) -> dict[str, int]:
-    counts = {}
-    for entry in sorted(tf.io.gfile.listdir(statistics_uri)):
-        path = os.path.join(statistics_uri, entry.rstrip("/"), "FeatureStats.pb")
-        if entry.startswith("Split-") and tf.io.gfile.exists(path):
-            counts[entry.rstrip("/").removeprefix("Split-")] = (
-                stats_util.load_stats_binary(path).datasets[0].num_examples
-            )
-    return counts
+def _example_counts(record: metadata_store_pb2.Artifact) -> dict[str, int]:
+    statistics = artifacts.statistics(record)
+    return {
+        split: artifacts.load_statistics(statistics, split).datasets[0].num_examples
+        for split in sorted(statistics.splits)
+    }
 
 
 def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessed: bool) -> None:

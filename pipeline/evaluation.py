@@ -2,7 +2,7 @@
 
 import tensorflow_model_analysis as tfma
 
-from models import exporter
+from models import signatures
 from pipeline.config import METRICS, EvaluationConfig
 
 # TFMA passes a change threshold when diff >= value: "no regression" allows a tie (up to float noise), "min
@@ -54,9 +54,9 @@ def eval_config(evaluation: EvaluationConfig, label_key: str) -> tfma.EvalConfig
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name=exporter.EXAMPLES_SIGNATURE,
+                signature_name=signatures.EXAMPLES_SIGNATURE,
                 label_key=label_key,
-                preprocessing_function_names=[exporter.TRANSFORM_SIGNATURE],
+                preprocessing_function_names=[signatures.TRANSFORM_SIGNATURE],
             )
         ],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in evaluation.slices],

@@ -5,14 +5,13 @@ from typing import Any
 
 from tensorflow_data_validation.utils import anomalies_util
 from tfx import types
+from tfx.components.example_validator import executor as example_validator_executor
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from components.data_gate import anomalies as anomalies_lib
 
 ANOMALIES_KEY = "anomalies"
-# File name ExampleValidator writes per split (tfx/components/example_validator/executor.py).
-ANOMALIES_FILE = "SchemaDiff.pb"
 
 
 class DataValidationError(RuntimeError):
@@ -29,12 +28,12 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         artifact = artifact_utils.get_single_instance(input_dict[ANOMALIES_KEY])
-        by_split = {
-            split: anomalies_util.load_anomalies_binary(
-                os.path.join(artifact_utils.get_split_uri([artifact], split), ANOMALIES_FILE)
-            )
-            for split in artifact_utils.decode_split_names(artifact.split_names)
-        }
+        by_split = {}
+        for split in artifact_utils.decode_split_names(artifact.split_names):
+            # TFX 1.16 has no reader for ExampleValidator's output: its executor names the file in each split.
+            split_uri = artifact_utils.get_split_uri([artifact], split)
+            path = os.path.join(split_uri, example_validator_executor.DEFAULT_FILE_NAME)
+            by_split[split] = anomalies_util.load_anomalies_binary(path)
         problems = anomalies_lib.describe(by_split)
         if problems:
             raise DataValidationError(

@@ -20,7 +20,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
-from models import exporter, features, preprocessing
+from models import exporter, features, preprocessing, signatures
 from models import model as model_lib
 
 ROWS = 400
@@ -111,8 +111,10 @@ def _request(rows, raw_spec):
 
 def test_exported_model_has_the_three_signatures(exported):
     _, loaded = exported
-    assert set(loaded.signatures) == {"serving_default", "from_examples", "transform_features"}
-    serving = loaded.signatures["serving_default"]
+    names = {signatures.SERVING_SIGNATURE, signatures.EXAMPLES_SIGNATURE, signatures.TRANSFORM_SIGNATURE}
+    # The names README's table and TF Serving clients use.
+    assert set(loaded.signatures) == names == {"serving_default", "from_examples", "transform_features"}
+    serving = loaded.signatures[signatures.SERVING_SIGNATURE]
     assert {k for k in serving.structured_input_signature[1]} == {
         "fare", "trip_miles", "trip_seconds", "pickup_latitude", "pickup_longitude", "dropoff_latitude",
         "dropoff_longitude", "payment_type", "company", "trip_start_hour", "trip_start_day", "trip_start_month",
@@ -127,14 +129,15 @@ def test_prediction_signatures_agree_row_for_row(exported, raw_rows, taxi_config
     rows = rows[:50]
     assert any(r["company"] is None for r in rows) and any(r["dropoff_latitude"] is None for r in rows)
     model_spec = {name: spec[name] for name in taxi_config.features.raw_features}
-    from_json = loaded.signatures["serving_default"](**_request(rows, model_spec))["score"].numpy()
+    score = signatures.SCORE_OUTPUT
+    from_json = loaded.signatures[signatures.SERVING_SIGNATURE](**_request(rows, model_spec))[score].numpy()
     decoded = [{k: (v.decode() if isinstance(v, bytes) else v) for k, v in r.items()} for r in rows]
-    examples = tf.constant([exporter.row_to_example(r, spec) for r in decoded])
-    from_examples = loaded.signatures["from_examples"](examples=examples)["score"].numpy()
+    examples = {signatures.EXAMPLES_INPUT: tf.constant([exporter.row_to_example(r, spec) for r in decoded])}
+    from_examples = loaded.signatures[signatures.EXAMPLES_SIGNATURE](**examples)[score].numpy()
     assert from_json.shape == (50,)
     np.testing.assert_allclose(from_json, from_examples, rtol=0, atol=1e-6)
     assert np.all((from_json > 0) & (from_json < 1))
-    transformed = loaded.signatures["transform_features"](examples=examples)
+    transformed = loaded.signatures[signatures.TRANSFORM_SIGNATURE](**examples)
     expected_labels = [int(r["tips"] > 0.2 * r["fare"]) for r in rows]
     assert transformed[taxi_config.features.label.name].numpy().tolist() == expected_labels
 
@@ -147,5 +150,5 @@ def test_warmup_requests_replay_against_the_signatures(exported):
         request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
         signature = loaded.signatures[request.model_spec.signature_name]
         inputs = {name: tf.make_ndarray(tensor) for name, tensor in request.inputs.items()}
-        score = signature(**{k: tf.constant(v) for k, v in inputs.items()})["score"].numpy()
+        score = signature(**{k: tf.constant(v) for k, v in inputs.items()})[signatures.SCORE_OUTPUT].numpy()
         assert score.shape == (1,) and np.isfinite(score).all()

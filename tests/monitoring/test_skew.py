@@ -27,6 +27,8 @@ from server_process import builtin_server
 from tensorflow.core.example import example_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tensorflow_serving.apis import prediction_log_pb2
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
 
 from monitoring import lineage, skew, store
 from pipeline.config import MISSING_VALUES
@@ -114,7 +116,7 @@ def test_logs_of_matching_requests_show_no_skew(e2e_project, taxi_config, served
         assert 0.0 <= m["value"] <= m["threshold"] and not m["over"], m
     fare = next(m for m in version["skew"] if m["feature"] == "fare")
     assert fare["threshold"] == 0.3 and fare["value"] < 0.15
-    assert version["training_statistics"].endswith(os.path.join("Split-train", "FeatureStats.pb"))
+    assert version["training_statistics"].endswith(os.sep + "Split-train")
     assert f"{MODEL} version {served['version']}: {ROWS // BATCH} requests, {ROWS} rows" in result.stdout
     assert "no skew past a threshold" in result.stdout
 
@@ -262,13 +264,16 @@ def test_logs_statistics_and_reports_go_through_tensorflow_filesystems():
     assert list(groups) == [(MODEL, "7")] and groups[MODEL, "7"].count == 1 and ignored == {}
 
     training = tfdv.generate_statistics_from_dataframe(pd.DataFrame({"fare": [3.0, 12.5]}))
-    stats_path = f"{root}/Statistics/{skew.TRAIN_STATS}"
-    tf.io.gfile.makedirs(os.path.dirname(stats_path))
-    with tf.io.gfile.GFile(stats_path, "wb") as f:
+    statistics = standard_artifacts.ExampleStatistics()
+    statistics.uri, statistics.splits = f"{root}/Statistics", [skew.TRAIN_SPLIT]
+    split_uri = artifact_utils.get_split_uri([statistics], skew.TRAIN_SPLIT)
+    tf.io.gfile.makedirs(split_uri)
+    with tf.io.gfile.GFile(os.path.join(split_uri, stats_artifact_utils.BINARY_PB_BASENAME), "wb") as f:
         f.write(training.SerializeToString())
-    assert skew.load_training_statistics("7", stats_path) == training
-    with pytest.raises(lineage.LineageError, match="its training statistics .* are missing"):
-        skew.load_training_statistics("7", f"{root}/nothing/{skew.TRAIN_STATS}")
+    assert skew.load_training_statistics("7", statistics) == training
+    statistics.uri = f"{root}/nothing"
+    with pytest.raises(lineage.LineageError, match="the training statistics in .* are missing"):
+        skew.load_training_statistics("7", statistics)
 
     report = skew.SkewReport(skew.absolute(f"{root}/logs"), files, CONFIG_PATH, "now", [], ignored)
     skew.write_reports(report, f"{root}/reports/skew.json", f"{root}/reports/skew.html")

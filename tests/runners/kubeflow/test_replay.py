@@ -100,7 +100,7 @@ def _check_lineage_of_first_push(metadata_path: str, version: str, first: dict, 
     assert example_gen["details"]["window_files"] == {"1": [str(data_dir / "span-1" / "data.csv")]}
     # What `kfx monitor` compares the requests of this version with: this replay's StatisticsGen output.
     statistics = first["StatisticsGen"].outputs["statistics"][0]["uri"]
-    assert lineage.training_statistics(store.connect(metadata_path), version) == statistics
+    assert lineage.training_statistics(store.connect(metadata_path), version).uri == statistics
     return [step["execution_id"] for step in found["steps"]]
 
 
