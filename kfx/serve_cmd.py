@@ -59,8 +59,10 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"using {written} (written by kfx promote)", flush=True)
             args.model_config_file = written
         else:
+            from serving import versions  # imports TensorFlow
+
             base = os.path.join(serving_dir(args), name)
-            if not any(entry.isdigit() for entry in (os.listdir(base) if os.path.isdir(base) else [])):
+            if versions.latest_complete_version(base) is None:
                 print(f"error: no pushed model under {base}: run `make run` (or `kfx run`) first, "
                       "or pass --model_base_path", file=sys.stderr)  # fmt: skip
                 return options.EXIT_BAD_INPUT

@@ -162,11 +162,11 @@ def promotion(config_path: str, model: str, base_path: str, version: str, label:
     config, history = _target(config_path, model, base_path)
     served = model_config(config, model)
     if version == "latest":
-        found = versions_lib.versions_on_disk(served.base_path)
-        if not found:
+        latest = versions_lib.latest_complete_version(served.base_path)
+        if latest is None:
             raise RolloutError(f"no pushed version under {served.base_path}: run `kfx run` first")
-        version = str(max(found))
-    if not version.isdigit():
+        version = str(latest[0])
+    if not (version.isascii() and version.isdigit()):
         raise RolloutError(f"version '{version}' is not a version number (or 'latest')")
     before = served.version_labels.get(label)
     adding, final, history = plan_promotion(config, history, model, int(version), label)
