@@ -43,7 +43,9 @@ BAD_INPUT = (ConfigError, DataError, CompileError, SubmitError)  # nothing ran o
 
 def build_parser() -> argparse.ArgumentParser:
     """The `kfx` parser with every command; secrets typed by mistake never appear in its usage errors."""
-    parser = RedactingArgumentParser(prog="kfx", description="TFX pipeline: local runs on Beam with ML Metadata.")
+    parser = RedactingArgumentParser(
+        prog="kfx", description="The TFX pipeline: run it here, take it to Kubeflow, serve and monitor its model."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(commands)
