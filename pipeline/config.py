@@ -24,7 +24,8 @@ from pipeline import config_errors
 
 # Evaluation metrics a threshold can name, mapped to their TFMA metric class.
 METRICS = {"auc": "AUC", "accuracy": "BinaryAccuracy", "precision": "Precision", "recall": "Recall"}
-# Cells that mean "missing", exactly as pandas' read_csv treats them by default (case-sensitive).
+# Cells that mean "missing" (case-sensitive): pandas' default NA strings, plus "None", which pandas 2 also reads as
+# missing (the pinned pandas 1.5 does not).
 MISSING_VALUES = (
     "",
     "#N/A",

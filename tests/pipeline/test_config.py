@@ -81,6 +81,14 @@ def test_shipped_config_loads_with_paths_relative_to_the_file(taxi_config, confi
     assert (taxi_config.data.max_missing_label_fraction, taxi_config.data.min_rows_per_class) == (0.05, 10)
 
 
+def test_default_missing_values_are_pandas_na_strings_plus_none():
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    # What the comment, README and --help say: pandas' default NA strings (1.5 lacks "None"; pandas 2 has it).
+    assert set(config_lib.MISSING_VALUES) == STR_NA_VALUES | {"None"}
+    assert len(config_lib.MISSING_VALUES) == len(set(config_lib.MISSING_VALUES))
+
+
 def test_the_issues_three_mistakes_name_key_value_and_fix(raw):
     training = copy.deepcopy(raw)
     training["training"]["train_step"] = training["training"].pop("train_steps")
