@@ -94,6 +94,8 @@ class DataConfig:
     )
 
 
+# The one definition of the label: the graph's LabelRule (parse, below) and the row reader's rows.Label
+# (pipeline/data.py rules_of) are built from it field for field.
 @_section
 class LabelSection:
     """A binary label computed from raw columns: `column` > `greater_than` (x `times`), or `column` in `one_of`."""

@@ -35,10 +35,12 @@ def _string_features(config: PipelineConfig) -> set[str]:
 
 
 def compared_features(config: PipelineConfig) -> list[str]:
+    """Every model feature and label column, in the configuration's order."""
     return list(config.features.required_columns)
 
 
 def validator_config(config: PipelineConfig) -> distribution_validator_pb2.DistributionValidatorConfig:
+    """DistributionValidator's comparators per compared feature, and its row-count bounds."""
     strings = _string_features(config)
     validator = distribution_validator_pb2.DistributionValidatorConfig()
     for name in compared_features(config):
@@ -58,15 +60,10 @@ def validator_config(config: PipelineConfig) -> distribution_validator_pb2.Distr
 
 
 def gate_settings(config: PipelineConfig) -> dict[str, Any]:
-    label = config.features.label
+    """DriftGate's `settings`: the action of each feature and of the row count, and the label's limit."""
     return {
         "default_action": config.drift.default.action,
         "feature_actions": {name: _effective(config, name).action for name in compared_features(config)},
         "row_count_action": config.drift.row_count.action,
-        "label": {
-            "rule": {"column": label.column, "greater_than": label.greater_than, "times": label.times,
-                     "one_of": list(label.one_of)},
-            "max_rate_change": config.drift.label.max_rate_change,
-            "action": config.drift.label.action,
-        },
-    }  # fmt: skip
+        "label": dataclasses.asdict(config.drift.label),  # max_rate_change, action
+    }

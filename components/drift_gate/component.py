@@ -1,8 +1,9 @@
 """DriftGate: stops the run before Transform when the newest span drifted from the previous one.
 
 TFX's DistributionValidator measures the drift (TFDV's comparators) but only records it; this reads its result,
-adds the label's positive rate (computed with the pipeline's label rule), applies the configured block/warn
-action per feature, writes every measurement to `drift.json` in its output, and raises on a blocking one.
+adds the change of the label's positive rate (from the label counts WindowExampleGen records on its Examples),
+applies the configured block/warn action per feature, writes every measurement to `drift.json` in its output, and
+raises on a blocking one.
 """
 
 import json
@@ -32,7 +33,7 @@ class DriftGate(base_component.BaseComponent):
 
     def __init__(self, anomalies: types.BaseChannel, examples: types.BaseChannel, settings: dict[str, Any]):
         """`settings`: default_action, feature_actions {feature: action}, row_count_action, and label
-        {rule: {column, greater_than, times, one_of}, max_rate_change, action}."""
+        {max_rate_change, action}."""
         drift = types.Channel(type=standard_artifacts.ExampleAnomalies)
         super().__init__(
             spec=DriftGateSpec(
