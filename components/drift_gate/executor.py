@@ -11,7 +11,7 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from components.drift_gate import policy
+from components.drift_gate import policy, validator
 from components.window_example_gen import window as window_lib
 
 ANOMALIES_KEY, EXAMPLES_KEY, DRIFT_KEY, SETTINGS_KEY = "anomalies", "examples", "drift", "settings"
@@ -51,8 +51,7 @@ class Executor(base_executor.BaseExecutor):
         report = {"newest_span": newest, "previous_span": None if previous < 0 else previous, "measurements": []}
         found = []
         if previous >= 0:
-            # DistributionValidator writes <uri>/SplitPair-<test>_<baseline>/SchemaDiff.pb
-            path = os.path.join(anomalies_artifact.uri, f"SplitPair-{NEWEST_SPLIT}_{PREVIOUS_SPLIT}", "SchemaDiff.pb")
+            path = validator.anomalies_path(anomalies_artifact.uri, NEWEST_SPLIT, PREVIOUS_SPLIT)
             found = policy.measurements(anomalies_util.load_anomalies_binary(path), settings)
             label = policy.label_measurement(
                 _label_counts(examples, NEWEST_SPLIT), _label_counts(examples, PREVIOUS_SPLIT), settings

@@ -27,7 +27,6 @@ from pipeline import data as data_lib
 from pipeline import drift as drift_lib
 
 ROWS = 200
-PAIR_DIR = f"SplitPair-{executor.NEWEST_SPLIT}_{executor.PREVIOUS_SPLIT}"
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +76,10 @@ def _statistics(root, newest: pd.DataFrame, previous: pd.DataFrame):
         with open(os.path.join(split_dir, "FeatureStats.pb"), "wb") as f:
             f.write(tfdv.generate_statistics_from_dataframe(frame).SerializeToString())
     return statistics
+
+
+def _pair_file(anomalies) -> str:
+    return validator.anomalies_path(anomalies.uri, executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT)
 
 
 def _validate(root, statistics, config, validator_executor=validator.Executor):
@@ -133,7 +136,7 @@ def _scenario(root, config, newest, previous, previous_span=1):
     anomalies = _validate(root / "anomalies", statistics, drift_lib.validator_config(config))
     examples = _examples(root, config, {previous_span: previous, previous_span + 1: newest})
     drift, report, error = _gate(root, anomalies, examples, drift_lib.gate_settings(config))
-    tfdv_anomalies = anomalies_util.load_anomalies_binary(os.path.join(anomalies.uri, PAIR_DIR, "SchemaDiff.pb"))
+    tfdv_anomalies = anomalies_util.load_anomalies_binary(_pair_file(anomalies))
     return {
         "statistics": statistics,
         "validator": anomalies,
@@ -258,10 +261,7 @@ def test_validator_accepts_the_config_as_json_string_and_as_proto(tmp_path, drif
     text = json_format.MessageToJson(proto)  # what the Kubeflow v2 entrypoint passes
     from_string = _validate(tmp_path / "string", drifted["statistics"], text)
     from_proto = _validate(tmp_path / "proto", drifted["statistics"], proto)
-    results = [
-        anomalies_util.load_anomalies_binary(os.path.join(artifact.uri, PAIR_DIR, "SchemaDiff.pb"))
-        for artifact in (from_string, from_proto)
-    ]
+    results = [anomalies_util.load_anomalies_binary(_pair_file(artifact)) for artifact in (from_string, from_proto)]
     assert results[0] == results[1] == drifted["anomalies"]
     assert {".".join(i.path.step) for i in results[0].drift_skew_info} == set(drift_config.features.required_columns)
     with pytest.raises(AttributeError, match="default_slice_config"):  # TFX 1.16's own executor: the bug worked around
