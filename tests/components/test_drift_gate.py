@@ -20,7 +20,7 @@ from tfx.components.distribution_validator import executor as tfx_validator_exec
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
-from components.drift_gate import executor, policy, validator
+from components.drift_gate import component, executor, policy, validator
 from components.window_example_gen import window
 from pipeline import config as config_lib
 from pipeline import data as data_lib
@@ -115,7 +115,7 @@ def _examples(root, config, spans: dict[int, pd.DataFrame]):
 
 def _gate(root, anomalies, examples, settings):
     """Runs DriftGate's executor; returns (drift artifact, drift.json, the DriftError or None)."""
-    drift = standard_artifacts.ExampleAnomalies()
+    drift = component.DriftReport()
     drift.uri = str(root / "drift")
     os.makedirs(drift.uri)  # the launcher creates output folders
     error = None
@@ -266,3 +266,18 @@ def test_validator_accepts_the_config_as_json_string_and_as_proto(tmp_path, drif
     assert {".".join(i.path.step) for i in results[0].drift_skew_info} == set(drift_config.features.required_columns)
     with pytest.raises(AttributeError, match="default_slice_config"):  # TFX 1.16's own executor: the bug worked around
         _validate(tmp_path / "tfx", drifted["statistics"], text, tfx_validator_executor.Executor)
+
+
+def test_the_drift_report_type_is_compiled_for_kubeflow_and_parsed_back_by_its_entrypoint():
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+
+    schema = compiler_utils.get_artifact_schema(component.DriftReport)  # refuses a title KFP would not accept
+    drift = pipeline_spec_pb2.RuntimeArtifact(uri="/tmp/drift")
+    drift.type.instance_schema = schema
+    drift.metadata.update({executor.CHECKED_PROPERTY: 1})
+    outputs = {executor.DRIFT_KEY: pipeline_spec_pb2.ArtifactList(artifacts=[drift])}
+    (parsed,) = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(outputs)[executor.DRIFT_KEY]
+    assert type(parsed) is component.DriftReport and parsed.type_name == "components.DriftReport"
+    assert parsed.get_int_custom_property(executor.CHECKED_PROPERTY) == 1
