@@ -19,7 +19,8 @@ MISSING_TOKEN = "__missing__"
 @dataclasses.dataclass(frozen=True)
 class LabelRule:
     """A binary label computed from raw columns: positive when `column` > `greater_than` (× `times`), or
-    when `column` is one of `one_of`. Columns used only by the label never reach the model's inputs."""
+    when `column` is one of `one_of`. Columns used only by the label never reach the model's inputs. Built from the
+    configuration's label section, field for field (pipeline/config.py), as the row reader's rows.Label is."""
 
     name: str
     column: str

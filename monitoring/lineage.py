@@ -74,6 +74,7 @@ class _Graph:
     def __init__(self, store: metadata_store.MetadataStore):
         self.store = store
         self._run_type = next(t.id for t in store.get_context_types() if t.name == store_lib.RUN_CONTEXT)
+        self._node_types = {t.id for t in store.get_context_types() if t.name == store_lib.NODE_CONTEXT}
 
     def producer(self, artifact_id: int) -> metadata_store_pb2.Execution:
         """The execution that made the artifact (cached executions add OUTPUT events too: take the first)."""
@@ -85,7 +86,13 @@ class _Graph:
         events = [e for e in self.store.get_events_by_artifact_ids([artifact_id]) if e.type == Event.INPUT]
         executions = self.store.get_executions_by_id(sorted({e.execution_id for e in events}))
         complete = metadata_store_pb2.Execution.COMPLETE
-        return sorted((e for e in executions if _node(e) == node), key=lambda e: e.last_known_state != complete)
+        return sorted((e for e in executions if self.node(e) == node), key=lambda e: e.last_known_state != complete)
+
+    def node(self, execution: metadata_store_pb2.Execution) -> str:
+        """The node id, from the node context `<pipeline>.<node id>` (a pipeline name has no dot); KFP's records have
+        none but name the execution type after the task. Not the class: the Evaluator node's class is not Evaluator."""
+        nodes = [c for c in self.store.get_contexts_by_execution(execution.id) if c.type_id in self._node_types]
+        return nodes[0].name.split(".", 1)[1] if nodes else execution.type.rsplit(".", 1)[-1]
 
     def artifacts(self, execution_id: int, kind: int) -> dict[str, metadata_store_pb2.Artifact]:
         events = [e for e in self.store.get_events_by_execution_ids([execution_id]) if e.type == kind]
@@ -101,7 +108,7 @@ class _Graph:
             " ", "seconds"
         )
         return Step(
-            node=_node(execution),
+            node=self.node(execution),
             execution_id=execution.id,
             state=metadata_store_pb2.Execution.State.Name(execution.last_known_state),
             run_id=run_id,
@@ -110,10 +117,6 @@ class _Graph:
             finished=finished,
             outputs={key: artifact.uri for key, artifact in outputs.items()},
         )
-
-
-def _node(execution: metadata_store_pb2.Execution) -> str:
-    return execution.type.rsplit(".", 1)[-1]
 
 
 def _properties(artifact: metadata_store_pb2.Artifact, names: list[str]) -> dict[str, Any]:

@@ -91,11 +91,12 @@ class _Tally:
 
 
 def rules_of(config: PipelineConfig) -> rows_lib.Rules:
-    """How rows are read, here and in WindowExampleGen: missing-value tokens, numeric columns, the label."""
+    """How rows are read, here and in WindowExampleGen: missing-value tokens, numeric columns, the label (the
+    configuration's label rule, field for field)."""
     features, label = config.features, config.features.label
     numeric_label = label.columns if label.greater_than is not None else ()
     return rows_lib.Rules(
-        label=rows_lib.Label(label.name, label.column, label.greater_than, label.times, tuple(label.one_of)),
+        label=rows_lib.Label(**dataclasses.asdict(label)),
         numeric=tuple(dict.fromkeys((*features.numeric, *features.bucketized, *numeric_label))),
         missing_values=tuple(config.data.missing_values),
         max_missing_label_fraction=config.data.max_missing_label_fraction,

@@ -14,7 +14,7 @@ from components.atomic_pusher.component import Pusher
 from components.data_gate.component import DataGate
 from components.drift_gate.component import DriftGate
 from components.drift_gate.validator import DistributionValidator
-from components.serving_baseline.component import Evaluator, ServingBaseline
+from components.serving_baseline.component import OptionalBaselineEvaluator, ServingBaseline
 from components.window_example_gen import executor as window_executor
 from components.window_example_gen.component import WindowExampleGen
 from models import features as features_lib
@@ -146,14 +146,15 @@ def create_pipeline(
     # Finds the model being served now: the baseline the candidate must not regress from.
     serving_baseline = ServingBaseline(model=trainer.outputs["model"], serving_model_dir=serving_model_dir)
 
-    # Evaluates the candidate overall and per slice, and blesses it only if it passes every threshold.
-    evaluator = Evaluator(
+    # Evaluates the candidate overall and per slice, and blesses it only if it passes every threshold (and beats the
+    # served model, once there is one).
+    evaluator = OptionalBaselineEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=serving_baseline.outputs["baseline_model"],
         eval_config=evaluation.eval_config(config.evaluation, config.features.label.name),
         example_splits=["eval"],
-    )
+    ).with_id("Evaluator")  # TFX's node name, which ML Metadata records, summaries and lineage use
 
     # Copies a blessed model to <serving_model_dir>/<version>/, the layout TF Serving watches; a version appears
     # complete or not at all, even when the run is killed mid-copy.

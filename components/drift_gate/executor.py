@@ -5,50 +5,32 @@ import json
 import os
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
 import tensorflow as tf
 from tensorflow_data_validation.utils import anomalies_util
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
-from tfx_bsl.coders import example_coder
 
-from components.drift_gate import policy
+from components.drift_gate import policy, validator
+from components.window_example_gen import window as window_lib
 
 ANOMALIES_KEY, EXAMPLES_KEY, DRIFT_KEY, SETTINGS_KEY = "anomalies", "examples", "drift", "settings"
-NEWEST_SPLIT, PREVIOUS_SPLIT = "newest_span", "previous_span"  # WindowExampleGen's drift splits
+NEWEST_SPLIT, PREVIOUS_SPLIT = window_lib.NEWEST_SPLIT, window_lib.PREVIOUS_SPLIT  # WindowExampleGen's drift splits
 REPORT_FILE = "drift.json"
-# Custom properties of the drift artifact and of the Examples artifact it reads.
+# Custom properties of the drift artifact.
 CHECKED_PROPERTY, BLOCKING_PROPERTY, WARNING_PROPERTY = "checked", "blocking", "warnings"
-_SPAN_PROPERTY, _PREVIOUS_PROPERTY = "span", "previous_span"
-_DECODE_BATCH = 8192  # serialized examples decoded at once
 
 
 class DriftError(RuntimeError):
     """The newest span drifted past a blocking threshold; the message names each feature and value."""
 
 
-def _split_columns(examples: types.Artifact, split: str, names: list[str]) -> dict[str, np.ndarray]:
-    """The given columns of one split, missing values as NaN (numbers) or "" (strings); decoded in batches by
-    tfx_bsl, which types each column from its values as TFX's readers do."""
-    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
-    dataset = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP").batch(_DECODE_BATCH)
-    decoder = example_coder.ExamplesToRecordBatchDecoder()
-    values: dict[str, list] = {name: [] for name in names}
-    for records in dataset.as_numpy_iterator():
-        batch = decoder.DecodeBatch(list(records))
-        for name in names:
-            index = batch.schema.get_field_index(name)
-            if index < 0:  # missing from every row of the batch
-                values[name] += [np.nan] * batch.num_rows
-                continue
-            value_type = batch.schema.field(index).type.value_type
-            missing = b"" if pa.types.is_binary(value_type) or pa.types.is_large_binary(value_type) else np.nan
-            values[name] += [cell[0] if cell else missing for cell in batch.column(index).to_pylist()]
-    return {
-        name: np.array([v.decode() if isinstance(v, bytes) else v for v in column]) for name, column in values.items()
-    }
+def _label_counts(examples: types.Artifact, split: str) -> policy.LabelCounts | None:
+    """What WindowExampleGen counted as it wrote the drift split; None on an artifact from before it counted."""
+    labeled, positive = window_lib.LABEL_COUNT_PROPERTIES[split]
+    if not examples.has_custom_property(labeled):
+        return None
+    return policy.LabelCounts(examples.get_int_custom_property(labeled), examples.get_int_custom_property(positive))
 
 
 class Executor(base_executor.BaseExecutor):
@@ -64,23 +46,17 @@ class Executor(base_executor.BaseExecutor):
         anomalies_artifact = artifact_utils.get_single_instance(input_dict[ANOMALIES_KEY])
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         drift = artifact_utils.get_single_instance(output_dict[DRIFT_KEY])
-        newest = examples.get_int_custom_property(_SPAN_PROPERTY)
-        previous = examples.get_int_custom_property(_PREVIOUS_PROPERTY)
+        newest = examples.get_int_custom_property(window_lib.SPAN_PROPERTY)
+        previous = examples.get_int_custom_property(window_lib.PREVIOUS_PROPERTY)
         report = {"newest_span": newest, "previous_span": None if previous < 0 else previous, "measurements": []}
         found = []
         if previous >= 0:
-            # DistributionValidator writes <uri>/SplitPair-<test>_<baseline>/SchemaDiff.pb
-            path = os.path.join(anomalies_artifact.uri, f"SplitPair-{NEWEST_SPLIT}_{PREVIOUS_SPLIT}", "SchemaDiff.pb")
+            path = validator.anomalies_path(anomalies_artifact.uri, NEWEST_SPLIT, PREVIOUS_SPLIT)
             found = policy.measurements(anomalies_util.load_anomalies_binary(path), settings)
-            label = settings.get("label")
-            if label:
-                rule = label["rule"]
-                names = [rule["column"]] + ([rule["times"]] if rule.get("times") else [])
-                rates = [
-                    policy.label_rate(_split_columns(examples, s, names), rule) for s in (NEWEST_SPLIT, PREVIOUS_SPLIT)
-                ]
-                measured = policy.label_measurement(rates[0], rates[1], settings)
-                found += [measured] if measured else []
+            label = policy.label_measurement(
+                _label_counts(examples, NEWEST_SPLIT), _label_counts(examples, PREVIOUS_SPLIT), settings
+            )
+            found += [label] if label else []
         report["measurements"] = [{**dataclasses.asdict(m), "over": m.over} for m in found]
         with tf.io.gfile.GFile(os.path.join(drift.uri, REPORT_FILE), "w") as f:
             json.dump(report, f, indent=2)

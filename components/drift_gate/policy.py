@@ -1,14 +1,13 @@
 """Drift findings from DistributionValidator's anomalies, and which of them stop the run (pure logic, no TFX types).
 
 TFDV measures; this decides. Per feature the configuration says "block" (stop before Transform) or "warn" (report
-only). The label is checked on its positive rate, computed with the pipeline's label rule, and the row count with
-the comparator DistributionValidator already applies.
+only). The label is checked on its positive rate, from the label counts WindowExampleGen records per span, and the
+row count with the comparator DistributionValidator already applies.
 """
 
 import dataclasses
 from typing import Any
 
-import numpy as np
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 BLOCK, WARN = "block", "warn"
@@ -22,6 +21,10 @@ _MEASURES = {
 _ROW_COUNT_REASONS = (
     anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLES,
     anomalies_pb2.AnomalyInfo.COMPARATOR_HIGH_NUM_EXAMPLES,
+)
+NOT_COUNTED = (
+    "no label counts on the Examples artifact (written before WindowExampleGen recorded them); run again without "
+    "the cache (kfx run --no-cache)"
 )
 
 
@@ -43,6 +46,18 @@ class Measurement:
             return f"{self.feature}: {self.detail}"
         name = self.feature if self.feature == LABEL else f"feature '{self.feature}'"
         return f"{name}: {self.measure} {self.value:.3f} > threshold {self.threshold:.3f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelCounts:
+    """One span's rows (every one with a label) and its positive rows."""
+
+    rows: int
+    positives: int
+
+    @property
+    def rate(self) -> float:
+        return self.positives / self.rows
 
 
 def measurements(anomalies: anomalies_pb2.Anomalies, settings: dict[str, Any]) -> list[Measurement]:
@@ -69,26 +84,22 @@ def measurements(anomalies: anomalies_pb2.Anomalies, settings: dict[str, Any]) -
     return found
 
 
-def label_rate(columns: dict[str, np.ndarray], rule: dict[str, Any]) -> float:
-    """The share of positive labels under the pipeline's label rule (models/features.py LabelRule)."""
-    values = columns[rule["column"]]
-    if rule.get("one_of"):
-        positive = np.isin(values.astype(str), [str(v) for v in rule["one_of"]])
-    else:
-        bound = float(rule["greater_than"])
-        scale = columns[rule["times"]].astype(float) if rule.get("times") else 1.0
-        with np.errstate(invalid="ignore"):
-            positive = values.astype(float) > bound * scale
-    return float(np.mean(positive)) if len(positive) else float("nan")
-
-
-def label_measurement(newest: float, previous: float, settings: dict[str, Any]) -> Measurement | None:
+def label_measurement(
+    newest: LabelCounts | None, previous: LabelCounts | None, settings: dict[str, Any]
+) -> Measurement | None:
+    """The change of the label's positive rate; None when the label is not checked or a span has no rows. Counts
+    of None (not recorded) are a finding of their own, so the check is never skipped silently."""
     label = settings.get("label")
-    if not label or np.isnan(newest) or np.isnan(previous):
+    if not label:
         return None
-    change = abs(newest - previous)
-    measure = f"positive rate {previous:.3f} -> {newest:.3f}, a change of"
-    return Measurement(LABEL, measure, change, float(label["max_rate_change"]), label.get("action", BLOCK))
+    action = label.get("action", BLOCK)
+    if newest is None or previous is None:
+        return Measurement(LABEL, "positive rate", None, None, action, NOT_COUNTED)
+    if not newest.rows or not previous.rows:
+        return None
+    change = abs(newest.rate - previous.rate)
+    measure = f"positive rate {previous.rate:.3f} -> {newest.rate:.3f}, a change of"
+    return Measurement(LABEL, measure, change, float(label["max_rate_change"]), action)
 
 
 def blocking(found: list[Measurement]) -> list[Measurement]:

@@ -12,6 +12,7 @@
 Everything else is TFX's executor.
 """
 
+import os
 from typing import Any
 
 from tfx import types
@@ -24,6 +25,12 @@ from tfx.utils import json_utils, proto_utils
 
 _CONFIG_KEY = standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY
 _STATISTICS_KEY = standard_component_specs.STATISTICS_KEY
+
+
+def anomalies_path(anomalies_uri: str, test_split: str, baseline_split: str) -> str:
+    """Where the executor writes a split pair's Anomalies. TFX 1.16 names the file (DEFAULT_FILE_NAME) but builds the
+    folder, `SplitPair-<test>_<baseline>`, inline in its Do, with no constant or reader for it."""
+    return os.path.join(anomalies_uri, f"SplitPair-{test_split}_{baseline_split}", tfx_executor.DEFAULT_FILE_NAME)
 
 
 class SplitPairValidatorSpec(standard_component_specs.DistributionValidatorSpec):

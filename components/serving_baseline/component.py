@@ -33,7 +33,8 @@ class ServingBaseline(base_component.BaseComponent):
         )
 
 
-class Evaluator(evaluator_component.Evaluator):
-    """TFX's Evaluator that treats an empty ServingBaseline output as "no baseline yet"."""
+class OptionalBaselineEvaluator(evaluator_component.Evaluator):
+    """TFX's Evaluator that treats an empty ServingBaseline output as "no baseline yet"; the pipeline gives it the
+    node id "Evaluator"."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.EvaluatorExecutor)

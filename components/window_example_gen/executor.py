@@ -33,6 +33,7 @@ SPAN_PROPERTY, WINDOW_PROPERTY, PREVIOUS_PROPERTY = (
     window_lib.PREVIOUS_PROPERTY,
 )
 FINGERPRINT_PROPERTY, FILES_PROPERTY = window_lib.FINGERPRINT_PROPERTY, window_lib.FILES_PROPERTY
+LABEL_COUNT_PROPERTIES = window_lib.LABEL_COUNT_PROPERTIES
 # Rows of the window left out because their label is missing.
 MISSING_LABEL_PROPERTY = "missing_label_rows"
 
@@ -64,7 +65,8 @@ def window_of(exec_properties: dict[str, Any]) -> window_lib.Window:
 
 class Executor(csv_executor.Executor):
     """Splits the window's rows into the configured hash splits (train/eval) and writes the newest and the previous
-    span again as splits of their own, for the drift check; records the spans on the Examples artifact."""
+    span again as splits of their own, for the drift check; records the spans on the Examples artifact, and the
+    label counts of the two drift splits (what DriftGate compares)."""
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]) -> dict[str, Any]:
         # Resolved once, before reading, and recorded as read: a span added during the run is left to the next one.
@@ -98,6 +100,10 @@ class Executor(csv_executor.Executor):
         examples.set_string_custom_property(FILES_PROPERTY, json.dumps(files))
         counts, samples = self._metrics()
         examples.set_int_custom_property(MISSING_LABEL_PROPERTY, counts.get(read.MISSING_LABEL, 0))
+        for split, (labeled_property, positive_property) in LABEL_COUNT_PROPERTIES.items():
+            negative, positive = (counts.get(f"{read.CLASS}{split}/{label}", 0) for label in (0, 1))
+            examples.set_int_custom_property(labeled_property, negative + positive)
+            examples.set_int_custom_property(positive_property, positive)
         splits = [split.name for split in _output_config(exec_properties).split_config.splits]
         problem = self._problem(counts, samples, splits)
         if problem:

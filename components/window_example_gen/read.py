@@ -26,7 +26,8 @@ from components.window_example_gen import encoding
 from components.window_example_gen import rows as rows_lib
 from components.window_example_gen import window as window_lib
 
-# Beam metrics of the read: window rows, those without a label, classes per split, text in numeric columns.
+# Beam metrics of the read: window rows, those without a label, classes per split (drift splits included), text in
+# numeric columns.
 METRICS_NAMESPACE = "WindowExampleGen"
 ROWS, MISSING_LABEL, CLASS, NON_NUMBER, SAMPLE = "rows", "missing_label", "class/", "non_number/", "sample/"
 BATCH_ROWS = 4096  # rows handled at once: each distinct cell of a column is checked and typed once per batch
@@ -154,6 +155,7 @@ class _EncodeFile(beam.DoFn):
                     counts[f"{CLASS}{self._splits[index]}/{int(label)}"] += 1
                     yield beam.pvalue.TaggedOutput(self._splits[index], record)
                 for name in also:
+                    counts[f"{CLASS}{name}/{int(label)}"] += 1
                     yield beam.pvalue.TaggedOutput(name, record)
         _add_counts(counts)
 

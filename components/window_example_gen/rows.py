@@ -57,7 +57,8 @@ def parse_number(cell: str) -> float | None:
 
 @dataclasses.dataclass(frozen=True)
 class Label:
-    """The binary label: `column` > `greater_than` (× `times`), or `column` one of `one_of` (models/features.py)."""
+    """The binary label: `column` > `greater_than` (× `times`), or `column` one of `one_of`: the configuration's
+    label section, field for field (pipeline/data.py rules_of), as models/features.py LabelRule is for the graph."""
 
     name: str
     column: str

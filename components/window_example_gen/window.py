@@ -40,6 +40,10 @@ def _files(path: str):
 NEWEST_SPLIT, PREVIOUS_SPLIT = "newest_span", "previous_span"
 SPAN_PROPERTY, WINDOW_PROPERTY, PREVIOUS_PROPERTY = "span", "window_spans", "previous_span"
 FINGERPRINT_PROPERTY, FILES_PROPERTY = "window_fingerprint", "window_files"
+# Per drift split: the properties counting its rows (all have a label) and its positive rows, for DriftGate.
+LABEL_COUNT_PROPERTIES = {
+    split: (f"{split}_labeled_rows", f"{split}_positive_rows") for split in (NEWEST_SPLIT, PREVIOUS_SPLIT)
+}
 
 
 class WindowError(ValueError):

@@ -1,6 +1,8 @@
 """DriftGate on real TFDV drift measurements: DistributionValidator (our Kubeflow-safe subclass) compares two spans'
-statistics with the pipeline's comparator config, and the gate blocks, warns or passes as configured."""
+statistics with the pipeline's comparator config, WindowExampleGen reads the two spans and counts their labels, and
+the gate blocks, warns or passes as configured."""
 
+import dataclasses
 import json
 import os
 import re
@@ -8,9 +10,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow as tf
 import tensorflow_data_validation as tfdv
 import yaml
+from example_gen_runs import run_executor
 from google.protobuf import json_format
 from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -18,12 +20,13 @@ from tfx.components.distribution_validator import executor as tfx_validator_exec
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
-from components.drift_gate import executor, policy, validator
+from components.drift_gate import component, executor, policy, validator
+from components.window_example_gen import window
 from pipeline import config as config_lib
+from pipeline import data as data_lib
 from pipeline import drift as drift_lib
 
 ROWS = 200
-PAIR_DIR = f"SplitPair-{executor.NEWEST_SPLIT}_{executor.PREVIOUS_SPLIT}"
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +78,10 @@ def _statistics(root, newest: pd.DataFrame, previous: pd.DataFrame):
     return statistics
 
 
+def _pair_file(anomalies) -> str:
+    return validator.anomalies_path(anomalies.uri, executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT)
+
+
 def _validate(root, statistics, config, validator_executor=validator.Executor):
     """Runs DistributionValidator's executor as the pipeline wires it; returns its anomalies artifact."""
     anomalies = standard_artifacts.ExampleAnomalies()
@@ -95,31 +102,20 @@ def _validate(root, statistics, config, validator_executor=validator.Executor):
     return anomalies
 
 
-def _examples(root, newest: pd.DataFrame, previous: pd.DataFrame, span: int, previous_span: int):
-    """An Examples artifact as WindowExampleGen writes it (gzipped tf.Examples per split, span properties)."""
-    examples = standard_artifacts.Examples()
-    examples.uri = str(root / "examples")
-    examples.split_names = artifact_utils.encode_split_names([executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT])
-    examples.set_int_custom_property("span", span)
-    examples.set_int_custom_property("previous_span", previous_span)
-    for split, frame in ((executor.NEWEST_SPLIT, newest), (executor.PREVIOUS_SPLIT, previous)):
-        split_dir = artifact_utils.get_split_uri([examples], split)
-        os.makedirs(split_dir)
-        with tf.io.TFRecordWriter(os.path.join(split_dir, "data_tfrecord-00000-of-00001.gz"), "GZIP") as writer:
-            for row in frame.to_dict("records"):
-                feature = {
-                    name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-                    if isinstance(value, str)
-                    else tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-                    for name, value in row.items()
-                }
-                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-    return examples
+def _examples(root, config, spans: dict[int, pd.DataFrame]):
+    """WindowExampleGen's Examples of the newest of `spans` (a window of one) and the span before it: the real
+    executor, which records the spans and each one's label counts."""
+    data = root / "data"
+    for span, frame in spans.items():
+        (data / f"span-{span}").mkdir(parents=True)
+        frame.to_csv(data / f"span-{span}" / "data.csv", index=False)
+    rules = dataclasses.replace(data_lib.rules_of(config), min_rows_per_class=1)  # a small eval split is fine here
+    return run_executor(str(data), root / "examples", 1, rules)
 
 
 def _gate(root, anomalies, examples, settings):
     """Runs DriftGate's executor; returns (drift artifact, drift.json, the DriftError or None)."""
-    drift = standard_artifacts.ExampleAnomalies()
+    drift = component.DriftReport()
     drift.uri = str(root / "drift")
     os.makedirs(drift.uri)  # the launcher creates output folders
     error = None
@@ -138,10 +134,17 @@ def _gate(root, anomalies, examples, settings):
 def _scenario(root, config, newest, previous, previous_span=1):
     statistics = _statistics(root, newest, previous)
     anomalies = _validate(root / "anomalies", statistics, drift_lib.validator_config(config))
-    examples = _examples(root, newest, previous, span=previous_span + 1, previous_span=previous_span)
+    examples = _examples(root, config, {previous_span: previous, previous_span + 1: newest})
     drift, report, error = _gate(root, anomalies, examples, drift_lib.gate_settings(config))
-    tfdv_anomalies = anomalies_util.load_anomalies_binary(os.path.join(anomalies.uri, PAIR_DIR, "SchemaDiff.pb"))
-    return {"statistics": statistics, "anomalies": tfdv_anomalies, "drift": drift, "report": report, "error": error}
+    tfdv_anomalies = anomalies_util.load_anomalies_binary(_pair_file(anomalies))
+    return {
+        "statistics": statistics,
+        "validator": anomalies,
+        "anomalies": tfdv_anomalies,
+        "drift": drift,
+        "report": report,
+        "error": error,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +207,17 @@ def test_label_positive_rate_change_blocks_past_max_rate_change(drifted, more_ro
     assert same["value"] == 0 and not same["over"]
 
 
+def test_examples_without_label_counts_block_and_name_the_fix(tmp_path, drifted, drift_config):
+    # An Examples artifact reused from the cache of a run before WindowExampleGen counted labels.
+    examples = standard_artifacts.Examples()
+    examples.set_int_custom_property(window.SPAN_PROPERTY, 2)
+    examples.set_int_custom_property(window.PREVIOUS_PROPERTY, 1)
+    _, report, error = _gate(tmp_path, drifted["validator"], examples, drift_lib.gate_settings(drift_config))
+    label = _measured(report, policy.LABEL, "positive rate")
+    assert label["value"] is None and label["over"] and label["detail"] == policy.NOT_COUNTED
+    assert f"label: {policy.NOT_COUNTED}" in str(error) and "kfx run --no-cache" in str(error)
+
+
 def test_drift_error_names_each_blocking_feature_measure_value_and_threshold(drifted):
     blocking = [m for m in drifted["report"]["measurements"] if m["over"] and m["action"] == policy.BLOCK]
     assert {m["feature"] for m in blocking} == {"fare", "company", "tips", policy.LABEL}
@@ -232,7 +246,7 @@ def test_row_count_outside_the_bounds_warns_and_passes(more_rows):
 
 def test_first_span_is_not_checked_and_passes(tmp_path, drifted, drift_config):
     # WindowExampleGen writes the first span as its own baseline and marks previous_span -1.
-    examples = _examples(tmp_path, DRIFTED, DRIFTED, span=1, previous_span=-1)
+    examples = _examples(tmp_path, drift_config, {1: DRIFTED})
     anomalies = standard_artifacts.ExampleAnomalies()
     anomalies.uri = str(tmp_path / "absent")  # not read: there is nothing to compare
     drift, report, error = _gate(tmp_path, anomalies, examples, drift_lib.gate_settings(drift_config))
@@ -247,28 +261,23 @@ def test_validator_accepts_the_config_as_json_string_and_as_proto(tmp_path, drif
     text = json_format.MessageToJson(proto)  # what the Kubeflow v2 entrypoint passes
     from_string = _validate(tmp_path / "string", drifted["statistics"], text)
     from_proto = _validate(tmp_path / "proto", drifted["statistics"], proto)
-    results = [
-        anomalies_util.load_anomalies_binary(os.path.join(artifact.uri, PAIR_DIR, "SchemaDiff.pb"))
-        for artifact in (from_string, from_proto)
-    ]
+    results = [anomalies_util.load_anomalies_binary(_pair_file(artifact)) for artifact in (from_string, from_proto)]
     assert results[0] == results[1] == drifted["anomalies"]
     assert {".".join(i.path.step) for i in results[0].drift_skew_info} == set(drift_config.features.required_columns)
     with pytest.raises(AttributeError, match="default_slice_config"):  # TFX 1.16's own executor: the bug worked around
         _validate(tmp_path / "tfx", drifted["statistics"], text, tfx_validator_executor.Executor)
 
 
-@pytest.mark.parametrize(
-    "rule, expected",
-    [
-        ({"column": "tips", "greater_than": 0.2, "times": "fare"}, 0.5),
-        ({"column": "tips", "greater_than": 1.0}, 0.25),
-        ({"column": "kind", "one_of": ["yes", 1]}, 0.5),
-    ],
-)
-def test_label_rate_follows_the_label_rule_and_missing_values_are_negative(rule, expected):
-    columns = {
-        "tips": np.array([3.0, 1.0, np.nan, 0.5]),
-        "fare": np.array([10.0, 10.0, 10.0, 1.0]),
-        "kind": np.array(["yes", "no", "", "1"]),
-    }
-    assert policy.label_rate(columns, rule) == pytest.approx(expected)
+def test_the_drift_report_type_is_compiled_for_kubeflow_and_parsed_back_by_its_entrypoint():
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+
+    schema = compiler_utils.get_artifact_schema(component.DriftReport)  # refuses a title KFP would not accept
+    drift = pipeline_spec_pb2.RuntimeArtifact(uri="/tmp/drift")
+    drift.type.instance_schema = schema
+    drift.metadata.update({executor.CHECKED_PROPERTY: 1})
+    outputs = {executor.DRIFT_KEY: pipeline_spec_pb2.ArtifactList(artifacts=[drift])}
+    (parsed,) = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(outputs)[executor.DRIFT_KEY]
+    assert type(parsed) is component.DriftReport and parsed.type_name == "components.DriftReport"
+    assert parsed.get_int_custom_property(executor.CHECKED_PROPERTY) == 1

@@ -162,6 +162,20 @@ def test_the_artifact_records_the_spans_and_the_files_read(generated):
     assert files == {str(span): [str(data / f"span-{span}" / "data.csv")] for span in (2, 4)}
 
 
+# Rows and positives of big_fare (fare > 30): from row 20 of a span of x.25 fares, from row 21 of span 4's whole ones.
+LABEL_COUNTS = {1: (41, 21), 2: (37, 17), 4: (43, 22)}
+
+
+def test_the_artifact_records_the_rows_and_positives_of_each_drift_split(generated):
+    for run, spans in (("latest", (4, 2)), ("first", (1, 1))):
+        examples = generated[run]
+        for split, span in zip((executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT), spans, strict=True):
+            labeled, positive = executor.LABEL_COUNT_PROPERTIES[split]
+            counted = (examples.get_int_custom_property(labeled), examples.get_int_custom_property(positive))
+            fares = [e.features.feature["fare"].float_list.value[0] for e in records(examples, split)]
+            assert counted == (len(fares), sum(fare > 30.0 for fare in fares)) == LABEL_COUNTS[span], (run, split)
+
+
 def test_the_first_span_is_its_own_drift_baseline(generated):
     examples = generated["first"]
     assert examples.span == 1 and examples.get_string_custom_property(executor.WINDOW_PROPERTY) == "1"

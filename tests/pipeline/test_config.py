@@ -81,6 +81,14 @@ def test_shipped_config_loads_with_paths_relative_to_the_file(taxi_config, confi
     assert (taxi_config.data.max_missing_label_fraction, taxi_config.data.min_rows_per_class) == (0.05, 10)
 
 
+def test_default_missing_values_are_pandas_na_strings_plus_none():
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    # What the comment, README and --help say: pandas' default NA strings (1.5 lacks "None"; pandas 2 has it).
+    assert set(config_lib.MISSING_VALUES) == STR_NA_VALUES | {"None"}
+    assert len(config_lib.MISSING_VALUES) == len(set(config_lib.MISSING_VALUES))
+
+
 def test_the_issues_three_mistakes_name_key_value_and_fix(raw):
     training = copy.deepcopy(raw)
     training["training"]["train_step"] = training["training"].pop("train_steps")
@@ -256,6 +264,24 @@ def test_drift_and_skew_sections_are_optional(raw):
     del raw["drift"], raw["skew"]
     parsed = config_lib.parse(raw, "cfg.yaml")
     assert parsed.drift == config_lib.DriftConfig() and parsed.skew == config_lib.SkewConfig()
+
+
+def test_a_partial_default_keeps_the_other_defaults_which_the_schema_shows(raw):
+    raw["drift"] = {"default": {"action": "warn"}}
+    raw["skew"] = {"default": {"jensen_shannon": 0.25}}
+    parsed = config_lib.parse(raw, "cfg.yaml")
+    assert parsed.drift.default == config_lib.DriftDefault(jensen_shannon=0.3, infinity_norm=0.2, action="warn")
+    assert parsed.skew.default == config_lib.SkewDefault(jensen_shannon=0.25, infinity_norm=0.2)
+    shown = {name: SCHEMA["$defs"][name]["properties"] for name in ("DriftDefault", "SkewDefault")}
+    assert {key: node["default"] for key, node in shown["DriftDefault"].items()} == {
+        "jensen_shannon": 0.3,
+        "infinity_norm": 0.2,
+        "action": "block",
+    }
+    assert {key: node["default"] for key, node in shown["SkewDefault"].items()} == {
+        "jensen_shannon": 0.3,
+        "infinity_norm": 0.2,
+    }
 
 
 def test_different_binary_csv_needs_only_a_config_edit(raw, tmp_path):

@@ -5,8 +5,10 @@ import dataclasses
 import itertools
 
 import pytest
+import yaml
 
 from components.window_example_gen import rows
+from pipeline import config as config_lib
 from pipeline import data
 from pipeline.config import MISSING_VALUES
 
@@ -183,3 +185,20 @@ def test_a_single_class_label_stops_the_run_before_anything_runs(tmp_path, taxi_
 def test_the_shipped_data_passes_every_check(taxi_config):
     source = data.locate(taxi_config.data.path, taxi_config.data.window)
     assert data.check(source, taxi_config) == data.DataCheck(rows=15002, missing_label=0)
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        {"name": "big_tipper", "column": "tips", "greater_than": 0.2, "times": "fare"},
+        {"name": "in_loop", "column": "pickup_census_tract", "one_of": ["17031839100", 1]},
+    ],
+    ids=["numeric", "categorical"],
+)
+def test_the_graph_and_the_row_reader_get_the_configured_label_field_for_field(config_path, label):
+    with open(config_path) as f:
+        raw = {**yaml.safe_load(f), "label": label}
+    config = config_lib.parse(raw, config_path)
+    section = dataclasses.asdict(config_lib.LabelSection(**label))  # the file's `label:`, validated
+    assert dataclasses.asdict(config.features.label) == section  # the graph's LabelRule
+    assert dataclasses.asdict(data.rules_of(config).label) == section  # what ExampleGen and the pre-check read
