@@ -2,8 +2,8 @@
 
 Input columns are matched to the signature's inputs by name (extra columns, such as the label, are ignored); the
 dtypes come from the server's model metadata, so the same command works for any model. Cells holding one of the
-missing-value tokens (data.missing_values of the configuration, by default pandas' own, as at training time) become
-"missing" as the serving signature expects them: NaN for numbers, "" for strings.
+missing-value tokens (data.missing_values of the configuration, by default pandas' NA strings plus "None", as at
+training time) become "missing" as the serving signature expects them: NaN for numbers, "" for strings.
 Prints one CSV line per row: the row number and each output.
 """
 

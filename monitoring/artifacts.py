@@ -13,11 +13,11 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx import types
-from tfx.components.distribution_validator import executor as distribution_validator_executor
 from tfx.components.example_validator import executor as example_validator_executor
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts
 
+from components.drift_gate import validator
 from monitoring import store as store_lib
 
 _Artifact = TypeVar("_Artifact", bound=types.Artifact)
@@ -62,14 +62,8 @@ def load_anomalies(artifact: standard_artifacts.ExampleAnomalies, split: str) ->
 def load_split_pair_anomalies(
     artifact: standard_artifacts.ExampleAnomalies, test_split: str, baseline_split: str
 ) -> anomalies_pb2.Anomalies | None:
-    """DistributionValidator's anomalies of `test_split` against `baseline_split`; None when it did not compare them.
-
-    TFX 1.16 has neither a reader nor a path helper for split pairs: its executor names the pair `<test>_<baseline>`
-    in the artifact's splits and writes `<uri>/SplitPair-<pair>/<DEFAULT_FILE_NAME>`
-    (tfx/components/distribution_validator/executor.py).
-    """
-    pair = f"{test_split}_{baseline_split}"
-    if pair not in artifact.splits:
+    """DistributionValidator's anomalies of `test_split` against `baseline_split`; None when it did not compare them
+    (its executor lists each pair it compared as a split named `<test>_<baseline>`)."""
+    if f"{test_split}_{baseline_split}" not in artifact.splits:
         return None
-    path = os.path.join(artifact.uri, f"SplitPair-{pair}", distribution_validator_executor.DEFAULT_FILE_NAME)
-    return anomalies_util.load_anomalies_binary(path)
+    return anomalies_util.load_anomalies_binary(validator.anomalies_path(artifact.uri, test_split, baseline_split))
