@@ -1,11 +1,14 @@
 """`kfx serve`, `kfx predict`, `kfx promote` and `kfx rollback` as a user runs them, on loopback.
 
-After a pipeline run, `kfx serve` with no model flags serves the pushed model; `kfx predict` gets the same scores
-over REST and gRPC; TF Serving's curl commands work; labels move and move back on a running server. A stand-in
-`tensorflow_model_server` on PATH checks that the real binary would get TF Serving's flags and nothing else.
+With no model flags, `kfx serve` serves the newest pushed version in the workspace and `kfx predict` gets the same
+answers over REST and gRPC (the toy model, whose answers say which version gave them); after a pipeline run, the
+same holds for the model it pushed and TF Serving's curl commands work (e2e). Labels move and move back on a running
+server. A stand-in `tensorflow_model_server` on PATH checks that the real binary would get TF Serving's flags and
+nothing else.
 """
 
 import csv
+import io
 import itertools
 import json
 import os
@@ -26,9 +29,19 @@ KFX = [sys.executable, "-m", "kfx.cli"]
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, pushed_taxi_model) -> str:
-    """A workspace as `make run` leaves it: serving_model/chicago_taxi/<version>/."""
+def toy_workspace(tmp_path_factory) -> str:
+    """A workspace as `make run` leaves it, serving_model/chicago_taxi/<version>/ (the configured model name), holding
+    the toy model's versions 1 and 2: y = 2x + version."""
     root = tmp_path_factory.mktemp("kfx-serve") / "workspace"
+    for version in (1, 2):
+        save_toy_model(str(root / "serving_model" / "chicago_taxi" / str(version)), offset=float(version))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def taxi_workspace(tmp_path_factory, pushed_taxi_model) -> str:
+    """A workspace holding the model the pipeline pushed, in the same layout."""
+    root = tmp_path_factory.mktemp("kfx-serve-taxi") / "workspace"
     shutil.copytree(pushed_taxi_model["base"], root / "serving_model" / "chicago_taxi")
     return str(root)
 
@@ -41,15 +54,47 @@ def rows_csv(tmp_path_factory) -> str:
     return str(path)
 
 
-def test_serve_with_no_flags_serves_the_pushed_model_for_predict_and_curl(workspace, rows_csv, pushed_taxi_model):
-    server = ServerProcess([*KFX, "serve", "--workspace", workspace], os.path.join(workspace, "serve.log"),
-                           ready_models=("chicago_taxi",)).start()  # fmt: skip
+def _serve_with_no_flags(workspace: str, log: str) -> ServerProcess:
+    return ServerProcess([*KFX, "serve", "--workspace", workspace], log, ready_models=("chicago_taxi",)).start()
+
+
+def test_serve_with_no_flags_serves_the_newest_version_to_kfx_predict(toy_workspace, tmp_path):
+    server = _serve_with_no_flags(toy_workspace, str(tmp_path / "serve.log"))
     try:
-        version = pushed_taxi_model["version"]
         printed = server.output()
-        assert f"serving model 'chicago_taxi' version {version} (AVAILABLE)" in printed
+        assert "serving model 'chicago_taxi' version 2 (AVAILABLE)" in printed
         assert f"gRPC  127.0.0.1:{server.grpc_port}" in printed
         assert f"REST  http://127.0.0.1:{server.rest_port}/v1/models/chicago_taxi" in printed
+        rows = tmp_path / "rows.csv"
+        rows.write_text("x,name,ignored\n1.5,a,z\n-2,b,z\n")
+        answers = {}
+        for protocol, address in (("rest", server.rest), ("grpc", server.grpc)):
+            result = run_kfx("predict", "--csv", str(rows), "--protocol", protocol, "--address", address)
+            assert result.returncode == 0, result.stderr
+            assert f"scored 2 rows with chicago_taxi version 2 over {protocol}" in result.stderr
+            answers[protocol] = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert answers["grpc"] == [
+            {"row": "1", "greeting": "hello a", "name_bytes": "a", "y": "5"},
+            {"row": "2", "greeting": "hello b", "name_bytes": "b", "y": "-2"},
+        ]
+        # Over REST, name_bytes prints as {'b64': ...}: test_protocol.py's xfail test of the REST client says why.
+        pairs = zip(answers["rest"], answers["grpc"], strict=True)
+        assert [{**rest, "name_bytes": grpc["name_bytes"]} for rest, grpc in pairs] == answers["grpc"]
+
+        rows.write_text("x,name\nlots,a\n")
+        result = run_kfx("predict", "--csv", str(rows), "--address", server.rest)
+        assert result.returncode == 2 and "row 1, column 'x': 'lots' is not a number" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        assert server.stop() == 0, server.output()
+
+
+@pytest.mark.e2e
+def test_serve_with_no_flags_serves_the_pushed_model_for_predict_and_curl(taxi_workspace, rows_csv, pushed_taxi_model):
+    server = _serve_with_no_flags(taxi_workspace, os.path.join(taxi_workspace, "serve.log"))
+    try:
+        version = pushed_taxi_model["version"]
+        assert f"serving model 'chicago_taxi' version {version} (AVAILABLE)" in server.output()
         # As TF Serving's docs show it: curl -d '{"instances": [...]}' -X POST .../v1/models/chicago_taxi:predict
         row = {"fare": 12.5, "trip_miles": 2.1, "trip_seconds": 600, "pickup_latitude": 41.9, "pickup_longitude": -87.6,
                "dropoff_latitude": 41.9, "dropoff_longitude": -87.6, "payment_type": "Credit Card",
@@ -71,17 +116,6 @@ def test_serve_with_no_flags_serves_the_pushed_model_for_predict_and_curl(worksp
         lines = by_protocol["rest"].splitlines()
         assert lines[0] == "row,score" and len(lines) == 21
         assert all(0.0 < float(line.split(",")[1]) < 1.0 for line in lines[1:])
-
-        with open(rows_csv) as f:
-            header, *data = list(csv.reader(f))
-        broken = os.path.join(os.path.dirname(rows_csv), "broken.csv")
-        with open(broken, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerow(["lots" if name == "fare" else value for name, value in zip(header, data[0], strict=True)])
-        result = run_kfx("predict", "--csv", broken, "--address", server.rest)
-        assert result.returncode == 2 and "row 1, column 'fare': 'lots' is not a number" in result.stderr
-        assert "Traceback" not in result.stderr
     finally:
         assert server.stop() == 0, server.output()
 
@@ -97,7 +131,7 @@ def test_serve_and_predict_refuse_bad_input_in_one_line(tmp_path, rows_csv):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_real_binary_on_path_gets_tf_serving_flags_only(tmp_path, workspace, pushed_taxi_model):
+def test_real_binary_on_path_gets_tf_serving_flags_only(tmp_path, toy_workspace):
     """A stand-in `tensorflow_model_server` records its arguments and runs the built-in server with them."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -107,10 +141,10 @@ def test_real_binary_on_path_gets_tf_serving_flags_only(tmp_path, workspace, pus
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    server = ServerProcess([*KFX, "serve", "--workspace", workspace], str(tmp_path / "serve.log"),
+    server = ServerProcess([*KFX, "serve", "--workspace", toy_workspace], str(tmp_path / "serve.log"),
                            ready_models=("chicago_taxi",), env=env).start()  # fmt: skip
     try:
-        printed = server.wait_for_output(f"version {pushed_taxi_model['version']} (AVAILABLE) via")
+        printed = server.wait_for_output("version 2 (AVAILABLE) via")
         assert f"running {fake}" in printed
         argv = (tmp_path / "argv").read_text().split()
         assert sorted(flag.split("=")[0] for flag in argv) == [

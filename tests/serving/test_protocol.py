@@ -2,8 +2,8 @@
 
 Every test takes a server address, so the same checks run against the built-in server and, when
 `tensorflow_model_server` is on PATH, against TF Serving itself (skipped otherwise): behaviour is compared with the
-original wherever it exists. Two models are served: the toy model (exact answers: y = 2x + version) and the
-Chicago taxi model the pipeline pushed.
+original wherever it exists. The protocol is checked on the toy model (exact answers: y = 2x + version); the Chicago
+taxi model a pipeline run pushed is served by one e2e test, which compares its scores over REST, gRPC and in process.
 """
 
 import csv
@@ -31,10 +31,12 @@ from toy_model import example, save_toy_model
 from serving.client import GrpcClient, RestClient
 
 MAX_REQUEST_BYTES = 1_000_000
+SERVERS = ["builtin", "tensorflow_model_server"]
 
 
 @pytest.fixture(scope="module")
-def model_config(tmp_path_factory, pushed_taxi_model) -> str:
+def toy_config(tmp_path_factory) -> str:
+    """A model config serving the toy model's versions 1 and 2 (labels stable and canary), and Prometheus metrics."""
     root = tmp_path_factory.mktemp("protocol")
     for version in (1, 2):
         save_toy_model(str(root / "toy" / str(version)), offset=float(version))
@@ -47,7 +49,6 @@ model_config_list {{
     version_labels {{ key: "stable" value: 1 }}
     version_labels {{ key: "canary" value: 2 }}
   }}
-  config {{ name: "chicago_taxi" base_path: "{pushed_taxi_model["base"]}" model_platform: "tensorflow" }}
 }}
 """)
     (root / "monitoring.config").write_text(
@@ -56,25 +57,38 @@ model_config_list {{
     return str(config)
 
 
-@pytest.fixture(scope="module", params=["builtin", "tensorflow_model_server"])
-def server(request, model_config, tmp_path_factory):
-    flags = [
-        f"--model_config_file={model_config}",
-        f"--monitoring_config_file={os.path.dirname(model_config)}/monitoring.config",
-    ]
-    log = str(tmp_path_factory.mktemp("logs") / f"{request.param}.log")
-    ready = ("toy", "chicago_taxi")
-    if request.param == "builtin":
+def _start(kind: str, flags: list[str], ready: str, log: str) -> ServerProcess:
+    """The built-in server, or tensorflow_model_server (skipped when it is not on PATH), once `ready` is available."""
+    if kind == "builtin":
         process = builtin_server(
-            *flags, f"--rest_api_max_request_bytes={MAX_REQUEST_BYTES}", log_path=log, ready_models=ready
+            *flags, f"--rest_api_max_request_bytes={MAX_REQUEST_BYTES}", log_path=log, ready_models=(ready,)
         )
     else:
         binary = shutil.which("tensorflow_model_server")
         if binary is None:
             pytest.skip("tensorflow_model_server is not on PATH")
-        process = ServerProcess([binary, *flags, "--allow_version_labels_for_unavailable_models=true"], log, ready)
+        process = ServerProcess([binary, *flags, "--allow_version_labels_for_unavailable_models=true"], log, (ready,))
     process.start()
-    process.kind = request.param
+    process.kind = kind
+    return process
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def server(request, toy_config, tmp_path_factory):
+    flags = [
+        f"--model_config_file={toy_config}",
+        f"--monitoring_config_file={os.path.dirname(toy_config)}/monitoring.config",
+    ]
+    process = _start(request.param, flags, "toy", str(tmp_path_factory.mktemp("logs") / f"{request.param}.log"))
+    yield process
+    assert process.stop() == 0, process.output()
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def taxi_server(request, pushed_taxi_model, tmp_path_factory):
+    flags = ["--model_name=chicago_taxi", f"--model_base_path={pushed_taxi_model['base']}"]
+    log = str(tmp_path_factory.mktemp("logs") / f"taxi-{request.param}.log")
+    process = _start(request.param, flags, "chicago_taxi", log)
     yield process
     assert process.stop() == 0, process.output()
 
@@ -183,9 +197,9 @@ def test_grpc_outputs_use_typed_fields_as_tf_serving_does(server):
     assert list(response.outputs["greeting"].string_val) == [b"hello a", b"hello b"]
 
 
-def test_errors_raised_inside_the_model_keep_tensorflow_s_message(server, pushed_taxi_model):
-    body = '{"signature_name": "from_examples", "instances": [{"b64": "Z2FyYmFnZQ=="}]}'
-    status, reply = rest(server, "POST", "/v1/models/chicago_taxi:predict", body)
+def test_errors_raised_inside_the_model_keep_tensorflow_s_message(server):
+    body = '{"signature_name": "classify", "instances": [{"b64": "Z2FyYmFnZQ=="}]}'  # not a tf.Example
+    status, reply = rest(server, "POST", PREDICT, body)
     assert status == 400
     assert reply["error"].startswith("Could not parse example input, value: 'garbage'")
     assert "Graph execution error" not in reply["error"] and "[Op:" not in reply["error"]
@@ -206,12 +220,30 @@ def test_grpc_predict_metadata_and_status(server):
     client.close()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="serving/client.py _from_json compares with np.object_, but a tf.string's numpy dtype is `object`: "
+    "RestClient returns str, and {'b64': ...} for *_bytes outputs, where GrpcClient returns bytes",
+)
+def test_rest_and_grpc_clients_return_the_same_outputs(server):
+    inputs = {"x": np.array([1.5, -2.0], np.float32), "name": np.array([b"a", b"b"], object)}
+    over_rest = RestClient(server.rest).predict("toy", inputs)
+    over_grpc = GrpcClient(server.grpc).predict("toy", inputs)
+    assert over_grpc["name_bytes"].tolist() == [b"a", b"b"] and over_grpc["y"].tolist() == [5.0, -2.0]
+    assert {name: values.tolist() for name, values in over_rest.items()} == {
+        name: values.tolist() for name, values in over_grpc.items()
+    }
+
+
 def _taxi_rows(count: int) -> list[dict]:
     with open(TAXI_CSV, newline="") as f:
         return [row for _, row in zip(range(count), csv.DictReader(f), strict=False)]
 
 
-def test_taxi_scores_agree_over_rest_grpc_and_in_process(server, pushed_taxi_model):
+@pytest.mark.e2e
+def test_taxi_scores_agree_over_rest_grpc_and_in_process(taxi_server, pushed_taxi_model):
+    """The pipeline's own model: a real tf.Transform graph, strings and numbers, missing values sent as NaN."""
+    server = taxi_server
     signature = tf.saved_model.load(
         os.path.join(pushed_taxi_model["base"], str(pushed_taxi_model["version"]))
     ).signatures["serving_default"]
@@ -339,6 +371,9 @@ def test_body_over_the_limit_is_refused_and_the_server_keeps_serving(server):
 
 
 def test_metrics_use_tf_serving_names(server):
+    assert rest(server, "POST", PREDICT, '{"instances": [{"x": 1.0, "name": "a"}]}')[0] == 200
+    assert rest(server, "POST", "/v1/models/nope:predict", ONE)[0] == 404
+    GrpcClient(server.grpc).predict("toy", {"x": np.array([1.0], np.float32), "name": np.array([b"a"], object)})
     connection = http.client.HTTPConnection(*server.rest.split(":"), timeout=30)
     connection.request("GET", "/monitoring/prometheus/metrics")
     page = connection.getresponse().read().decode()
@@ -354,6 +389,8 @@ def test_metrics_use_tf_serving_names(server):
 
 
 def test_server_is_healthy_after_every_bad_request(server):
+    for method, path, body, code, _ in BAD_REST_REQUESTS:
+        assert rest(server, method, path, body)[0] == code
     status, reply = rest(server, "POST", "/v1/models/toy:predict", '{"instances": [{"x": 0.0, "name": "ok"}]}')
     assert status == 200 and reply["predictions"] == [{"y": 2.0, "greeting": "hello ok", "name_bytes": {"b64": "b2s="}}]
-    assert GrpcClient(server.grpc).available_versions("chicago_taxi")
+    assert GrpcClient(server.grpc).available_versions("toy") == [1, 2]
