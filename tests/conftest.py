@@ -100,8 +100,9 @@ def copy_workspace(project: dict, workspace: str) -> dict:
 
     ML Metadata records absolute artifact URIs, so the copy's records still name the original's artifact files. A run
     in the copy reads them (cached outputs, inputs of new executions) and writes only under the copy: its pipeline
-    root, serving folder, logs and lock, and the folders of its own killed executions (kfx/recovery.py works under
-    the pipeline root it is given). The original is never changed, and must stay in place for the copy to read it.
+    root, serving folder, logs and lock, and the folders of its own killed executions (runners/local/recovery.py
+    works under the pipeline root it is given). The original is never changed, and must stay in place for the copy
+    to read it.
     """
     shutil.copytree(project["workspace"], workspace, symlinks=True)
     return {**project, "workspace": workspace}

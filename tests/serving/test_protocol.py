@@ -203,12 +203,6 @@ def test_grpc_predict_metadata_and_status(server):
     client.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="serving/client.py _from_json compares with np.object_, but a tf.string's numpy dtype is `object`: "
-    "RestClient returns str, and {'b64': ...} for *_bytes outputs, where GrpcClient returns bytes",
-)
 def test_rest_and_grpc_clients_return_the_same_outputs(server):
     inputs = {"x": np.array([1.5, -2.0], np.float32), "name": np.array([b"a", b"b"], object)}
     over_rest = RestClient(server.rest).predict("toy", inputs)
