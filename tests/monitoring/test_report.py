@@ -146,6 +146,7 @@ def test_the_report_opens_with_the_verdict_and_compares_per_slice_charting_only_
     assert "AUC +0.0010, 95% CI [-0.0025, +0.0045] against served version 17 (DeLong, 2,800 eval rows" in verdict
     assert "superiority needs a gain above the margin 0.0000 with the CI above 0" in verdict
     assert "Pushed version none" in verdict
+    assert "the interval of the difference is DeLong's (95%)" in evaluation, evaluation
     assert "Cash 1,640 0.9000 0.9100 -0.0100 [-0.0218, +0.0018] judged" in evaluation, evaluation
     assert "Dispute 12 0.7000 0.5000 +0.2000 [-0.3880, +0.7880] listed only (n < 30 or one class)" in evaluation
     assert page.images == ["AUC change against the served model per payment_type slice, with intervals"], page.images
