@@ -90,6 +90,7 @@ def _inputs(request: predict_pb2.PredictRequest) -> dict:
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, service: InferenceService, metrics: Metrics, outputs_as_content: bool = False):
         self._service = service
+        self._metrics = metrics
         self._calls = _Calls(metrics)
         self._outputs_as_content = outputs_as_content  # --enable_serialization_as_tensor_content
 
@@ -158,6 +159,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 _FILL[method](
                     result.classification_result if method == "classify" else result.regression_result, outputs
                 )
+            self._metrics.examples(request.tasks[0].model_spec.name, len(examples))  # as TF Serving, here only
             return response
 
         name = request.tasks[0].model_spec.name if request.tasks else ""

@@ -21,7 +21,7 @@ from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import versions as versions_lib
-from serving.servable import Servable, op_error_text, warm_up
+from serving.servable import RunObserver, Servable, op_error_text, warm_up
 from serving.status import ServingError, failed_precondition, invalid_argument, not_found
 
 logger = logging.getLogger(__name__)
@@ -68,10 +68,12 @@ class ModelManager:
         settings: LoadSettings = LoadSettings(),
         on_load: Callable[[str, float, bool], None] | None = None,
         on_warmup: Callable[[str, float, int], None] | None = None,
+        on_run: RunObserver | None = None,
     ):
         self._settings = settings
         self._on_load = on_load
         self._on_warmup = on_warmup
+        self._on_run = on_run
         self._lock = threading.RLock()
         self._poll_lock = threading.Lock()
         self._watch = versions_lib.VersionWatch()
@@ -238,7 +240,9 @@ class ModelManager:
             record.state, record.error, record.fingerprint, record.path = State.LOADING, None, fingerprint, path
         started = time.monotonic()
         try:
-            servable = Servable(name, version, path, self._settings.tags, self._settings.method_name_check)
+            servable = Servable(
+                name, version, path, self._settings.tags, self._settings.method_name_check, self._on_run
+            )
             records, warmup_seconds = (0, 0.0)
             if self._settings.warmup:
                 records, warmup_seconds = warm_up(servable, self._settings.warmup_iterations)

@@ -62,7 +62,9 @@ class Server:
             method_name_check=options.enable_signature_method_name_check,
             allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
         )
-        self.manager = ModelManager(config, settings, on_load=self.metrics.load, on_warmup=self.metrics.warmup)
+        self.manager = ModelManager(
+            config, settings, on_load=self.metrics.load, on_warmup=self.metrics.warmup, on_run=self.metrics.runtime
+        )
         self.request_logs = RequestLogs(options.request_log_max_file_bytes, self.metrics)
         self.request_logs.configure(config.model_config_list.config)
         batcher = BatchScheduler(batching, self.metrics.batch) if batching is not None else None
