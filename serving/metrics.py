@@ -2,12 +2,13 @@
 
 prometheus_client keeps the counts; `render()` writes them the way TF Serving's PrometheusExporter does: the
 TensorFlow metric path with "/" turned into ":" (`:tensorflow:serving:request_count`), `# TYPE` lines without
-HELP, counters under their own names (no `_total` added), latencies in microseconds.
+HELP, counters under their own names (no `_total` added), latencies in microseconds. The server's own metrics, which
+TF Serving does not have, live under `:kfx:serving:`.
 """
 
 import math
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 def _exponential(scale: float, growth: float, count: int) -> list[float]:
@@ -83,6 +84,11 @@ class Metrics:
             ":tensorflow:serving:request_example_count_total", "The total number of tensorflow.Examples.", ["model"],
             registry=registry,
         )  # fmt: skip
+        self._files_changed = Gauge(
+            ":kfx:serving:version_files_changed",
+            "1 while the files of a served version differ from those it was loaded from, until it is reloaded.",
+            ["model_name", "version"], registry=registry,
+        )  # fmt: skip
 
     def request(self, model_name: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
         """One finished request; as in TF Serving, only successful ones enter the latency histogram."""
@@ -115,6 +121,9 @@ class Metrics:
         """The tf.Examples of one request (TF Serving records them for MultiInference only)."""
         self._example_counts.labels(model_name).observe(count)
         self._example_count_total.labels(model_name).inc(count)
+
+    def files_changed(self, model_name: str, version: int, changed: bool) -> None:
+        self._files_changed.labels(model_name, str(version)).set(1 if changed else 0)
 
     def render(self) -> bytes:
         """The exposition text, as TF Serving's /monitoring/prometheus/metrics page."""

@@ -63,7 +63,12 @@ class Server:
             allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
         )
         self.manager = ModelManager(
-            config, settings, on_load=self.metrics.load, on_warmup=self.metrics.warmup, on_run=self.metrics.runtime
+            config,
+            settings,
+            on_load=self.metrics.load,
+            on_warmup=self.metrics.warmup,
+            on_run=self.metrics.runtime,
+            on_files_changed=self.metrics.files_changed,
         )
         self.request_logs = RequestLogs(options.request_log_max_file_bytes, self.metrics)
         self.request_logs.configure(config.model_config_list.config)
