@@ -8,7 +8,7 @@ server here, whose many threads fight the model's threads for the GIL. Model cal
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 import tensorflow as tf
@@ -211,15 +211,20 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 async def start_grpc_server(
-    addresses: list[str], prediction: PredictionService, models: ModelService, arguments: list[tuple[str, object]]
+    addresses: list[str],
+    prediction: PredictionService,
+    models: ModelService,
+    arguments: list[tuple[str, object]],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> grpc.aio.Server:
     """Listens on each address (host:port, or unix:path for --grpc_socket_path)."""
     server = grpc.aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", -1),
             *arguments,
-        ]
+        ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, server)

@@ -380,8 +380,8 @@ class Poller:
         return self
 
     def stop(self) -> None:
+        """No more looks; one under way (a load can take minutes) is not waited for, the drain cannot wait."""
         self._stop.set()
-        self._thread.join(timeout=30)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -89,6 +89,11 @@ class Metrics:
             "1 while the files of a served version differ from those it was loaded from, until it is reloaded.",
             ["model_name", "version"], registry=registry,
         )  # fmt: skip
+        self._drain_cut = Counter(
+            ":kfx:serving:shutdown_unfinished_requests",
+            "Requests still running when the --drain_seconds deadline passed, answered UNAVAILABLE (REST 503).",
+            ["entrypoint"], registry=registry,
+        )  # fmt: skip
 
     def request(self, model_name: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
         """One finished request; as in TF Serving, only successful ones enter the latency histogram."""
@@ -124,6 +129,9 @@ class Metrics:
 
     def files_changed(self, model_name: str, version: int, changed: bool) -> None:
         self._files_changed.labels(model_name, str(version)).set(1 if changed else 0)
+
+    def unfinished_at_shutdown(self, entrypoint: str) -> None:
+        self._drain_cut.labels(entrypoint).inc()
 
     def render(self) -> bytes:
         """The exposition text, as TF Serving's /monitoring/prometheus/metrics page."""
