@@ -24,7 +24,8 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
 
-from serving import tensors
+from serving import limits, tensors
+from serving.limits import DecodeBudget, RequestLimits
 from serving.metrics import Metrics
 from serving.servable import (
     Servable,
@@ -77,7 +78,10 @@ class _Calls:
         return response
 
 
-def _inputs(request: predict_pb2.PredictRequest) -> dict:
+def _inputs(request: predict_pb2.PredictRequest, budget: DecodeBudget) -> dict:
+    """The request's tensors as arrays, every one charged to the budget before the first is decoded."""
+    for name, proto in request.inputs.items():
+        limits.spend_on_tensor(budget, name, proto)
     inputs = {}
     for name, proto in request.inputs.items():
         try:
@@ -87,17 +91,37 @@ def _inputs(request: predict_pb2.PredictRequest) -> dict:
     return inputs
 
 
+def _examples(request, budget: DecodeBudget) -> list[bytes]:
+    """The serialized tf.Examples of a Classify/Regress/MultiInference request, charged before the context is
+    merged into each."""
+    which = request.input.WhichOneof("kind")
+    if which == "example_list":
+        limits.spend_on_examples(budget, 0, [e.ByteSize() for e in request.input.example_list.examples])
+    elif which == "example_list_with_context":
+        listed = request.input.example_list_with_context
+        limits.spend_on_examples(budget, listed.context.ByteSize(), [e.ByteSize() for e in listed.examples])
+    return examples_of(request)
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, service: InferenceService, metrics: Metrics, outputs_as_content: bool = False):
+    def __init__(
+        self,
+        service: InferenceService,
+        metrics: Metrics,
+        outputs_as_content: bool = False,
+        *,
+        request_limits: RequestLimits,
+    ):
         self._service = service
         self._calls = _Calls(metrics)
         self._outputs_as_content = outputs_as_content  # --enable_serialization_as_tensor_content
+        self._limits = request_limits
 
     async def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:  # noqa: N802
         async def call() -> predict_pb2.PredictResponse:
             servable = _resolve(self._service, request.model_spec)
             signature = signature_for(servable, request.model_spec.signature_name, "predict")
-            inputs = _inputs(request)
+            inputs = _inputs(request, self._limits.budget(request.ByteSize()))
             outputs = await self._service.predict_async(
                 servable, signature, inputs, request.output_filter, context.time_remaining()
             )
@@ -115,7 +139,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         async def call():
             servable = _resolve(self._service, request.model_spec)
             signature = signature_for(servable, request.model_spec.signature_name, api.lower())
-            examples = examples_of(request)
+            examples = _examples(request, self._limits.budget(request.ByteSize()))
             _answer(response.model_spec, servable, signature.name)
             outputs = await self._examples_outputs(api.lower(), servable, signature, examples, context)
             _FILL[api.lower()](response.result, outputs)
@@ -144,7 +168,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             signatures = [t.model_spec.signature_name or "serving_default" for t in request.tasks]
             if len(set(signatures)) != len(signatures):
                 raise invalid_argument(f"Duplicate evaluation of signature: {signatures[0]}")
-            examples = examples_of(request)
+            examples = _examples(request, self._limits.budget(request.ByteSize()))
             response = inference_pb2.MultiInferenceResponse()
             for task in request.tasks:
                 servable = _resolve(self._service, task.model_spec)
