@@ -13,7 +13,7 @@ import urllib.parse
 from aiohttp import web
 from tensorflow_serving.apis import model_pb2
 
-from serving import codec, example_json
+from serving import codec, example_json, json_inputs
 from serving.limits import RequestLimits
 from serving.metrics import Metrics
 from serving.servable import Servable, signature_for
@@ -127,7 +127,7 @@ class RestApi:
                 raise invalid_argument(
                     f'Serving signature name: "{signature_name or "serving_default"}" not found in signature def'
                 )
-            inputs, request_format = codec.predict_inputs(document, signature.input_dtypes)
+            inputs, request_format = json_inputs.predict_inputs(document, signature.input_dtypes)
             outputs = await self._service.predict_async(servable, signature, inputs, timeout=self._timeout)
             return codec.predict_response(outputs, request_format)
         examples = example_json.examples(document, self._limits.budget(len(body)))
