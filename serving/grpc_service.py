@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -232,6 +233,46 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse()
 
 
+class _Registrations:
+    """Stands in for the server while the generated add_*_to_server functions register their handlers."""
+
+    def __init__(self):
+        self.handlers: list[grpc.GenericRpcHandler] = []
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self.handlers.extend(handlers)
+
+
+_UNPARSED = object()
+
+
+class _UnparsedIsInternal(grpc.GenericRpcHandler):
+    """A request message that does not parse is INTERNAL, as gRPC C++ (so TF Serving) answers it; grpcio's asyncio
+    server would answer UNKNOWN "Unexpected DecodeError", as if the server had failed."""
+
+    def __init__(self, handler: grpc.GenericRpcHandler):
+        self._handler = handler
+
+    def service(self, handler_call_details):
+        method = self._handler.service(handler_call_details)
+        if method is None or method.unary_unary is None:
+            return method
+        parse, behaviour = method.request_deserializer, method.unary_unary
+
+        def lenient(raw: bytes):
+            try:
+                return parse(raw)
+            except DecodeError:
+                return _UNPARSED
+
+        async def answer(request, context):
+            if request is _UNPARSED:
+                await context.abort(grpc.StatusCode.INTERNAL, "Failed to parse the request message")
+            return await behaviour(request, context)
+
+        return method._replace(request_deserializer=lenient, unary_unary=answer)
+
+
 async def start_grpc_server(
     addresses: list[str], prediction: PredictionService, models: ModelService, arguments: list[tuple[str, object]]
 ) -> grpc.aio.Server:
@@ -243,8 +284,10 @@ async def start_grpc_server(
             *arguments,
         ]
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, server)
+    generated = _Registrations()
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, generated)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, generated)
+    server.add_generic_rpc_handlers([_UnparsedIsInternal(handler) for handler in generated.handlers])
     for address in addresses:
         try:
             bound = server.add_insecure_port(address)

@@ -220,3 +220,16 @@ def test_a_slow_body_times_out(server):
         f"Request body not received within --rest_api_read_timeout_in_ms={READ_TIMEOUT_MS}: "
     )
     assert_still_serves(server)
+
+
+def test_message_bytes_that_do_not_parse_get_grpc_cs_internal_not_unknown(server):
+    # Found by the fuzz (test_fuzz_requests.py): grpcio's asyncio server answered UNKNOWN "Unexpected DecodeError".
+    channel = grpc.insecure_channel(server.grpc)
+    predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")  # bytes in, bytes out
+
+    error = refused(predict, b"\x01")
+
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert error.details() == "Failed to parse the request message"
+    channel.close()
+    assert_still_serves(server)
