@@ -25,7 +25,7 @@ _MESSAGES = (
     ("unexpected character, expected a string key", "Missing a name for object member."),
     ("unexpected character, expected ':'", "Missing a colon after a name of object member."),
     ("unexpected character, expected ',' or ']'", "Missing a comma or ']' after an array element."),
-    ("number with leading zero", "Missing a comma or ']' after an array element."),
+    ("number with leading zero", "Missing a comma or ']' after an array element."),  # (in an object, '}')
     ("unexpected character, expected ',' or '}'", "Missing a comma or '}' after an object member."),
     ("number is infinity", "Number too big to be stored in double."),
     ("no digit after decimal point", "Miss fraction part in number."),
@@ -35,7 +35,8 @@ _MESSAGES = (
     ("surrogate", "The surrogate pair in string is invalid."),
     ("depth limit exceeded", f"Nesting deeper than {MAX_DEPTH} levels."),
 )
-# Python's json messages, for the rare body with NaN/Infinity that orjson accepted masked but json refuses.
+# Python's json messages, for the rare body with NaN/Infinity that orjson accepted masked but json refuses (json does
+# not say whether a missing comma was an array's or an object's).
 _PYTHON_MESSAGES = (
     ("Expecting property name", "Missing a name for object member."),
     ("Expecting ':'", "Missing a colon after a name of object member."),
@@ -109,6 +110,7 @@ def _byte_offset(body: bytes, position: int) -> int:
 
 
 def _rapidjson_error(body: bytes, message: str, offset: int, skipped: int) -> ServingError:
+    """orjson's refusal of `body` at `offset` in rapidjson's words and at rapidjson's offset."""
     if message.startswith(("unexpected end of data", "failed to allocate")):  # orjson's words for a cut body
         return parse_error(_end_of_data(body), len(body) + skipped)
     if message.startswith("input data is empty"):  # rapidjson reports the end of the whitespace

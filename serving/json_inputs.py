@@ -19,8 +19,8 @@ from serving.status import ServingError, invalid_argument
 
 _NUMPY = {
     tf.float16: np.float16, tf.float32: np.float32, tf.float64: np.float64, tf.int8: np.int8, tf.int16: np.int16,
-    tf.int32: np.int32,
-    tf.int64: np.int64, tf.uint8: np.uint8, tf.uint32: np.uint32, tf.uint64: np.uint64, tf.bool: np.bool_,
+    tf.int32: np.int32, tf.int64: np.int64, tf.uint8: np.uint8, tf.uint32: np.uint32, tf.uint64: np.uint64,
+    tf.bool: np.bool_,
 }  # fmt: skip
 _INT_RANGES = {
     tf.int8: (-(2**31), 2**31 - 1),
