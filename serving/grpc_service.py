@@ -252,11 +252,19 @@ class _UnparsedIsInternal(grpc.GenericRpcHandler):
 
     def __init__(self, handler: grpc.GenericRpcHandler):
         self._handler = handler
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # the service's own methods only: a bounded set
 
     def service(self, handler_call_details):
-        method = self._handler.service(handler_call_details)
-        if method is None or method.unary_unary is None:
-            return method
+        wrapped = self._wrapped.get(handler_call_details.method)
+        if wrapped is None:
+            method = self._handler.service(handler_call_details)
+            if method is None or method.unary_unary is None:
+                return method
+            wrapped = self._wrapped[handler_call_details.method] = self._lenient(method)
+        return wrapped
+
+    @staticmethod
+    def _lenient(method: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         parse, behaviour = method.request_deserializer, method.unary_unary
 
         def lenient(raw: bytes):
