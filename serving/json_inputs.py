@@ -102,7 +102,8 @@ def _to_array(value, dtype: tf.DType) -> np.ndarray:
         array = np.empty(len(values), dtype=object)
         array[:] = values
         return array.reshape(shape)
-    return np.array(values, dtype=_NUMPY[dtype]).reshape(shape)
+    with np.errstate(over="ignore"):  # too big for float32 is infinity, as TF Serving's cast makes it
+        return np.array(values, dtype=_NUMPY[dtype]).reshape(shape)
 
 
 # The fast path: a well-formed request goes to numpy per input, type-checked per input by numpy and a set of the
@@ -142,7 +143,8 @@ def _fast_column(values: Sequence, dtype: tf.DType) -> np.ndarray | None:
     if numpy_dtype is _OBJECT:
         return np.fromiter(map(str.encode, leaves), dtype=object, count=len(leaves)).reshape(shape)
     if allowed is _FLOATS or numpy_dtype == np.bool_:
-        return np.array(leaves, dtype=numpy_dtype).reshape(shape)
+        with np.errstate(over="ignore"):  # too big for float32 is infinity, as TF Serving's cast makes it
+            return np.array(leaves, dtype=numpy_dtype).reshape(shape)
     try:
         wide = np.array(leaves, dtype=np.int64)
     except OverflowError:
