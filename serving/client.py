@@ -256,7 +256,7 @@ def _json_column(values: np.ndarray) -> list:
 
 
 def _from_json(value, dtype) -> np.ndarray:
-    if dtype is not None and dtype == np.object_:
+    if dtype is not None and np.dtype(dtype).kind == "O":  # tf.string's numpy dtype is the Python type `object`
         flat = np.array(value, dtype=object)
         return (
             np.vectorize(lambda v: base64.b64decode(v["b64"]) if isinstance(v, dict) else v.encode(), otypes=[object])(

@@ -224,8 +224,12 @@ def check_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> None
     for name, value in inputs.items():
         spec = expected[name]
         got = tf.string if value.dtype == object or value.dtype.kind in "SU" else tf.dtypes.as_dtype(value.dtype)
-        if got != spec.dtype:
-            raise invalid_argument(f"input '{name}': expects dtype {spec.dtype.name} but {got.name} was given")
+        if got != spec.dtype:  # TensorFlow's own words; DirectSession numbers the feeds sorted by tensor name
+            feeds = sorted(expected, key=lambda key: signature.inputs[key].name)
+            raise invalid_argument(
+                f"Expects arg[{feeds.index(name)}] to be {tensors.dtype_name(spec.dtype)} but "
+                f"{tensors.dtype_name(got)} is provided"
+            )
         dims = spec.dims
         if dims is not None:
             fits = len(dims) == value.ndim and all(d in (-1, n) for d, n in zip(dims, value.shape, strict=True))

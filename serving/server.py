@@ -22,6 +22,7 @@ from serving import config as config_lib
 from serving.batching import BatchScheduler
 from serving.drain import GOAWAY_SECONDS, Drain
 from serving.grpc_service import ModelService, PredictionService, start_grpc_server
+from serving.limits import RequestLimits
 from serving.manager import LoadSettings, ModelManager, Poller
 from serving.metrics import Metrics
 from serving.options import ServerOptions, grpc_arguments
@@ -140,12 +141,18 @@ class Server:
     async def _serve(self, announce: TextIO) -> int:
         options = self.options
         drain = Drain(self.metrics)
+        request_limits = RequestLimits.from_options(options)
         addresses = [_address(options.host, options.port)] if options.port else []
         if options.grpc_socket_path:
             addresses.append(f"unix:{options.grpc_socket_path}")
         grpc_server = await start_grpc_server(
             addresses,
-            PredictionService(self.service, self.metrics, options.enable_serialization_as_tensor_content),
+            PredictionService(
+                self.service,
+                self.metrics,
+                options.enable_serialization_as_tensor_content,
+                request_limits=request_limits,
+            ),
             ModelService(self.service, self.reload_config),
             grpc_arguments(options),
             [drain.grpc_interceptor()],
@@ -154,7 +161,8 @@ class Server:
         if options.rest_api_port:
             timeout = options.rest_api_timeout_in_ms / 1000 or None
             api = RestApi(self.service, self.metrics, timeout, options.rest_api_max_request_bytes,
-                          self.metrics_path, options.rest_api_enable_cors_support)  # fmt: skip
+                          self.metrics_path, options.rest_api_enable_cors_support,
+                          request_limits=request_limits)  # fmt: skip
             api.app.middlewares.append(drain.rest)
             # By cleanup time nothing runs any more (see _drain): the timeout only bounds a client still uploading.
             runner = web.AppRunner(api.app, access_log=None, shutdown_timeout=0.5)

@@ -1,8 +1,13 @@
-"""Shared test helpers: the repository's paths, its shipped configuration, and one real pipeline run.
+"""Shared test helpers: the repository's paths, its shipped configuration, and the real pipeline runs e2e tests share.
 
-The real pipeline runs once per test session (`e2e_first_run`, a 3,000-row slice of span 1): the end-to-end tests
-check it in ML Metadata and continue the same workspace with new spans, and the serving tests serve the model that
-first run pushed (`pushed_taxi_model`).
+The real pipeline runs only in fixtures registered with `runs_the_pipeline`, and only tests marked `e2e` may request
+them (checked at collection, before anything runs), so `pytest -m "not e2e"` never runs it. The first stage of a
+model's life, `e2e_span_1` (a cold run on a 3,000-row slice of span 1, then a rerun with nothing changed), is built
+once per session and never changed afterwards: later stages copy its workspace (`copy_workspace`).
+
+Time limits: pyproject.toml gives every test 300 s, fixtures included. An e2e test's body gets E2E_TEST_TIMEOUT
+instead and its fixtures no pytest-timeout limit, since the first test to request a shared pipeline fixture would
+otherwise pay for runs that all later tests reuse; each `kfx run` is bounded by RUN_TIMEOUT itself.
 """
 
 import csv
@@ -12,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -22,6 +28,31 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_PATH = os.path.join(REPO, "configs", "chicago_taxi.yaml")
 TAXI_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
 E2E_ROWS = 3000
+RUN_TIMEOUT = 1200  # seconds for one `kfx run` subprocess (about a minute on two free cores)
+E2E_TEST_TIMEOUT = RUN_TIMEOUT + 300  # an e2e test's body: a run of its own, and checks that outlive it a little
+PIPELINE_FIXTURES: set[str] = set()
+
+
+def runs_the_pipeline(fixture_function: Callable) -> Callable:
+    """Registers a fixture (apply below @pytest.fixture) that runs the real pipeline: only e2e tests may request it."""
+    PIPELINE_FIXTURES.add(fixture_function.__name__)
+    return fixture_function
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [
+        f"{item.nodeid} (through {', '.join(sorted(PIPELINE_FIXTURES & set(item.fixturenames)))})"
+        for item in items
+        if PIPELINE_FIXTURES & set(item.fixturenames) and not item.get_closest_marker("e2e")
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that run the real pipeline must be marked @pytest.mark.e2e, so that `pytest -m 'not e2e'` "
+            "never runs it:\n  " + "\n  ".join(unmarked)
+        )
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TEST_TIMEOUT, func_only=True))
 
 
 @pytest.fixture(scope="session")
@@ -55,13 +86,31 @@ def tree_digest(root: str) -> dict[str, str]:
 def run_kfx(*args: str, cwd: str = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
     """Runs the real `kfx` CLI in a subprocess, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "kfx.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=1200
+        [sys.executable, "-m", "kfx.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT
     )
 
 
+def serving_dir(project: dict) -> str:
+    """Where `kfx run` in the project's workspace pushes: <workspace>/serving_model/<model name>."""
+    return os.path.join(project["workspace"], "serving_model", "chicago_taxi")
+
+
+def copy_workspace(project: dict, workspace: str) -> dict:
+    """`project` with its workspace copied to `workspace`.
+
+    ML Metadata records absolute artifact URIs, so the copy's records still name the original's artifact files. A run
+    in the copy reads them (cached outputs, inputs of new executions) and writes only under the copy: its pipeline
+    root, serving folder, logs and lock, and the folders of its own killed executions (runners/local/recovery.py
+    works under the pipeline root it is given). The original is never changed, and must stay in place for the copy
+    to read it.
+    """
+    shutil.copytree(project["workspace"], workspace, symlinks=True)
+    return {**project, "workspace": workspace}
+
+
 @pytest.fixture(scope="session")
-def e2e_project(tmp_path_factory):
-    """A config for a 3,000-row span-1 (thresholds suited to small data) and an empty workspace."""
+def e2e_project(tmp_path_factory) -> dict:
+    """A config for a 3,000-row span-1 (thresholds suited to small data), its data folder and an empty workspace."""
     root = tmp_path_factory.mktemp("e2e")
     span = root / "data" / "span-1"
     span.mkdir(parents=True)
@@ -75,25 +124,47 @@ def e2e_project(tmp_path_factory):
     raw["evaluation"]["thresholds"] = {"auc": 0.7}
     config = root / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
-    return {"root": root, "config": str(config), "workspace": str(root / "ws"), "pipeline": raw["pipeline_name"]}
+    return {
+        "root": root,
+        "data": root / "data",
+        "config": str(config),
+        "workspace": str(root / "ws"),
+        "pipeline": raw["pipeline_name"],
+    }
+
+
+def run_pipeline(project: dict, *args: str) -> subprocess.CompletedProcess:
+    """`kfx run` with the project's config and workspace."""
+    return run_kfx("run", "--config", project["config"], "--workspace", project["workspace"], *args)
 
 
 @pytest.fixture(scope="session")
-def e2e_first_run(e2e_project) -> subprocess.CompletedProcess:
-    """The cold `kfx run` of `e2e_project`; it pushes a model trained for 100 steps (one evaluation interval), which
-    the config's 300 steps on a larger window can beat (tests/e2e)."""
-    result = run_kfx(
-        "run", "--config", e2e_project["config"], "--workspace", e2e_project["workspace"], "--train-steps", "100"
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+@runs_the_pipeline
+def e2e_span_1(e2e_project) -> dict:
+    """`e2e_project` after its cold `kfx run` and a second run with nothing changed, both done here so that every
+    test sees the workspace in the same state: {"first", "rerun": CompletedProcess, "served_before_rerun": digest}.
+
+    The cold run pushes a model trained for 100 steps (one evaluation interval), which the config's 300 steps on a
+    larger window can beat (tests/e2e). The rerun cannot be made on a copy: the workspace's path is a property of
+    ServingBaseline and Pusher, so a copy would run them again.
+    """
+    first = run_pipeline(e2e_project, "--train-steps", "100")
+    assert first.returncode == 0, first.stdout + first.stderr
+    served = tree_digest(serving_dir(e2e_project))
+    rerun = run_pipeline(e2e_project, "--train-steps", "100", "--span", "1")  # as the first run: span 1 is the newest
+    return {"first": first, "rerun": rerun, "served_before_rerun": served}
 
 
 @pytest.fixture(scope="session")
-def pushed_taxi_model(e2e_first_run, e2e_project, tmp_path_factory) -> dict:
+def e2e_first_run(e2e_span_1) -> subprocess.CompletedProcess:
+    """The cold `kfx run` of `e2e_project` (the workspace also holds the cached rerun of `e2e_span_1`)."""
+    return e2e_span_1["first"]
+
+
+@pytest.fixture(scope="session")
+def pushed_taxi_model(e2e_span_1, e2e_project, tmp_path_factory) -> dict:
     """A copy of the model the pipeline pushed, in TF Serving's layout: {"base": <base path>, "version": int}."""
-    pushed = os.path.join(e2e_project["workspace"], "serving_model", "chicago_taxi")
-    version = min(os.listdir(pushed), key=int)  # the end-to-end tests may have pushed later versions
+    (version,) = os.listdir(serving_dir(e2e_project))
     base = tmp_path_factory.mktemp("served") / "chicago_taxi"
-    shutil.copytree(os.path.join(pushed, version), base / version)
+    shutil.copytree(os.path.join(serving_dir(e2e_project), version), base / version)
     return {"base": str(base), "version": int(version)}

@@ -1,13 +1,17 @@
 """Killed, interrupted and concurrent `kfx run`s on one workspace, and disks that cannot be written.
 
-Real `kfx run` processes and real signals on the 3,000-row span of the end-to-end tests (100 training steps). One
-workspace goes through, in file order:
+Real `kfx run` processes and real signals on the 3,000-row span of the end-to-end tests (100 training steps). The
+stages below go on in one workspace, each run taking up what the one before left (they cannot run on copies: the
+workspace's path is a property of ServingBaseline and Pusher, which a copy would run again). A session fixture builds
+each stage and keeps a snapshot of the workspace as the stage left it, which the stage's test inspects, so that each
+test runs alone and in any order:
   kill -9 in Transform (a second run meanwhile is refused) -> kill -9 in Trainer (the dead run's lock is reported,
   its Transform cancelled, finished components reused) -> Ctrl-C in Evaluator (one line, exit 130) -> kill -9 in the
-  middle of the Pusher's copy (no partial version) -> a plain run that pushes -> a read-only and a full disk, which
-  end in one line and leave the pushed version alone.
+  middle of the Pusher's copy (no partial version) -> a plain run that pushes -> a read-only and a full disk, each
+  with a copy of that workspace, which end in one line and leave the pushed version alone.
 """
 
+import dataclasses
 import os
 import re
 import shutil
@@ -20,7 +24,7 @@ import time
 import pytest
 import tmpfs
 import yaml
-from conftest import REPO, tree_digest
+from conftest import REPO, copy_workspace, runs_the_pipeline, serving_dir, tree_digest
 from ml_metadata.proto import metadata_store_pb2
 
 from monitoring import store as store_lib
@@ -52,6 +56,7 @@ class Run:
     """A `kfx run` subprocess whose output is collected as it comes."""
 
     def __init__(self, project, *args: str, prefix: tuple[str, ...] = ("-m", "kfx.cli")):
+        self.project = project
         command = [sys.executable, *prefix, "run", "--config", project["config"], "--workspace", project["workspace"]]
         self.process = subprocess.Popen(
             [*command, "--train-steps", TRAIN_STEPS, *args],
@@ -99,8 +104,19 @@ class Run:
         return code
 
     def kill(self) -> None:
-        self.process.kill()  # SIGKILL: nothing in the process gets to clean up
+        """SIGKILL, if it still runs: nothing in the process gets to clean up."""
+        if self.process.poll() is None:
+            self.process.kill()
         self.finish()
+
+
+@dataclasses.dataclass
+class Stage:
+    """A stage's run, finished (killed, interrupted or done), and the project as the stage left its workspace."""
+
+    run: Run
+    left: dict  # a snapshot of the workspace (the next stage goes on in the original) or, last, the original itself
+    facts: dict = dataclasses.field(default_factory=dict)  # what was seen while the run was live
 
 
 def _store(project):
@@ -127,10 +143,6 @@ def _outputs_of(project, node, execution_id):
     return [p for name in os.listdir(node_dir) if os.path.exists(p := os.path.join(node_dir, name, str(execution_id)))]
 
 
-def _serving_dir(project):
-    return os.path.join(project["workspace"], "serving_model", "chicago_taxi")
-
-
 def _assert_killed_in(project, node):
     """The kill left `node`'s execution RUNNING with outputs on disk: what the next run must put right."""
     execution_id, state = _executions(project, node)[-1]
@@ -145,11 +157,11 @@ def _assert_recovered(project, run, node, execution_id, killed_pid):
     assert _outputs_of(project, node, execution_id) == []
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def project(e2e_project, tmp_path_factory):
-    """The end-to-end tests' config and span 1, with a data folder and workspace of its own."""
+    """The end-to-end tests' config and span 1, with a data folder and workspace of its own: the stages' workspace."""
     root = tmp_path_factory.mktemp("interruptions")
-    shutil.copytree(e2e_project["root"] / "data" / "span-1", root / "data" / "span-1")
+    shutil.copytree(e2e_project["data"] / "span-1", root / "data" / "span-1")
     with open(e2e_project["config"]) as f:
         raw = yaml.safe_load(f)
     raw["data"]["path"] = str(root / "data")
@@ -162,13 +174,12 @@ def project(e2e_project, tmp_path_factory):
     }
 
 
-@pytest.fixture(scope="module")
-def killed_pids():
-    """The pid of each killed run, by the component it was killed in."""
-    return {}
+def _snapshot(project, tmp_path_factory) -> dict:
+    """The project with a copy of its workspace as it is now."""
+    return copy_workspace(project, str(tmp_path_factory.mktemp("snapshot") / "ws"))
 
 
-def _run_and_kill_in(project, node, killed_pids, while_running):
+def _kill_in(project, node, while_running=lambda run: None) -> Run:
     """Starts `kfx run`, calls `while_running(run)` once `node`'s executor runs, then kills the run (SIGKILL)."""
     run = Run(project)
     try:
@@ -176,86 +187,133 @@ def _run_and_kill_in(project, node, killed_pids, while_running):
         while_running(run)
     finally:
         run.kill()
-    killed_pids[node] = run.process.pid
-    _assert_killed_in(project, node)
+    return run
 
 
-def test_kill_in_transform_while_a_second_run_is_refused(project, killed_pids):
-    def second_run_is_refused(run):
-        second = Run(project)
-        assert second.finish(timeout=120) == 1
-        message = "".join(second.stderr)
-        assert message.startswith(f"error: {project['workspace']} is in use by another kfx run (pid {run.process.pid} ")
-        assert "started " in message and f"kfx run --config {project['config']}" in message
-        assert len(message.strip().splitlines()) == 1 and "".join(second.stdout) == ""
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def killed_in_transform(project, tmp_path_factory) -> Stage:
+    """A cold run killed in Transform; while it ran, a second run on the same workspace ("second", finished)."""
+    second = []
 
-    _run_and_kill_in(project, "Transform", killed_pids, second_run_is_refused)
+    def start_a_second_run(run):
+        second.append(Run(project))
+        try:
+            second[0].finish(timeout=120)
+        finally:
+            second[0].kill()
 
-
-def test_next_run_recovers_and_is_killed_in_trainer(project, killed_pids):
-    killed_transform = _assert_killed_in(project, "Transform")
-
-    def transform_recovered_and_rerun(run):
-        _assert_recovered(project, run, "Transform", killed_transform, killed_pids["Transform"])
-        states = _latest_states(project)
-        assert {states[n] for n in ("WindowExampleGen", "StatisticsGen", "DataGate", "DriftGate")} == {"CACHED"}
-        assert states["Transform"] == "COMPLETE"
-
-    _run_and_kill_in(project, "Trainer", killed_pids, transform_recovered_and_rerun)
+    run = _kill_in(project, "Transform", start_a_second_run)
+    return Stage(run, _snapshot(project, tmp_path_factory), {"second": second[0]})
 
 
-def test_ctrl_c_prints_one_line_exits_130_and_the_next_run_resumes(project, killed_pids):
-    killed_trainer = _assert_killed_in(project, "Trainer")
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def killed_in_trainer(killed_in_transform, project, tmp_path_factory) -> Stage:
+    """The next run, killed in Trainer."""
+    return Stage(_kill_in(project, "Trainer"), _snapshot(project, tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def interrupted_in_evaluator(killed_in_trainer, project, tmp_path_factory) -> Stage:
+    """The next run, sent SIGINT (Ctrl-C) in Evaluator: its exit code, how long it took to exit, what it printed."""
     run = Run(project)
-    run.wait_for_executor("Evaluator")  # Beam running: it turns Ctrl-C into an error of its own, or swallows it
-    _assert_recovered(project, run, "Trainer", killed_trainer, killed_pids["Trainer"])
-    stdout_before = len(run.stdout)
-    run.process.send_signal(signal.SIGINT)
-    sent = time.monotonic()
-    assert run.finish(timeout=120) == 130, run.output()
+    try:
+        run.wait_for_executor("Evaluator")  # Beam running: it turns Ctrl-C into an error of its own, or swallows it
+        stdout_before = len(run.stdout)
+        run.process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        code = run.finish(timeout=120)
+        facts = {"exit_code": code, "seconds": time.monotonic() - sent, "stdout": "".join(run.stdout[stdout_before:])}
+    finally:
+        run.kill()
+    return Stage(run, _snapshot(project, tmp_path_factory), facts)
+
+
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def killed_in_pushers_copy(interrupted_in_evaluator, project, tmp_path_factory) -> Stage:
+    """The next run, killed once the Pusher copied two files of the model ("copying": the second file's path)."""
+    marker = tmp_path_factory.mktemp("pusher") / "copying"
+    run = Run(project, prefix=("-c", HANGING_PUSH, str(marker)))
+    try:
+        run.wait_until(lambda: marker.exists() and marker.read_text(), "the Pusher copying")
+    finally:
+        run.kill()
+    return Stage(run, _snapshot(project, tmp_path_factory), {"copying": marker.read_text()})
+
+
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def pushed_after_the_kills(killed_in_pushers_copy, project) -> Stage:
+    """A plain run to its end; the last stage: tests that run again in its workspace copy it."""
+    run = Run(project)
+    try:
+        run.finish()
+    finally:
+        run.kill()
+    return Stage(run, project)
+
+
+def test_kill_in_transform_while_a_second_run_is_refused(killed_in_transform):
+    run, second = killed_in_transform.run, killed_in_transform.facts["second"]
+    assert second.process.returncode == 1
+    message = "".join(second.stderr)
+    workspace, config = run.project["workspace"], run.project["config"]
+    assert message.startswith(f"error: {workspace} is in use by another kfx run (pid {run.process.pid} ")
+    assert "started " in message and f"kfx run --config {config}" in message
+    assert len(message.strip().splitlines()) == 1 and "".join(second.stdout) == ""
+    _assert_killed_in(killed_in_transform.left, "Transform")
+
+
+def test_next_run_recovers_and_is_killed_in_trainer(killed_in_transform, killed_in_trainer):
+    killed_transform = _assert_killed_in(killed_in_transform.left, "Transform")
+    left = killed_in_trainer.left
+    _assert_recovered(left, killed_in_trainer.run, "Transform", killed_transform, killed_in_transform.run.process.pid)
+    states = _latest_states(left)
+    assert {states[n] for n in ("WindowExampleGen", "StatisticsGen", "DataGate", "DriftGate")} == {"CACHED"}
+    assert states["Transform"] == "COMPLETE"
+    _assert_killed_in(left, "Trainer")
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_the_next_run_resumes(killed_in_trainer, interrupted_in_evaluator):
+    killed_trainer = _assert_killed_in(killed_in_trainer.left, "Trainer")
+    run, left, facts = interrupted_in_evaluator.run, interrupted_in_evaluator.left, interrupted_in_evaluator.facts
+    _assert_recovered(left, run, "Trainer", killed_trainer, killed_in_trainer.run.process.pid)
+    assert facts["exit_code"] == 130, run.output()
     # No Beam or TensorFlow thread keeps the process alive. (TFMA's Beam pipeline may swallow the interrupt and
     # finish the Evaluator first: the run then stops before the Pusher.)
-    assert time.monotonic() - sent < 60
-    assert "".join(run.stdout[stdout_before:]).strip() == ""  # at most the end of the progress line
+    assert facts["seconds"] < 60
+    assert facts["stdout"].strip() == ""  # at most the end of the progress line
     assert "".join(run.stderr).splitlines() == [
         "interrupted; completed components are recorded and will be reused by the next run"
     ]
-    states = _latest_states(project)
+    states = _latest_states(left)
     assert states["Trainer"] == "COMPLETE" and "Pusher" not in states, states
 
 
-def test_kill_inside_the_pushers_copy_leaves_no_partial_version(project, tmp_path):
-    marker = tmp_path / "copying"
-    run = Run(project, prefix=("-c", HANGING_PUSH, str(marker)))
-    try:
-        run.wait_until(marker.exists, "the Pusher copying")
-    finally:
-        run.kill()
-    states = _latest_states(project)
+def test_kill_inside_the_pushers_copy_leaves_no_partial_version(killed_in_pushers_copy):
+    left = killed_in_pushers_copy.left
+    states = _latest_states(left)
     assert {states[n] for n in ("Transform", "Trainer", "ServingBaseline")} == {"CACHED"}, states
     assert states["Evaluator"] in ("CACHED", "COMPLETE") and states["Pusher"] == "RUNNING", states
-    copying = marker.read_text()
-    (staging,) = os.listdir(_serving_dir(project))  # no version folder: TF Serving finds nothing to load
-    assert staging.startswith(".incomplete-") and copying.startswith(os.path.join(_serving_dir(project), staging))
+    (staging,) = os.listdir(serving_dir(left))  # no version folder: TF Serving finds nothing to load
+    where_it_ran = serving_dir(killed_in_pushers_copy.run.project)
+    assert staging.startswith(".incomplete-")
+    assert killed_in_pushers_copy.facts["copying"].startswith(os.path.join(where_it_ran, staging))
 
 
-def test_plain_run_after_the_kill_pushes_a_complete_version(project):
-    run = Run(project)
-    assert run.finish() == 0, run.output()
-    states = _latest_states(project)
+def test_plain_run_after_the_kill_pushes_a_complete_version(pushed_after_the_kills):
+    run, left = pushed_after_the_kills.run, pushed_after_the_kills.left
+    assert run.process.returncode == 0, run.output()
+    states = _latest_states(left)
     assert states["Pusher"] == "COMPLETE" and states["Evaluator"] == "CACHED", states
-    (version,) = os.listdir(_serving_dir(project))  # the killed push's copy is gone
+    (version,) = os.listdir(serving_dir(left))  # the killed push's copy is gone
     assert version.isdigit() and f"Pushed:      version {version}" in run.output()
-    assert os.path.isfile(os.path.join(_serving_dir(project), version, "saved_model.pb"))
+    assert os.path.isfile(os.path.join(serving_dir(left), version, "saved_model.pb"))
     assert "Note: Pusher of run " in run.output()
     assert "Traceback" not in run.output()
-
-
-def _copy_workspace(project, disk):
-    """The workspace copied onto `disk`, and the digest of what it serves."""
-    workspace = os.path.join(disk, "ws")
-    shutil.copytree(project["workspace"], workspace)
-    return {**project, "workspace": workspace}, tree_digest(_serving_dir(project))
 
 
 def _assert_one_error_and_served_untouched(run, copy, served, expected):
@@ -264,7 +322,7 @@ def _assert_one_error_and_served_untouched(run, copy, served, expected):
     error = "".join(run.stderr).splitlines()
     assert re.fullmatch(expected, error[0]), error
     assert all(line.startswith(("Full log: ", "Report: ")) for line in error[1:]), error
-    assert tree_digest(_serving_dir(copy)) == served
+    assert tree_digest(serving_dir(copy)) == served
 
 
 def test_a_file_where_the_workspace_should_be_is_one_line(project, tmp_path):
@@ -278,23 +336,25 @@ def test_a_file_where_the_workspace_should_be_is_one_line(project, tmp_path):
     )
 
 
-def test_a_read_only_workspace_is_one_line_and_touches_nothing(project, tmp_path):
+def test_a_read_only_workspace_is_one_line_and_touches_nothing(pushed_after_the_kills, tmp_path):
+    pushed = pushed_after_the_kills.left
     with tmpfs.mounted(str(tmp_path / "disk"), 512 * 2**20) as disk:
-        copy, served = _copy_workspace(project, disk)
+        copy, served = copy_workspace(pushed, os.path.join(disk, "ws")), tree_digest(serving_dir(pushed))
         tmpfs.make_read_only(disk)
         expected = f"error: cannot write {re.escape(copy['workspace'])}: the file system is read-only; .*"
         _assert_one_error_and_served_untouched(Run(copy), copy, served, expected)
 
 
-def test_a_disk_that_fills_up_during_a_run_is_one_line_and_the_served_model_stays(project, tmp_path):
-    used = int(subprocess.run(["du", "-sb", project["workspace"]], capture_output=True, text=True).stdout.split()[0])
+def test_a_disk_that_fills_up_during_a_run_is_one_line_and_the_served_model_stays(pushed_after_the_kills, tmp_path):
+    pushed = pushed_after_the_kills.left
+    used = int(subprocess.run(["du", "-sb", pushed["workspace"]], capture_output=True, text=True).stdout.split()[0])
     with tmpfs.mounted(str(tmp_path / "disk"), used + 600 * 1024) as disk:  # about 1 MiB free once copied
-        copy, served = _copy_workspace(project, disk)
+        copy, served = copy_workspace(pushed, os.path.join(disk, "ws")), tree_digest(serving_dir(pushed))
         expected = r"error: \w+ failed: cannot write \S+: the disk is full \(.* MiB left on the disk of .*\); .*"
         _assert_one_error_and_served_untouched(Run(copy, "--no-cache"), copy, served, expected)
-        (version,) = os.listdir(_serving_dir(copy))
+        (version,) = os.listdir(serving_dir(copy))
         load = "import sys, tensorflow as tf; print(sorted(tf.saved_model.load(sys.argv[1]).signatures))"
         loaded = subprocess.run(
-            [sys.executable, "-c", load, os.path.join(_serving_dir(copy), version)], capture_output=True, text=True
+            [sys.executable, "-c", load, os.path.join(serving_dir(copy), version)], capture_output=True, text=True
         )
         assert "serving_default" in loaded.stdout, loaded.stderr

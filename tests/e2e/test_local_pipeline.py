@@ -1,23 +1,27 @@
 """The real pipeline end to end on slices of the taxi data, through the `kfx` CLI, checked in ML Metadata.
 
-One workspace goes through the life of a continuously trained model, in file order:
-  span 1 (cold run, 100 steps, pushed) -> rerun (fully cached) -> `kfx lineage` / `kfx board` ->
+The life of a continuously trained model, as stages built by session fixtures, each on a copy of the stage before (a
+stage's workspace never changes once built, so each test runs alone and in any order):
+  span 1: a cold run (100 steps, pushed) and a rerun (fully cached) -> `kfx lineage` / `kfx board` ->
   span 2 with a deliberately weak candidate (evaluated on the window, refused: the served model stays) ->
   span 2 trained properly on the window of spans 1-2 (beats the model served, trained shorter on span 1: pushed) ->
-  span 3 with fares x10 (drift blocks it before training) -> span 3 corrupted (the data gate blocks it).
+  span 3, each case on its own copy: fares x10 (drift blocks it before training), text in a numeric column (refused
+  before anything runs), unknown payment types (the data gate blocks it).
 """
 
 import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
-from conftest import REPO, TAXI_CSV, run_kfx, tree_digest
+import yaml
+from conftest import REPO, TAXI_CSV, copy_workspace, run_kfx, run_pipeline, runs_the_pipeline, serving_dir, tree_digest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
@@ -37,42 +41,32 @@ def _store(project):
     return metadata_store.MetadataStore(config)
 
 
-def _latest_run_states(store, pipeline_name):
-    """Node id -> execution state of the most recent pipeline run."""
-    run = max(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch)
-    states = {}
+def _run_states(project, run_id=None):
+    """Node id -> execution state of the run `run_id` (default: the most recent run)."""
+    store = _store(project)
+    runs = store.get_contexts_by_type("pipeline_run")
+    run = next(c for c in runs if c.name == run_id) if run_id else max(runs, key=lambda c: c.create_time_since_epoch)
+    prefix, states = project["pipeline"] + ".", {}
     for execution in store.get_executions_by_context(run.id):
-        node = next(
-            c.name for c in store.get_contexts_by_execution(execution.id) if c.name.startswith(pipeline_name + ".")
-        )
-        states[node.removeprefix(pipeline_name + ".")] = metadata_store_pb2.Execution.State.Name(
-            execution.last_known_state
-        )
+        node = next(c.name for c in store.get_contexts_by_execution(execution.id) if c.name.startswith(prefix))
+        states[node.removeprefix(prefix)] = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
     return states
 
 
-def _serving_dir(project):
-    return os.path.join(project["workspace"], "serving_model", "chicago_taxi")
+def _run_id(result: subprocess.CompletedProcess) -> str:
+    return re.search(r"^Run (\S+)$", result.stdout, re.MULTILINE).group(1)
 
 
-def _run(project, *args):
-    return run_kfx("run", "--config", project["config"], "--workspace", project["workspace"], *args)
-
-
-def _summary(project):
-    """The JSON summary the latest `kfx run` wrote next to its log."""
-    logs = os.path.join(project["workspace"], "logs")
-    newest = max(
-        (n for n in os.listdir(logs) if n.endswith(".summary.json")),
-        key=lambda n: os.path.getmtime(os.path.join(logs, n)),
-    )
-    with open(os.path.join(logs, newest)) as f:
+def _summary(result: subprocess.CompletedProcess) -> dict:
+    """The JSON summary a `kfx run` wrote next to the log its header names."""
+    log = re.search(r"log:\s+(\S+)\.log$", result.stdout, re.MULTILINE).group(1)
+    with open(log + ".summary.json") as f:
         return json.load(f)
 
 
 def _write_span(project, number, source, rows, change=None):
     """Writes span `number` from the first `rows` rows of `source`, each passed through `change(index, row)`."""
-    span = project["root"] / "data" / f"span-{number}"
+    span = project["data"] / f"span-{number}"
     span.mkdir(exist_ok=True)
     with open(source, newline="") as f_in, open(span / "data.csv", "w", newline="") as f_out:
         reader = csv.DictReader(f_in)
@@ -84,69 +78,97 @@ def _write_span(project, number, source, rows, change=None):
             writer.writerow(change(index, row) if change else row)
 
 
+def _next_stage(parent: dict, root, new_data: bool) -> dict:
+    """The project of the stage after `parent`, under `root`: its workspace copied, with a copy of its data folder and
+    a config that reads it (to add a span), or with the parent's own data and config (whose cached work it reuses)."""
+    project = {**copy_workspace(parent, str(root / "ws")), "root": root}
+    if not new_data:
+        return project
+    shutil.copytree(parent["data"], root / "data")
+    with open(parent["config"]) as f:
+        raw = yaml.safe_load(f)
+    raw["data"]["path"] = str(root / "data")
+    (root / "config.yaml").write_text(yaml.safe_dump(raw))
+    return {**project, "data": root / "data", "config": str(root / "config.yaml")}
+
+
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def span_2_refused(e2e_project, e2e_span_1, tmp_path_factory) -> dict:
+    """Span 1's workspace and data copied, span 2 added, and a weak candidate (5 steps) run on them ("run")."""
+    project = _next_stage(e2e_project, tmp_path_factory.mktemp("span-2-refused"), new_data=True)
+    _write_span(project, 2, SPAN_2_CSV, 3000)
+    return {**project, "run": run_pipeline(project, "--train-steps", "5")}
+
+
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def span_2_pushed(span_2_refused, tmp_path_factory) -> dict:
+    """The weak candidate's workspace copied and the config's 300 steps run on the same data and config ("run")."""
+    project = _next_stage(span_2_refused, tmp_path_factory.mktemp("span-2-pushed"), new_data=False)
+    return {**project, "run": run_pipeline(project)}
+
+
+def _span_3(span_2_pushed, root, change) -> dict:
+    """A copy of the pushed span 2 stage with a span 3 of its own: rows of span 2 passed through `change`."""
+    project = _next_stage(span_2_pushed, root, new_data=True)
+    _write_span(project, 3, SPAN_2_CSV, 3000, change)
+    return project
+
+
 def _lineage(project, *args):
     result = run_kfx("lineage", "--workspace", project["workspace"], "--json", *args)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
 
 
-@pytest.fixture(scope="module")
-def project(e2e_project):
-    return e2e_project
-
-
-@pytest.fixture(scope="module")
-def first_run(e2e_first_run):
-    return e2e_first_run
-
-
-def test_cold_run_executes_every_component_and_pushes(project, first_run):
-    states = _latest_run_states(_store(project), project["pipeline"])
+def test_cold_run_executes_every_component_and_pushes(e2e_project, e2e_first_run):
+    states = _run_states(e2e_project, _run_id(e2e_first_run))
     assert set(states) == STANDARD_COMPONENTS | OUR_COMPONENTS
     assert set(states.values()) == {"COMPLETE"}, states
-    versions = os.listdir(_serving_dir(project))
-    assert len(versions) == 1 and os.path.exists(os.path.join(_serving_dir(project), versions[0], "saved_model.pb"))
-    assert f"Pushed:      version {versions[0]}" in first_run.stdout
-    assert "Validation:  passed" in first_run.stdout and "Blessed:     yes" in first_run.stdout
-    assert "Drift:       not checked: no earlier span" in first_run.stdout
-    report = re.search(r"^Report: (\S+\.html)$", first_run.stdout, re.MULTILINE)
-    assert report and os.path.isfile(report.group(1)), first_run.stdout
+    versions = os.listdir(serving_dir(e2e_project))
+    assert len(versions) == 1 and os.path.exists(os.path.join(serving_dir(e2e_project), versions[0], "saved_model.pb"))
+    assert f"Pushed:      version {versions[0]}" in e2e_first_run.stdout
+    assert "Validation:  passed" in e2e_first_run.stdout and "Blessed:     yes" in e2e_first_run.stdout
+    assert "Drift:       not checked: no earlier span" in e2e_first_run.stdout
+    report = re.search(r"^Report: (\S+\.html)$", e2e_first_run.stdout, re.MULTILINE)
+    assert report and os.path.isfile(report.group(1)), e2e_first_run.stdout
     # Progress lines, not TFX/Beam logs, reach the console.
-    assert "[13/13] Pusher" in first_run.stdout and "absl" not in first_run.stdout + first_run.stderr
+    assert "[13/13] Pusher" in e2e_first_run.stdout and "absl" not in e2e_first_run.stdout + e2e_first_run.stderr
 
 
-def test_lineage_leads_from_the_served_version_to_its_span_files_and_commit(project, first_run):
-    (version,) = os.listdir(_serving_dir(project))
-    found = _lineage(project)
+def test_lineage_leads_from_the_served_version_to_its_span_files_and_commit(e2e_project, e2e_span_1):
+    (version,) = os.listdir(serving_dir(e2e_project))
+    found = _lineage(e2e_project)
     assert found["version"] == version
     nodes = [step["node"] for step in found["steps"]]
     assert nodes[:4] == ["Pusher", "Evaluator", "Trainer", "Transform"] and nodes[-1] == "WindowExampleGen"
     assert {"StatisticsGen", "ExampleValidator", "DataGate", "DistributionValidator", "DriftGate"} <= set(nodes)
     example_gen = found["steps"][-1]
     assert example_gen["details"]["window_spans"] == "1"
-    assert example_gen["details"]["window_files"] == {"1": [str(project["root"] / "data" / "span-1" / "data.csv")]}
+    assert example_gen["details"]["window_files"] == {"1": [str(e2e_project["data"] / "span-1" / "data.csv")]}
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     assert {step["commit"] for step in found["steps"]} == {head}
-    assert {step["run_id"] for step in found["steps"]} == {found["steps"][0]["run_id"]}
+    # The work was done by the cold run; the cached rerun only points back at it.
+    assert {step["run_id"] for step in found["steps"]} == {_run_id(e2e_span_1["first"])}
 
-    unknown = run_kfx("lineage", "--workspace", project["workspace"], "--version", "42")
+    unknown = run_kfx("lineage", "--workspace", e2e_project["workspace"], "--version", "42")
     assert unknown.returncode == 2 and f"pushed versions: {version}" in unknown.stderr
 
 
-def test_rerun_with_nothing_changed_is_fully_cached(project, first_run):
-    before = tree_digest(_serving_dir(project))
-    result = _run(project, "--train-steps", "100", "--span", "1")  # as the first run: span 1 is the newest
+def test_rerun_with_nothing_changed_is_fully_cached(e2e_project, e2e_span_1):
+    result = e2e_span_1["rerun"]
     assert result.returncode == 0, result.stdout + result.stderr
-    states = _latest_run_states(_store(project), project["pipeline"])
+    states = _run_states(e2e_project, _run_id(result))
     assert set(states) == STANDARD_COMPONENTS | OUR_COMPONENTS
     assert set(states.values()) == {"CACHED"}, states
-    assert tree_digest(_serving_dir(project)) == before
+    assert tree_digest(serving_dir(e2e_project)) == e2e_span_1["served_before_rerun"]
     assert "reused from an earlier run" in result.stdout
 
 
-def test_board_serves_the_training_curves(project, first_run):
+def test_board_serves_the_training_curves(e2e_project, e2e_span_1):
     board = subprocess.Popen(
-        [sys.executable, "-m", "kfx.cli", "board", "--workspace", project["workspace"], "--port", "0"],
+        [sys.executable, "-m", "kfx.cli", "board", "--workspace", e2e_project["workspace"], "--port", "0"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -171,32 +193,33 @@ def test_board_serves_the_training_curves(project, first_run):
         board.wait(timeout=30)
 
 
-def test_weak_candidate_on_a_new_span_is_refused_and_the_served_model_stays(project, first_run):
-    _write_span(project, 2, SPAN_2_CSV, 3000)
-    before = tree_digest(_serving_dir(project))
-    result = _run(project, "--train-steps", "5")
+def test_weak_candidate_on_a_new_span_is_refused_and_the_served_model_stays(e2e_project, span_2_refused):
+    result = span_2_refused["run"]
     assert result.returncode == 0, result.stdout + result.stderr
-    summary = _summary(project)
+    summary = _summary(result)
     assert summary["spans"] == [1, 2] and summary["previous_span"] == 1
     assert summary["drift"].startswith("passed"), summary["drift"]
     assert summary["blessed"] is False and summary["pushed_version"] is None
-    (version,) = os.listdir(_serving_dir(project))
+    (version,) = os.listdir(serving_dir(span_2_refused))
     assert summary["baseline_version"] == int(version)
     assert any("auc" in reason and f"version {version}" in reason for reason in summary["reasons"]), summary
     assert "Pushed:      no" in result.stdout
-    assert tree_digest(_serving_dir(project)) == before
+    assert tree_digest(serving_dir(span_2_refused)) == tree_digest(serving_dir(e2e_project))  # as copied
 
 
-def test_new_span_trained_properly_beats_the_served_model_and_is_pushed(project, first_run):
-    (served,) = os.listdir(_serving_dir(project))
-    result = _run(project)
+def test_new_span_trained_properly_beats_the_served_model_and_is_pushed(span_2_refused, span_2_pushed):
+    (served,) = os.listdir(serving_dir(span_2_refused))
+    result = span_2_pushed["run"]
     assert result.returncode == 0, result.stdout + result.stderr
-    summary = _summary(project)
+    summary = _summary(result)
     assert summary["spans"] == [1, 2] and summary["baseline_version"] == int(served)
     assert summary["metrics"]["auc_diff"] > 0 and summary["blessed"] is True, summary  # min_improvement: auc 0.0
-    assert sorted(os.listdir(_serving_dir(project))) == [served, summary["pushed_version"]]
-    assert _lineage(project)["steps"][-1]["details"]["window_spans"] == "1,2"
-    assert _lineage(project, "--version", served)["steps"][-1]["details"]["window_spans"] == "1"
+    assert sorted(os.listdir(serving_dir(span_2_pushed))) == [served, summary["pushed_version"]]
+    # Only training parameters changed since the weak candidate: its examples and Transform graph are reused.
+    states = _run_states(span_2_pushed, _run_id(result))
+    assert states["Transform"] == "CACHED" and states["Trainer"] == "COMPLETE", states
+    assert _lineage(span_2_pushed)["steps"][-1]["details"]["window_spans"] == "1,2"
+    assert _lineage(span_2_pushed, "--version", served)["steps"][-1]["details"]["window_spans"] == "1"
 
 
 def _inflate_fares(index, row):
@@ -204,19 +227,18 @@ def _inflate_fares(index, row):
     return row
 
 
-def test_drifted_span_is_blocked_before_training(project, first_run):
-    _write_span(project, 3, SPAN_2_CSV, 3000, _inflate_fares)
-    before = tree_digest(_serving_dir(project))
-    result = _run(project)
+def test_drifted_span_is_blocked_before_training(span_2_pushed, tmp_path):
+    project = _span_3(span_2_pushed, tmp_path, _inflate_fares)
+    result = run_pipeline(project)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "DriftGate failed" in result.stderr and "'fare'" in result.stderr and "span 3" in result.stderr
     report = re.search(r"^Report: (\S+\.html)$", result.stderr, re.MULTILINE)  # the report of a blocked run too
     assert report and "BLOCKED" in open(report.group(1)).read()
-    states = _latest_run_states(_store(project), project["pipeline"])
+    states = _run_states(project)
     assert states["DriftGate"] == "FAILED"
     assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states), states
-    assert tree_digest(_serving_dir(project)) == before
+    assert tree_digest(serving_dir(project)) == tree_digest(serving_dir(span_2_pushed))
 
 
 def _corrupt_fares(index, row):
@@ -225,10 +247,10 @@ def _corrupt_fares(index, row):
     return row
 
 
-def test_text_in_a_numeric_column_stops_before_anything_runs(project, first_run):
-    _write_span(project, 3, SPAN_2_CSV, 3000, _corrupt_fares)
+def test_text_in_a_numeric_column_stops_before_anything_runs(span_2_pushed, tmp_path):
+    project = _span_3(span_2_pushed, tmp_path, _corrupt_fares)
     runs_before = len(_store(project).get_contexts_by_type("pipeline_run"))
-    result = _run(project)
+    result = run_pipeline(project)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "numeric column 'fare'" in result.stderr and "'free' on line 2" in result.stderr, result.stderr
@@ -241,15 +263,14 @@ def _unknown_payment_types(index, row):
     return row
 
 
-def test_corrupted_span_stops_before_training_and_leaves_serving_untouched(project, first_run):
-    _write_span(project, 3, SPAN_2_CSV, 3000, _unknown_payment_types)
-    before = tree_digest(_serving_dir(project))
-    result = _run(project)
+def test_corrupted_span_stops_before_training_and_leaves_serving_untouched(span_2_pushed, tmp_path):
+    project = _span_3(span_2_pushed, tmp_path, _unknown_payment_types)
+    result = run_pipeline(project)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "DataGate failed" in result.stderr and "feature 'payment_type'" in result.stderr, result.stderr
     assert "Bitcoin" in result.stderr, result.stderr
-    states = _latest_run_states(_store(project), project["pipeline"])
+    states = _run_states(project)
     assert states["DataGate"] == "FAILED"
     assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states), states
-    assert tree_digest(_serving_dir(project)) == before
+    assert tree_digest(serving_dir(project)) == tree_digest(serving_dir(span_2_pushed))

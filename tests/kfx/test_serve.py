@@ -1,36 +1,34 @@
 """`kfx serve`, `kfx predict`, `kfx promote` and `kfx rollback` as a user runs them, on loopback.
 
-After a pipeline run, `kfx serve` with no model flags serves the pushed model; `kfx predict` gets the same scores
-over REST and gRPC; TF Serving's curl commands work; labels move and move back on a running server. A stand-in
-`tensorflow_model_server` on PATH checks that the real binary would get TF Serving's flags and nothing else.
+With no model flags, `kfx serve` serves the newest pushed version in the workspace. On the toy model (whose answers
+say which version gave them): a stand-in `tensorflow_model_server` on PATH gets TF Serving's flags and nothing else,
+and `kfx predict` gets the same answers over REST and gRPC. After a pipeline run (e2e): the pushed model answers TF
+Serving's curl command and `kfx predict`, with the scores it gives in process. Labels move and move back on a running
+server.
 """
 
 import csv
+import io
 import itertools
 import json
+import math
 import os
 import shutil
 import stat
 import sys
 import urllib.request
 
+import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import TAXI_CSV, run_kfx
 from server_process import ServerProcess, free_port
 from toy_model import save_toy_model
 
-from serving.client import ClientError, GrpcClient
+from serving.client import ClientError, GrpcClient, RestClient
 from serving.config import read_model_config_file
 
 KFX = [sys.executable, "-m", "kfx.cli"]
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, pushed_taxi_model) -> str:
-    """A workspace as `make run` leaves it: serving_model/chicago_taxi/<version>/."""
-    root = tmp_path_factory.mktemp("kfx-serve") / "workspace"
-    shutil.copytree(pushed_taxi_model["base"], root / "serving_model" / "chicago_taxi")
-    return str(root)
 
 
 @pytest.fixture(scope="module")
@@ -41,49 +39,9 @@ def rows_csv(tmp_path_factory) -> str:
     return str(path)
 
 
-def test_serve_with_no_flags_serves_the_pushed_model_for_predict_and_curl(workspace, rows_csv, pushed_taxi_model):
-    server = ServerProcess([*KFX, "serve", "--workspace", workspace], os.path.join(workspace, "serve.log"),
-                           ready_models=("chicago_taxi",)).start()  # fmt: skip
-    try:
-        version = pushed_taxi_model["version"]
-        printed = server.output()
-        assert f"serving model 'chicago_taxi' version {version} (AVAILABLE)" in printed
-        assert f"gRPC  127.0.0.1:{server.grpc_port}" in printed
-        assert f"REST  http://127.0.0.1:{server.rest_port}/v1/models/chicago_taxi" in printed
-        # As TF Serving's docs show it: curl -d '{"instances": [...]}' -X POST .../v1/models/chicago_taxi:predict
-        row = {"fare": 12.5, "trip_miles": 2.1, "trip_seconds": 600, "pickup_latitude": 41.9, "pickup_longitude": -87.6,
-               "dropoff_latitude": 41.9, "dropoff_longitude": -87.6, "payment_type": "Credit Card",
-               "company": "Flash Cab", "trip_start_hour": 10, "trip_start_day": 3, "trip_start_month": 5,
-               "pickup_community_area": 8, "dropoff_community_area": 32}  # fmt: skip
-        request = urllib.request.Request(f"http://{server.rest}/v1/models/chicago_taxi:predict",
-                                         data=json.dumps({"instances": [row]}).encode(), method="POST")  # fmt: skip
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            (score,) = json.loads(reply.read())["predictions"]
-        assert 0.0 < score < 1.0
-
-        by_protocol = {}
-        for protocol, address in (("rest", server.rest), ("grpc", server.grpc)):
-            result = run_kfx("predict", "--csv", rows_csv, "--protocol", protocol, "--address", address)
-            assert result.returncode == 0, result.stderr
-            by_protocol[protocol] = result.stdout
-            assert f"scored 20 rows with chicago_taxi version {version} over {protocol}" in result.stderr
-        assert by_protocol["rest"] == by_protocol["grpc"]
-        lines = by_protocol["rest"].splitlines()
-        assert lines[0] == "row,score" and len(lines) == 21
-        assert all(0.0 < float(line.split(",")[1]) < 1.0 for line in lines[1:])
-
-        with open(rows_csv) as f:
-            header, *data = list(csv.reader(f))
-        broken = os.path.join(os.path.dirname(rows_csv), "broken.csv")
-        with open(broken, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerow(["lots" if name == "fare" else value for name, value in zip(header, data[0], strict=True)])
-        result = run_kfx("predict", "--csv", broken, "--address", server.rest)
-        assert result.returncode == 2 and "row 1, column 'fare': 'lots' is not a number" in result.stderr
-        assert "Traceback" not in result.stderr
-    finally:
-        assert server.stop() == 0, server.output()
+def _serve_with_no_flags(workspace: str, log: str, env: dict | None = None) -> ServerProcess:
+    command = [*KFX, "serve", "--workspace", workspace]
+    return ServerProcess(command, log, ready_models=("chicago_taxi",), env=env).start()
 
 
 def test_serve_and_predict_refuse_bad_input_in_one_line(tmp_path, rows_csv):
@@ -97,8 +55,11 @@ def test_serve_and_predict_refuse_bad_input_in_one_line(tmp_path, rows_csv):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_real_binary_on_path_gets_tf_serving_flags_only(tmp_path, workspace, pushed_taxi_model):
+def test_serve_with_no_flags_runs_the_binary_on_path_with_tf_serving_flags_for_kfx_predict(tmp_path):
     """A stand-in `tensorflow_model_server` records its arguments and runs the built-in server with them."""
+    workspace = tmp_path / "workspace"  # as `make run` leaves it, under the configured model name
+    for version in (1, 2):
+        save_toy_model(str(workspace / "serving_model" / "chicago_taxi" / str(version)), offset=float(version))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "tensorflow_model_server"
@@ -107,18 +68,103 @@ def test_real_binary_on_path_gets_tf_serving_flags_only(tmp_path, workspace, pus
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    server = ServerProcess([*KFX, "serve", "--workspace", workspace], str(tmp_path / "serve.log"),
-                           ready_models=("chicago_taxi",), env=env).start()  # fmt: skip
+    server = _serve_with_no_flags(str(workspace), str(tmp_path / "serve.log"), env)
     try:
-        printed = server.wait_for_output(f"version {pushed_taxi_model['version']} (AVAILABLE) via")
+        printed = server.wait_for_output("serving model 'chicago_taxi' version 2 (AVAILABLE) via")
         assert f"running {fake}" in printed
+        assert f"gRPC  127.0.0.1:{server.grpc_port}" in printed
+        assert f"REST  http://127.0.0.1:{server.rest_port}/v1/models/chicago_taxi" in printed
         argv = (tmp_path / "argv").read_text().split()
         assert sorted(flag.split("=")[0] for flag in argv) == [
             "--model_base_path", "--model_name", "--port", "--rest_api_port",
         ]  # fmt: skip
         assert f"--port={server.grpc_port}" in argv and "--model_name=chicago_taxi" in argv
+
+        rows = tmp_path / "rows.csv"
+        rows.write_text("x,name,ignored\n1.5,a,z\n-2,b,z\n")
+        answers = {}
+        for protocol, address in (("rest", server.rest), ("grpc", server.grpc)):
+            result = run_kfx("predict", "--csv", str(rows), "--protocol", protocol, "--address", address)
+            assert result.returncode == 0, result.stderr
+            assert f"scored 2 rows with chicago_taxi version 2 over {protocol}" in result.stderr
+            answers[protocol] = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert answers["rest"] == answers["grpc"] == [
+            {"row": "1", "greeting": "hello a", "name_bytes": "a", "y": "5"},
+            {"row": "2", "greeting": "hello b", "name_bytes": "b", "y": "-2"},
+        ]
+
+        rows.write_text("x,name\nlots,a\n")
+        result = run_kfx("predict", "--csv", str(rows), "--address", server.rest)
+        assert result.returncode == 2 and "row 1, column 'x': 'lots' is not a number" in result.stderr
+        assert "Traceback" not in result.stderr
     finally:
         assert server.stop() == 0, server.output()  # SIGTERM reaches the binary through kfx
+
+
+@pytest.fixture(scope="module")
+def taxi_server(tmp_path_factory, pushed_taxi_model):
+    """`kfx serve` with no flags on a workspace holding the model the pipeline pushed."""
+    root = tmp_path_factory.mktemp("kfx-serve-taxi")
+    shutil.copytree(pushed_taxi_model["base"], root / "workspace" / "serving_model" / "chicago_taxi")
+    server = _serve_with_no_flags(str(root / "workspace"), str(root / "serve.log"))
+    yield server
+    assert server.stop() == 0, server.output()
+
+
+@pytest.mark.e2e
+def test_serve_with_no_flags_serves_the_pushed_model_for_curl_and_kfx_predict(taxi_server, rows_csv, pushed_taxi_model):
+    version = pushed_taxi_model["version"]
+    assert f"serving model 'chicago_taxi' version {version} (AVAILABLE)" in taxi_server.output()
+    # As TF Serving's docs show it: curl -d '{"instances": [...]}' -X POST .../v1/models/chicago_taxi:predict
+    row = {"fare": 12.5, "trip_miles": 2.1, "trip_seconds": 600, "pickup_latitude": 41.9, "pickup_longitude": -87.6,
+           "dropoff_latitude": 41.9, "dropoff_longitude": -87.6, "payment_type": "Credit Card",
+           "company": "Flash Cab", "trip_start_hour": 10, "trip_start_day": 3, "trip_start_month": 5,
+           "pickup_community_area": 8, "dropoff_community_area": 32}  # fmt: skip
+    request = urllib.request.Request(f"http://{taxi_server.rest}/v1/models/chicago_taxi:predict",
+                                     data=json.dumps({"instances": [row]}).encode(), method="POST")  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        (score,) = json.loads(reply.read())["predictions"]
+    assert 0.0 < score < 1.0
+
+    result = run_kfx("predict", "--csv", rows_csv, "--address", taxi_server.rest)
+    assert result.returncode == 0, result.stderr
+    assert f"scored 20 rows with chicago_taxi version {version} over rest" in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "row,score" and len(lines) == 21
+    assert all(0.0 < float(line.split(",")[1]) < 1.0 for line in lines[1:])
+
+
+def _taxi_rows(count: int) -> list[dict]:
+    with open(TAXI_CSV, newline="") as f:
+        return [row for _, row in zip(range(count), csv.DictReader(f), strict=False)]
+
+
+@pytest.mark.e2e
+def test_pushed_model_scores_agree_over_rest_grpc_and_in_process(taxi_server, pushed_taxi_model):
+    """The pipeline's own model: a real tf.Transform graph, strings and numbers, missing values sent as NaN."""
+    signature = tf.saved_model.load(
+        os.path.join(pushed_taxi_model["base"], str(pushed_taxi_model["version"]))
+    ).signatures["serving_default"]
+    dtypes = {name: spec.dtype for name, spec in signature.structured_input_signature[1].items()}
+    rows = _taxi_rows(50)
+    typed = [
+        {n: (r[n] if d == tf.string else float(r[n]) if r[n] else math.nan) for n, d in dtypes.items()} for r in rows
+    ]
+    columns = {
+        n: np.array([r[n] for r in typed], dtype=object if d == tf.string else np.float64) for n, d in dtypes.items()
+    }
+    in_process = signature(**{n: tf.constant(v) for n, v in columns.items()})["score"].numpy()
+
+    body = json.dumps({"instances": typed}, allow_nan=True).encode()
+    request = urllib.request.Request(f"http://{taxi_server.rest}/v1/models/chicago_taxi:predict", data=body)
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        over_rest = np.array(json.loads(reply.read())["predictions"], dtype=np.float32)
+    over_grpc = GrpcClient(taxi_server.grpc).predict("chicago_taxi", columns)["score"]
+    over_rest_client = RestClient(taxi_server.rest).predict("chicago_taxi", columns)["score"]
+    np.testing.assert_array_equal(over_rest, in_process)
+    np.testing.assert_array_equal(over_grpc, in_process)
+    np.testing.assert_array_equal(over_rest_client, in_process)
+    assert 0 < in_process.min() and in_process.max() < 1 and len(set(in_process.tolist())) > 10
 
 
 def test_promote_and_rollback_move_labels_on_a_running_server(tmp_path):

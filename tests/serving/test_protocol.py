@@ -2,11 +2,10 @@
 
 Every test takes a server address, so the same checks run against the built-in server and, when
 `tensorflow_model_server` is on PATH, against TF Serving itself (skipped otherwise): behaviour is compared with the
-original wherever it exists. Two models are served: the toy model (exact answers: y = 2x + version) and the
-Chicago taxi model the pipeline pushed.
+original wherever it exists. The model served is the toy model (exact answers: y = 2x + version); the pipeline's
+taxi model is served by `kfx serve` in tests/kfx/test_serve.py.
 """
 
-import csv
 import http.client
 import json
 import math
@@ -17,7 +16,6 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TAXI_CSV
 from server_process import ServerProcess, builtin_server
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -34,7 +32,8 @@ MAX_REQUEST_BYTES = 1_000_000
 
 
 @pytest.fixture(scope="module")
-def model_config(tmp_path_factory, pushed_taxi_model) -> str:
+def model_config(tmp_path_factory) -> str:
+    """The toy model's versions 1 and 2 (labels stable and canary), and a monitoring config with Prometheus metrics."""
     root = tmp_path_factory.mktemp("protocol")
     for version in (1, 2):
         save_toy_model(str(root / "toy" / str(version)), offset=float(version))
@@ -47,7 +46,6 @@ model_config_list {{
     version_labels {{ key: "stable" value: 1 }}
     version_labels {{ key: "canary" value: 2 }}
   }}
-  config {{ name: "chicago_taxi" base_path: "{pushed_taxi_model["base"]}" model_platform: "tensorflow" }}
 }}
 """)
     (root / "monitoring.config").write_text(
@@ -63,16 +61,15 @@ def server(request, model_config, tmp_path_factory):
         f"--monitoring_config_file={os.path.dirname(model_config)}/monitoring.config",
     ]
     log = str(tmp_path_factory.mktemp("logs") / f"{request.param}.log")
-    ready = ("toy", "chicago_taxi")
     if request.param == "builtin":
         process = builtin_server(
-            *flags, f"--rest_api_max_request_bytes={MAX_REQUEST_BYTES}", log_path=log, ready_models=ready
+            *flags, f"--rest_api_max_request_bytes={MAX_REQUEST_BYTES}", log_path=log, ready_models=("toy",)
         )
     else:
         binary = shutil.which("tensorflow_model_server")
         if binary is None:
             pytest.skip("tensorflow_model_server is not on PATH")
-        process = ServerProcess([binary, *flags, "--allow_version_labels_for_unavailable_models=true"], log, ready)
+        process = ServerProcess([binary, *flags, "--allow_version_labels_for_unavailable_models=true"], log, ("toy",))
     process.start()
     process.kind = request.param
     yield process
@@ -183,9 +180,9 @@ def test_grpc_outputs_use_typed_fields_as_tf_serving_does(server):
     assert list(response.outputs["greeting"].string_val) == [b"hello a", b"hello b"]
 
 
-def test_errors_raised_inside_the_model_keep_tensorflow_s_message(server, pushed_taxi_model):
-    body = '{"signature_name": "from_examples", "instances": [{"b64": "Z2FyYmFnZQ=="}]}'
-    status, reply = rest(server, "POST", "/v1/models/chicago_taxi:predict", body)
+def test_errors_raised_inside_the_model_keep_tensorflow_s_message(server):
+    body = '{"signature_name": "classify", "instances": [{"b64": "Z2FyYmFnZQ=="}]}'  # not a tf.Example
+    status, reply = rest(server, "POST", PREDICT, body)
     assert status == 400
     assert reply["error"].startswith("Could not parse example input, value: 'garbage'")
     assert "Graph execution error" not in reply["error"] and "[Op:" not in reply["error"]
@@ -206,36 +203,13 @@ def test_grpc_predict_metadata_and_status(server):
     client.close()
 
 
-def _taxi_rows(count: int) -> list[dict]:
-    with open(TAXI_CSV, newline="") as f:
-        return [row for _, row in zip(range(count), csv.DictReader(f), strict=False)]
-
-
-def test_taxi_scores_agree_over_rest_grpc_and_in_process(server, pushed_taxi_model):
-    signature = tf.saved_model.load(
-        os.path.join(pushed_taxi_model["base"], str(pushed_taxi_model["version"]))
-    ).signatures["serving_default"]
-    dtypes = {name: spec.dtype for name, spec in signature.structured_input_signature[1].items()}
-    rows = _taxi_rows(50)
-    typed = [
-        {n: (r[n] if d == tf.string else float(r[n]) if r[n] else math.nan) for n, d in dtypes.items()} for r in rows
-    ]
-    columns = {
-        n: np.array([r[n] for r in typed], dtype=object if d == tf.string else np.float64) for n, d in dtypes.items()
+def test_rest_and_grpc_clients_return_the_same_outputs(server):
+    inputs = {"x": np.array([1.5, -2.0], np.float32), "name": np.array([b"a", b"b"], object)}
+    over_rest = RestClient(server.rest).predict("toy", inputs)
+    over_grpc = GrpcClient(server.grpc).predict("toy", inputs)
+    assert {name: values.tolist() for name, values in over_rest.items()} == {
+        name: values.tolist() for name, values in over_grpc.items()
     }
-    in_process = signature(**{n: tf.constant(v) for n, v in columns.items()})["score"].numpy()
-
-    status, reply = rest(
-        server, "POST", "/v1/models/chicago_taxi:predict", json.dumps({"instances": typed}, allow_nan=True)
-    )
-    assert status == 200
-    over_rest = np.array(reply["predictions"], dtype=np.float32)
-    over_grpc = GrpcClient(server.grpc).predict("chicago_taxi", columns)["score"]
-    over_rest_client = RestClient(server.rest).predict("chicago_taxi", columns)["score"]
-    np.testing.assert_array_equal(over_rest, in_process)
-    np.testing.assert_array_equal(over_grpc, in_process)
-    np.testing.assert_array_equal(over_rest_client, in_process)
-    assert 0 < in_process.min() and in_process.max() < 1 and len(set(in_process.tolist())) > 10
 
 
 PREDICT, CLASSIFY, REGRESS = "/v1/models/toy:predict", "/v1/models/toy:classify", "/v1/models/toy:regress"
@@ -339,6 +313,9 @@ def test_body_over_the_limit_is_refused_and_the_server_keeps_serving(server):
 
 
 def test_metrics_use_tf_serving_names(server):
+    assert rest(server, "POST", PREDICT, '{"instances": [{"x": 1.0, "name": "a"}]}')[0] == 200
+    assert rest(server, "POST", "/v1/models/nope:predict", ONE)[0] == 404
+    GrpcClient(server.grpc).predict("toy", {"x": np.array([1.0], np.float32), "name": np.array([b"a"], object)})
     connection = http.client.HTTPConnection(*server.rest.split(":"), timeout=30)
     connection.request("GET", "/monitoring/prometheus/metrics")
     page = connection.getresponse().read().decode()
@@ -354,6 +331,8 @@ def test_metrics_use_tf_serving_names(server):
 
 
 def test_server_is_healthy_after_every_bad_request(server):
+    for method, path, body, code, _ in BAD_REST_REQUESTS:
+        assert rest(server, method, path, body)[0] == code
     status, reply = rest(server, "POST", "/v1/models/toy:predict", '{"instances": [{"x": 0.0, "name": "ok"}]}')
     assert status == 200 and reply["predictions"] == [{"y": 2.0, "greeting": "hello ok", "name_bytes": {"b64": "b2s="}}]
-    assert GrpcClient(server.grpc).available_versions("chicago_taxi")
+    assert GrpcClient(server.grpc).available_versions("toy") == [1, 2]
