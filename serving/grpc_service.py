@@ -8,7 +8,7 @@ server here, whose many threads fight the model's threads for the GIL. Model cal
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 import tensorflow as tf
@@ -114,6 +114,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         request_limits: RequestLimits,
     ):
         self._service = service
+        self._metrics = metrics
         self._calls = _Calls(metrics)
         self._outputs_as_content = outputs_as_content  # --enable_serialization_as_tensor_content
         self._limits = request_limits
@@ -183,6 +184,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 _FILL[method](
                     result.classification_result if method == "classify" else result.regression_result, outputs
                 )
+            self._metrics.examples(request.tasks[0].model_spec.name, len(examples))  # as TF Serving, here only
             return response
 
         name = request.tasks[0].model_spec.name if request.tasks else ""
@@ -282,15 +284,20 @@ class _UnparsedIsInternal(grpc.GenericRpcHandler):
 
 
 async def start_grpc_server(
-    addresses: list[str], prediction: PredictionService, models: ModelService, arguments: list[tuple[str, object]]
+    addresses: list[str],
+    prediction: PredictionService,
+    models: ModelService,
+    arguments: list[tuple[str, object]],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> grpc.aio.Server:
     """Listens on each address (host:port, or unix:path for --grpc_socket_path)."""
     server = grpc.aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", -1),
             *arguments,
-        ]
+        ],
     )
     generated = _Registrations()
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, generated)
