@@ -227,6 +227,16 @@ def _leaves_the_page(requested: list[str]) -> list[str]:
     return [url for url in requested if not url.startswith(LOCAL_SCHEMES)]
 
 
+def test_the_verdict_names_the_gate_that_stopped_the_run():
+    summary = summary_lib.RunSummary(
+        run_id="2026-01-01T00:00:00.000003", states={"WindowExampleGen": "COMPLETE", "DriftGate": "FAILED"}
+    )
+    verdict = _Page(report_lib.render(report_lib.ReportData("chicago-taxi", summary))).sections["verdict"]
+    assert verdict.startswith("Verdict Stopped at DriftGate: nothing was pushed"), verdict
+    assert "Stopped by DriftGate: the newest span drifted past a blocking threshold (see Drift)" in verdict
+    assert "no comparison: the Evaluator did not run" in verdict and "Pushed version none" in verdict
+
+
 def test_the_browser_check_catches_a_page_that_loads_from_the_network(tmp_path):
     """The control: the same check on a page with a remote image and stylesheet must see both requests fail."""
     page = tmp_path / "online.html"
