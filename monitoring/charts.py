@@ -74,3 +74,26 @@ def slice_auc_chart(feature: str, rows: list[dict[str, Any]]) -> str | None:
     axes.set_xlim(0.0, 1.08)  # room for the value labels past AUC 1.0
     axes.set_xlabel(f"AUC per {_label(feature)} slice, lowest first")
     return _data_uri(figure)
+
+
+def comparison_chart(feature: str, rows: list[dict[str, Any]], margin: float, tolerance: bool) -> str | None:
+    """Each judged slice's AUC change against the served model (dot) with its confidence interval (bar), lowest first;
+    zero and the policy's margin are marked. `rows` are comparison.json slices; `tolerance`: margin is a loss."""
+    shown = [r for r in rows if all(_finite(r.get(k)) for k in ("difference", "lower", "upper"))]
+    if not shown:
+        return None
+    figure = _figure(len(shown))
+    axes = figure.add_subplot()
+    positions = list(range(len(shown)))
+    differences = [r["difference"] for r in shown]
+    errors = [[r["difference"] - r["lower"] for r in shown], [r["upper"] - r["difference"] for r in shown]]
+    axes.errorbar(differences, positions, xerr=errors, fmt="none", ecolor=_UNDER, elinewidth=2)
+    axes.scatter(differences, positions, color=_UNDER, zorder=3)
+    axes.axvline(0.0, color="black", linewidth=0.8)
+    marked = -margin if tolerance else margin
+    axes.axvline(marked, color=_WARNED, linestyle="--", linewidth=1, label=f"margin {marked:+.3f}")
+    axes.set_yticks(positions, [_label(f"{r['value']} (n={r['rows']})") for r in shown], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel(f"AUC change against the served model per {_label(feature)} slice (dot) and its interval (bar)")
+    axes.legend(loc="lower right", fontsize=8)
+    return _data_uri(figure)

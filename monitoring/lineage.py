@@ -8,7 +8,10 @@ step points at the earlier run that did the work) and the git commit recorded fo
 
 The same walk reads what TFX's LocalDagRunner recorded and what the KFP v2 driver and launcher recorded on a
 cluster: `store.connect` hands a KFP-written store over through `kfp_metadata.KfpView`, which gives tasks, types and
-contexts their TFX names. KFP records no git commit ("not recorded").
+contexts their TFX names. KFP records no git commit (None: "not recorded").
+
+`Lineage.to_dict()` holds JSON's own types (what `kfx lineage --json` prints): numbers and versions as integers,
+flags as booleans, spans as lists, what was not recorded as null.
 """
 
 import dataclasses
@@ -20,11 +23,31 @@ from typing import Any
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.atomic_pusher import executor as pusher_executor
+from components.champion_evaluator import executor as evaluator_executor
+from components.serving_baseline import executor as baseline_executor
 from components.window_example_gen import window as window_executor
 from monitoring import store as store_lib
 
 Event = metadata_store_pb2.Event
 PUSHED_MODEL = "PushedModel"
+# Custom properties recorded as 0/1 integers that mean yes/no.
+_FLAGS = {
+    "blessed",
+    baseline_executor.HAS_MODEL_PROPERTY,
+    evaluator_executor.PASSED_PROPERTY,
+    evaluator_executor.THRESHOLDS_PROPERTY,
+}
+_COMPARISON = [
+    evaluator_executor.THRESHOLDS_PROPERTY,
+    evaluator_executor.POLICY_PROPERTY,
+    evaluator_executor.DIFFERENCE_PROPERTY,
+    evaluator_executor.LOWER_PROPERTY,
+    evaluator_executor.UPPER_PROPERTY,
+    evaluator_executor.PASSED_PROPERTY,
+    evaluator_executor.REASON_PROPERTY,
+    evaluator_executor.FINGERPRINT_PROPERTY,
+]
 
 
 class LineageError(LookupError):
@@ -39,8 +62,8 @@ class Step:
     execution_id: int
     state: str
     run_id: str
-    commit: str
-    dirty: str
+    commit: str | None  # None: the run recorded no commit (KFP, or a run made outside git)
+    dirty: bool | None  # uncommitted changes in the working tree; None: not recorded
     finished: str
     outputs: dict[str, str] = dataclasses.field(default_factory=dict)  # output key -> artifact URI
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -48,7 +71,7 @@ class Step:
 
 @dataclasses.dataclass
 class Lineage:
-    version: str
+    version: int
     path: str
     steps: list[Step]
 
@@ -112,15 +135,30 @@ class _Graph:
             execution_id=execution.id,
             state=metadata_store_pb2.Execution.State.Name(execution.last_known_state),
             run_id=run_id,
-            commit=code.get(store_lib.GIT_COMMIT, "not recorded"),
-            dirty=code.get(store_lib.GIT_DIRTY, "not recorded"),
+            commit=None if code.get(store_lib.GIT_COMMIT, "unknown") == "unknown" else code[store_lib.GIT_COMMIT],
+            dirty={"true": True, "false": False}.get(code.get(store_lib.GIT_DIRTY, "")),
             finished=finished,
             outputs={key: artifact.uri for key, artifact in outputs.items()},
         )
 
 
 def _properties(artifact: metadata_store_pb2.Artifact, names: list[str]) -> dict[str, Any]:
-    return {name: store_lib.custom(artifact, name) for name in names if store_lib.custom(artifact, name) is not None}
+    """The artifact's properties among `names` that it has, in JSON's types."""
+    found = {}
+    for name in names:
+        value = store_lib.custom(artifact, name)
+        if value is None:
+            continue
+        if name in _FLAGS:
+            value = bool(value)
+        elif name == window_executor.WINDOW_PROPERTY:
+            value = [int(span) for span in value.split(",") if span]
+        elif name == window_executor.PREVIOUS_PROPERTY:
+            value = None if value < 0 else value  # -1: no earlier span
+        elif name == window_executor.FILES_PROPERTY:
+            value = json.loads(value)
+        found[name] = value
+    return found
 
 
 def served_lineage(store: metadata_store.MetadataStore, version: str | None = None) -> Lineage:
@@ -134,18 +172,27 @@ def served_lineage(store: metadata_store.MetadataStore, version: str | None = No
     graph = _Graph(store)
     pusher = graph.producer(pushed[version].id)
     steps = [graph.step(pusher)]
+    steps[0].details = _properties(pushed[version], [pusher_executor.FINGERPRINT_PROPERTY])
     pusher_inputs = graph.artifacts(pusher.id, Event.INPUT)
 
     evaluator = graph.producer(pusher_inputs["model_blessing"].id)
     evaluation = graph.step(evaluator)
     blessing = graph.artifacts(evaluator.id, Event.OUTPUT).get("blessing")
     evaluation.details = (
-        _properties(blessing, ["blessed", "current_model_uri", "baseline_model_uri"]) if blessing else {}
+        _properties(blessing, ["blessed", "current_model_uri", "baseline_model_uri", *_COMPARISON]) if blessing else {}
     )
     evaluator_inputs = graph.artifacts(evaluator.id, Event.INPUT)
     baseline = evaluator_inputs.get("baseline_model")
     if baseline is not None:
-        evaluation.details["baseline"] = _properties(baseline, ["has_model", "served_version", "served_path"])
+        evaluation.details["baseline"] = _properties(
+            baseline,
+            [
+                baseline_executor.HAS_MODEL_PROPERTY,
+                baseline_executor.SERVED_VERSION_PROPERTY,
+                baseline_executor.SERVED_PATH_PROPERTY,
+                baseline_executor.SERVED_FINGERPRINT_PROPERTY,
+            ],
+        )
     steps.append(evaluation)
 
     trainer = graph.producer(pusher_inputs["model"].id)
@@ -164,13 +211,10 @@ def served_lineage(store: metadata_store.MetadataStore, version: str | None = No
         [window_executor.SPAN_PROPERTY, window_executor.WINDOW_PROPERTY, window_executor.PREVIOUS_PROPERTY,
          window_executor.FINGERPRINT_PROPERTY, window_executor.FILES_PROPERTY],
     )  # fmt: skip
-    if window_executor.FILES_PROPERTY in example_gen.details:
-        example_gen.details[window_executor.FILES_PROPERTY] = json.loads(
-            example_gen.details[window_executor.FILES_PROPERTY]
-        )
     steps += _checks(graph, examples)
     steps.append(example_gen)
-    return Lineage(version=version, path=store_lib.custom(pushed[version], "pushed_destination") or "", steps=steps)
+    path = store_lib.custom(pushed[version], "pushed_destination") or ""
+    return Lineage(version=int(version), path=path, steps=steps)
 
 
 def _checks(graph: _Graph, examples: metadata_store_pb2.Artifact) -> list[Step]:
@@ -200,8 +244,8 @@ def format_lineage(lineage: Lineage) -> str:
     """The chain as text, one block per step."""
     lines = [f"version {lineage.version} -> {lineage.path}"]
     for step in lineage.steps:
-        code = "commit not recorded" if step.commit == "not recorded" else f"commit {step.commit[:12]}"
-        code += " (uncommitted changes)" if step.dirty == "true" else ""
+        code = "commit not recorded" if step.commit is None else f"commit {step.commit[:12]}"
+        code += " (uncommitted changes)" if step.dirty else ""
         lines.append(f"  {step.node:<22} {step.state:<8} run {step.run_id}  execution {step.execution_id}  {code}")
         for key, uri in sorted(step.outputs.items()):
             lines.append(f"  {'':<22} {key}: {uri}")

@@ -18,12 +18,15 @@ from ml_metadata import metadata_store
 from tensorflow_data_validation.utils import display_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
+from components.champion_evaluator import policy as champion_policy
 from components.drift_gate import executor as drift_executor
 from components.drift_gate import policy as drift_policy
 from monitoring import artifacts, charts
+from monitoring import comparison as comparison_lib
 from monitoring import lineage as lineage_lib
 from monitoring import store as store_lib
 from monitoring import summary as summary_lib
+from monitoring import verdict as verdict_lib
 
 TEMPLATE = "report.html.j2"
 _SPLIT_ORDER = ("train", "eval", "newest_span", "previous_span")
@@ -99,16 +102,39 @@ def render(report: ReportData) -> str:
     )
     environment.filters["num"] = format_number
     environment.filters["pct"] = format_percent
-    slice_charts = {feature: charts.slice_auc_chart(feature, rows) for feature, rows in report.summary.slices.items()}
     return environment.get_template(TEMPLATE).render(
         report=report,
         run=report.summary,
         drift_chart=charts.drift_chart(report.drift_measurements),
-        slice_charts=slice_charts,
         metric_rows=_metric_rows(report.summary.metrics),
-        blessing=_blessing(report.summary),
+        blessing=summary_lib.blessing_text(report.summary),
         not_pushed=_not_pushed(report.summary),
+        **_evaluation_views(report.summary),
     )
+
+
+def _evaluation_views(summary: summary_lib.RunSummary) -> dict[str, Any]:
+    """The verdict, the comparison with the served model and the slice charts; slices smaller than the Evaluator's
+    min_slice_size are listed in the tables but neither charted nor judged."""
+    comparison = summary.comparison
+    size = comparison_lib.min_slice_size(comparison)
+    slice_charts = {
+        feature: charts.slice_auc_chart(feature, [row for row in rows if row["examples"] >= size])
+        for feature, rows in summary.slices.items()
+    }
+    comparison_charts = {}
+    if comparison_lib.headline(comparison):
+        tolerance = comparison["policy"] == champion_policy.NON_INFERIORITY
+        for feature in sorted({row["feature"] for row in comparison["slices"]}):
+            judged = comparison_lib.judged_slices(comparison, feature)
+            comparison_charts[feature] = charts.comparison_chart(feature, judged, comparison["margin"], tolerance)
+    return {
+        "verdict": verdict_lib.of(summary),
+        "comparison_headline": comparison_lib.headline(comparison),
+        "min_slice_size": size,
+        "slice_charts": slice_charts,
+        "comparison_charts": comparison_charts,
+    }
 
 
 def collect(store: metadata_store.MetadataStore, pipeline_name: str, run: store_lib.RunRecord) -> ReportData:
@@ -267,20 +293,15 @@ def _metric_rows(metrics: dict[str, float | None]) -> list[dict[str, Any]]:
     return rows
 
 
-def _blessing(summary: summary_lib.RunSummary) -> str:
-    if summary.blessed is None:
-        return "no decision: the Evaluator did not run in this run"
-    if not summary.blessed:
-        return "not blessed, for these reasons:" if summary.reasons else "not blessed: a threshold was not met"
-    if summary.baseline_version:
-        return f"blessed: every threshold met, and better than served version {summary.baseline_version}"
-    return "blessed: every threshold met (nothing was served yet, so there was no model to beat)"
-
-
 def _not_pushed(summary: summary_lib.RunSummary) -> str:
     failed = [node for node, state in summary.states.items() if state == "FAILED"]
     if failed:
         return f"not pushed: the run stopped at {', '.join(failed)}, so the steps after it did not run"
+    if summary.identical_to_version is not None:
+        return (
+            f"not pushed: version {summary.identical_to_version} in the serving folder already holds this model "
+            f"(same fingerprint {summary.model_fingerprint}); nothing new to serve"
+        )
     if summary.blessed is False:
         served = f"served version {summary.baseline_version}" if summary.baseline_version else "the served model"
         return f"not pushed: the model was not blessed (see the blessing above); {served} is unchanged"

@@ -11,6 +11,7 @@ from tfx.dsl.compiler import constants
 from monitoring import kfp_metadata
 
 RUN_CONTEXT = constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
+PIPELINE_CONTEXT = constants.PIPELINE_CONTEXT_TYPE_NAME
 NODE_CONTEXT = constants.NODE_CONTEXT_TYPE_NAME
 # Recorded on each run's context by `kfx run`: the code that ran.
 GIT_COMMIT, GIT_DIRTY = "git_commit", "git_dirty"
@@ -146,18 +147,32 @@ def code_version(directory: str) -> dict[str, str]:
     return {GIT_COMMIT: commit, GIT_DIRTY: dirty}
 
 
-def record_run(metadata_path: str, run_id: str, properties: dict[str, str]) -> None:
-    """Adds custom properties to a run's `pipeline_run` context (TFX gives callers no other place for them)."""
+def record_run(metadata_path: str, pipeline_name: str, run_id: str, properties: dict[str, str]) -> None:
+    """Creates the `pipeline_run` context of a run about to start (under its `pipeline` context) with custom
+    properties, such as the code version: every execution of the run, even of a run killed later, then has them.
+
+    TFX finds the context by type and name when its first node starts and records its executions in it.
+    """
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     store = metadata_store.MetadataStore(config)
-    context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
-    if context is None:
-        return
+    contexts = []
+    for type_name, name in ((PIPELINE_CONTEXT, pipeline_name), (RUN_CONTEXT, run_id)):
+        context = store.get_context_by_type_and_name(type_name, name)
+        if context is None:
+            type_id = store.put_context_type(metadata_store_pb2.ContextType(name=type_name))
+            context = metadata_store_pb2.Context(type_id=type_id, name=name)
+        contexts.append(context)
+    pipeline, run = contexts
     for name, value in properties.items():
-        context.custom_properties[name].string_value = value
-    store.put_contexts([context])
+        run.custom_properties[name].string_value = value
+    pipeline.id, run.id = store.put_contexts([pipeline, run])
+    # TFX links a run to its pipeline only when it creates the run's context itself.
+    try:
+        store.put_parent_contexts([metadata_store_pb2.ParentContext(parent_id=pipeline.id, child_id=run.id)])
+    except errors.AlreadyExistsError:
+        pass
 
 
 def run_properties(store: metadata_store.MetadataStore, run_id: str) -> dict[str, str]:

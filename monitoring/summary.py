@@ -14,23 +14,24 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 
+from components.atomic_pusher import executor as pusher_executor
+from components.champion_evaluator import executor as evaluator_executor
 from components.drift_gate import executor as drift_executor
 from components.serving_baseline import executor as baseline_executor
 from components.window_example_gen import executor as window_executor
 from monitoring import artifacts
+from monitoring import comparison as comparison_lib
 from monitoring.store import RunRecord, custom
 
 # Why a metric can be undefined (NaN in TFMA's output), shown after "n/a".
 _UNDEFINED = {
     "auc": "the eval split holds one label class only",
-    "auc_diff": "the candidate's or the served model's AUC is undefined",
     "precision": "the model predicted no positives",
     "recall": "the eval split has no positive labels",
     "calibration": "the model predicted zero for every row",
 }
-# How many of the lowest-AUC slices to name per slicing feature, among slices at least this large.
+# How many of the lowest-AUC slices to name per slicing feature (among slices of comparison.min_slice_size).
 _WORST_SLICES = 3
-_MIN_SLICE_EXAMPLES = 30
 EXAMPLE_GEN, DRIFT_GATE = "WindowExampleGen", "DriftGate"
 
 
@@ -50,9 +51,13 @@ class RunSummary:
     slices: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     blessed: bool | None = None
     reasons: list[str] = dataclasses.field(default_factory=list)
+    thresholds_met: bool | None = None
+    comparison: dict[str, Any] | None = None  # the Evaluator's comparison.json: policy, AUC difference, CI, decision
     baseline_version: int | None = None
     pushed_version: str | None = None
     pushed_path: str | None = None
+    model_fingerprint: str | None = None  # of the model the Pusher pushed, or refused as already served
+    identical_to_version: int | None = None  # the version in the serving folder that already holds the same model
     tensorboard_logdir: str | None = None
     evaluation_uri: str | None = None
 
@@ -86,8 +91,10 @@ def summarize(run: RunRecord) -> RunSummary:
     blessing = run.output("Evaluator", "blessing")
     if evaluation is not None and blessing is not None:
         summary.evaluation_uri = evaluation.uri
-        _add_evaluation(summary, evaluation.uri, bool(custom(blessing, "blessed")))
+        _add_evaluation(summary, evaluation.uri, blessing)
     pushed = run.output("Pusher", "pushed_model")
+    summary.model_fingerprint = custom(pushed, pusher_executor.FINGERPRINT_PROPERTY)
+    summary.identical_to_version = custom(pushed, pusher_executor.IDENTICAL_VERSION_PROPERTY)
     if custom(pushed, "pushed"):
         summary.pushed_version = custom(pushed, "pushed_version")
         summary.pushed_path = custom(pushed, "pushed_destination")
@@ -125,7 +132,7 @@ def _example_counts(record: metadata_store_pb2.Artifact) -> dict[str, int]:
     }
 
 
-def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessed: bool) -> None:
+def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessing: metadata_store_pb2.Artifact) -> None:
     with tf.io.gfile.GFile(os.path.join(evaluation_uri, "eval_config.json")) as f:
         model_specs = json.load(f)["evalConfig"]["modelSpecs"]
     candidate = next(s.get("name", "") for s in model_specs if not s.get("isBaseline"))
@@ -147,11 +154,21 @@ def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessed: bool) -> 
         )
     for rows in summary.slices.values():
         rows.sort(key=lambda row: (row["auc"] is None, row["auc"] if row["auc"] is not None else 0.0))
-    summary.blessed = blessed
+    summary.blessed = bool(custom(blessing, "blessed"))
     validation = tfma.load_validation_result(evaluation_uri)
     for per_slice in validation.metric_validations_per_slice:
         for failure in per_slice.failures:
-            summary.reasons.append(_describe_failure(failure, summary.baseline_version))
+            summary.reasons.append(_describe_failure(failure))
+    _add_comparison(summary, blessing)
+
+
+def _add_comparison(summary: RunSummary, blessing: metadata_store_pb2.Artifact) -> None:
+    """The comparison with the served model and its decision; a refusal joins the reasons not to bless."""
+    thresholds_met = custom(blessing, evaluator_executor.THRESHOLDS_PROPERTY)
+    summary.thresholds_met = None if thresholds_met is None else bool(thresholds_met)
+    summary.comparison = comparison_lib.load(blessing)
+    if summary.comparison and not summary.comparison["passed"]:
+        summary.reasons.append(summary.comparison["reason"])
 
 
 def _metric_value(value: dict[str, Any]) -> float | None:
@@ -163,23 +180,18 @@ def _metric_value(value: dict[str, Any]) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _describe_failure(failure: Any, baseline_version: int | None) -> str:
+def _describe_failure(failure: Any) -> str:
+    """A value threshold TFMA found unmet, e.g. "auc 0.8123 is below the minimum 0.9000"."""
     name = failure.metric_key.name
     value = failure.metric_value.double_value.value
-    threshold = failure.metric_threshold
-    if failure.metric_key.is_diff:
-        required = threshold.change_threshold.absolute.value
-        need = "no regression" if required < 0 else f"an improvement of more than {max(required - 1e-9, 0):.4f}"
-        change = _number(value, name=f"{name}_diff", signed=True)
-        return f"{name} changed by {change} against served version {baseline_version}; it needs {need}"
-    bound = threshold.value_threshold.lower_bound.value
-    return f"{name} {_number(value, name=name)} is below the minimum {bound:.4f}"
+    bound = failure.metric_threshold.value_threshold.lower_bound.value
+    return f"{name} {_number(value, name=name)} is below the minimum {bound:.4f} (evaluation.thresholds)"
 
 
-def _number(value: Any, name: str = "", signed: bool = False, digits: int = 4) -> str:
+def _number(value: Any, name: str = "", digits: int = 4) -> str:
     """A metric for display; NaN, infinity or a missing value reads "n/a" and why, instead of failing a format."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return f"{value:{'+' if signed else ''}.{digits}f}"
+        return f"{value:.{digits}f}"
     return f"n/a ({undefined_reason(name)})"
 
 
@@ -206,33 +218,55 @@ def format_summary(summary: RunSummary, slice_features: list[str]) -> str:
             "  Evaluation:  "
             + ", ".join(f"{n} {_number(summary.metrics[n], n)}" for n in shown if n in summary.metrics)
         )
-        if "auc_diff" in summary.metrics:
-            change = _number(summary.metrics["auc_diff"], "auc_diff", signed=True)
-            lines.append(f"               auc {change} against served version {summary.baseline_version}")
-        for feature in slice_features:
-            all_rows = summary.slices.get(feature, [])
-            rows = [r for r in all_rows if r["auc"] is not None and r["examples"] >= _MIN_SLICE_EXAMPLES]
-            if rows:
-                worst = ", ".join(f"{r['value']} {r['auc']:.3f} (n={r['examples']})" for r in rows[:_WORST_SLICES])
-                lines.append(
-                    f"  AUC by {feature}: {rows[0]['auc']:.3f}..{rows[-1]['auc']:.3f} over {len(rows)} of "
-                    f"{len(all_rows)} slices (n>={_MIN_SLICE_EXAMPLES}, both classes); lowest: {worst}"
-                )
-    if summary.blessed is not None:
-        if summary.blessed:
-            against = (
-                f"; better than served version {summary.baseline_version}"
-                if summary.baseline_version
-                else "; nothing served yet, so thresholds only"
-            )
-            lines.append(f"  Blessed:     yes (all thresholds met{against})")
-        else:
-            lines.append("  Blessed:     no: " + "; ".join(summary.reasons or ["thresholds not met"]))
-    if summary.pushed_version:
-        cached = " (reused from an earlier run: nothing changed)" if summary.states.get("Pusher") == "CACHED" else ""
-        lines.append(f"  Pushed:      version {summary.pushed_version} -> {summary.pushed_path}{cached}")
-    elif summary.blessed is not None:
-        lines.append("  Pushed:      no (the served model is unchanged)")
+        lines += _comparison_lines(summary, slice_features)
+    lines += _verdict_lines(summary)
     if summary.tensorboard_logdir:
         lines.append("  TensorBoard: kfx board   (training curves of this run)")
     return "\n".join(lines)
+
+
+def _comparison_lines(summary: RunSummary, slice_features: list[str]) -> list[str]:
+    """The AUC against the served model with its CI, then the candidate's AUC and its change per slice."""
+    lines = []
+    against = comparison_lib.headline(summary.comparison)
+    if against:
+        lines.append(f"  Compared:    {against}")
+    size = comparison_lib.min_slice_size(summary.comparison)
+    for feature in slice_features:
+        all_rows = summary.slices.get(feature, [])
+        rows = [r for r in all_rows if r["auc"] is not None and r["examples"] >= size]
+        if rows:
+            worst = ", ".join(f"{r['value']} {r['auc']:.3f} (n={r['examples']})" for r in rows[:_WORST_SLICES])
+            lines.append(
+                f"  AUC by {feature}: {rows[0]['auc']:.3f}..{rows[-1]['auc']:.3f} over {len(rows)} of "
+                f"{len(all_rows)} slices (n>={size}, both classes); lowest: {worst}"
+            )
+        against_served = comparison_lib.slice_line(summary.comparison, feature)
+        if against_served:
+            lines.append(against_served)
+    return lines
+
+
+def _verdict_lines(summary: RunSummary) -> list[str]:
+    """Blessed or not and why, then pushed or not and why."""
+    lines = [f"  Blessed:     {blessing_text(summary)}"] if summary.blessed is not None else []
+    if summary.pushed_version:
+        lines.append(f"  Pushed:      version {summary.pushed_version} -> {summary.pushed_path}")
+    elif summary.identical_to_version is not None:
+        lines.append(
+            f"  Pushed:      no: version {summary.identical_to_version} in the serving folder already holds this "
+            f"model (same fingerprint {summary.model_fingerprint}); nothing new to serve"
+        )
+    elif summary.blessed is not None:
+        lines.append("  Pushed:      no (the served model is unchanged)")
+    return lines
+
+
+def blessing_text(summary: RunSummary) -> str:
+    """Blessed or not, and why, in one line (the summary's and the report's)."""
+    if summary.blessed is None:
+        return "no decision: the Evaluator did not run in this run"
+    if summary.blessed:
+        decided = summary.comparison["reason"] if summary.comparison else "the thresholds alone decided"
+        return f"yes: every threshold met; {decided}"
+    return "no: " + ("; ".join(summary.reasons) if summary.reasons else "a threshold was not met")

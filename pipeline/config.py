@@ -18,6 +18,7 @@ import pydantic
 import yaml
 from pydantic import BeforeValidator, Field, StrictFloat, StrictInt, StrictStr, WithJsonSchema
 
+from components.champion_evaluator import policy as champion_policy
 from models.features import FeatureConfig, LabelRule
 from models.hparams import HParams
 from pipeline import config_errors
@@ -162,17 +163,50 @@ class TrainingConfig:
 
 
 @_section
+class ComparisonConfig:
+    """How a candidate is compared with the served model: AUC on the same eval rows, with DeLong's interval."""
+
+    policy: Literal[champion_policy.POLICIES] = Field(
+        "non_inferiority",
+        description="non_inferiority: push a newer model unless it may be worse by more than `margin`; "
+        "superiority: push only a model better by more than `margin`, with the interval above 0.",
+    )
+    margin: StrictFloat = Field(
+        0.01, ge=0, le=1, description="AUC. non_inferiority: the loss tolerated; superiority: the gain required."
+    )
+    confidence: StrictFloat = Field(0.95, ge=0.5, lt=1, description="Level of the AUC difference's interval.")
+    min_slice_size: Count = Field(
+        30, description="Slices with fewer eval rows are listed, but neither charted nor judged."
+    )
+
+
+# Keys of earlier versions of the evaluation section, and what replaced them.
+_REPLACED = {
+    "min_improvement": "comparison: {policy: superiority, margin: <the AUC gain required>}",
+    "no_regression": "comparison: {policy: non_inferiority, margin: <the AUC loss tolerated>}",
+}
+
+
+@_section
 class EvaluationConfig:
     """What TFMA computes and what a candidate must reach to be pushed."""
 
     slices: tuple[Column, ...] = Field((), description="Feature columns to compute metrics per value of.")
     thresholds: dict[Metric, Share] = Field(
-        default_factory=lambda: {"auc": 0.5}, description="Lower bounds on the eval split; below any: not pushed."
+        default_factory=lambda: {"auc": 0.5},
+        min_length=1,
+        description="Lower bounds on the eval split; below any: not pushed. At least one (TFX blesses nothing "
+        "without).",
     )
-    no_regression: tuple[Metric, ...] = Field(("auc",), description="Must not be worse than the served model.")
-    min_improvement: dict[Metric, Share] = Field(
-        default_factory=dict, description="Must beat the served model by more than this (absolute)."
-    )
+    comparison: ComparisonConfig = ComparisonConfig()
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, raw: Any) -> Any:
+        for key in _REPLACED if isinstance(raw, dict) else ():
+            if key in raw:
+                raise ValueError(f"'{key}' is no longer read; write {_REPLACED[key]} (README: 'Pushing a new model')")
+        return raw
 
 
 @_section

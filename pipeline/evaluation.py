@@ -1,56 +1,44 @@
-"""The TFMA evaluation: metrics, slices and the thresholds that decide whether a model is blessed."""
+"""The TFMA evaluation: metrics, slices, the value thresholds, and the comparison with the served model."""
+
+import dataclasses
+from typing import Any
 
 import tensorflow_model_analysis as tfma
 
+from components.champion_evaluator import auc_comparison
 from models import signatures
 from pipeline.config import METRICS, EvaluationConfig
 
-# TFMA passes a change threshold when diff >= value: "no regression" allows a tie (up to float noise), "min
-# improvement" of x requires diff > x.
-_NO_REGRESSION_TOLERANCE = -1e-10
-_STRICTLY = 1e-9
+_METRIC_CLASSES = [
+    "ExampleCount",
+    "AUC",
+    "BinaryAccuracy",
+    "Precision",
+    "Recall",
+    "Calibration",
+    "MeanLabel",
+    "MeanPrediction",
+    "AUCPrecisionRecall",
+]
 
 
 def eval_config(evaluation: EvaluationConfig, label_key: str) -> tfma.EvalConfig:
-    """Overall and per-slice metrics; value thresholds and no-regression checks on the overall slice."""
-    thresholds = {}
-    compared = set(evaluation.no_regression) | set(evaluation.min_improvement)
-    for name in sorted(set(evaluation.thresholds) | compared):
-        threshold = tfma.MetricThreshold()
-        if name in evaluation.thresholds:
-            threshold.value_threshold.lower_bound.value = evaluation.thresholds[name]
-        if name in compared:
-            threshold.change_threshold.direction = tfma.MetricDirection.HIGHER_IS_BETTER
-            threshold.change_threshold.absolute.value = (
-                evaluation.min_improvement[name] + _STRICTLY
-                if name in evaluation.min_improvement
-                else _NO_REGRESSION_TOLERANCE
+    """Overall and per-slice metrics, value thresholds on the overall slice, and the paired AUC comparison."""
+    thresholds = {METRICS[name]: bound for name, bound in evaluation.thresholds.items()}
+    metrics = []
+    for name in _METRIC_CLASSES:
+        metric = tfma.MetricConfig(class_name=name)
+        if name in thresholds:
+            threshold = tfma.MetricThreshold()
+            threshold.value_threshold.lower_bound.value = thresholds[name]
+            # A plain `threshold` would apply to every slice, failing on tiny slices; this applies to overall only.
+            metric.per_slice_thresholds.append(
+                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
             )
-        thresholds[METRICS[name]] = threshold
-
-    metric_classes = [
-        "ExampleCount",
-        "AUC",
-        "BinaryAccuracy",
-        "Precision",
-        "Recall",
-        "Calibration",
-        "MeanLabel",
-        "MeanPrediction",
-        "AUCPrecisionRecall",
-    ]
-    metrics = [
-        tfma.MetricConfig(
-            class_name=name,
-            # A plain `threshold` would apply to every slice, failing on tiny slices; these apply to overall only.
-            per_slice_thresholds=[
-                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=thresholds[name])
-            ]
-            if name in thresholds
-            else [],
-        )
-        for name in metric_classes
-    ]
+        metrics.append(metric)
+    # Both models' exact AUC on the same rows and DeLong's standard error of the difference, per slice (only when
+    # something is served); the Evaluator's executor applies the push policy to them.
+    metrics.append(tfma.MetricConfig(class_name=auc_comparison.NAME, module=auc_comparison.MODULE))
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -62,3 +50,8 @@ def eval_config(evaluation: EvaluationConfig, label_key: str) -> tfma.EvalConfig
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in evaluation.slices],
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
     )
+
+
+def comparison_settings(evaluation: EvaluationConfig) -> dict[str, Any]:
+    """The `evaluation.comparison` section as the Evaluator's `comparison` parameter."""
+    return dataclasses.asdict(evaluation.comparison)

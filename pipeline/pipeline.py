@@ -11,10 +11,11 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 
 from components.atomic_pusher.component import Pusher
+from components.champion_evaluator.component import ChampionEvaluator
 from components.data_gate.component import DataGate
 from components.drift_gate.component import DriftGate
 from components.drift_gate.validator import DistributionValidator
-from components.serving_baseline.component import OptionalBaselineEvaluator, ServingBaseline
+from components.serving_baseline.component import ServingBaseline
 from components.window_example_gen import executor as window_executor
 from components.window_example_gen.component import WindowExampleGen
 from models import features as features_lib
@@ -27,6 +28,9 @@ DRIFT_SPLITS = [window_executor.NEWEST_SPLIT, window_executor.PREVIOUS_SPLIT]
 # the Kubeflow image), so nothing is packaged at compile time.
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
+# Nodes that read state outside the pipeline (the serving folder), so that no input of theirs says when it changed:
+# the runners never take them from the cache (a local run's IR, the Kubeflow spec's caching options).
+NEVER_CACHED = ("ServingBaseline",)
 
 
 def create_pipeline(
@@ -143,21 +147,22 @@ def create_pipeline(
         custom_config=trainer_config,
     )
 
-    # Finds the model being served now: the baseline the candidate must not regress from.
+    # Finds the model being served now, in every run (never from the cache): the one the candidate is compared with.
     serving_baseline = ServingBaseline(model=trainer.outputs["model"], serving_model_dir=serving_model_dir)
 
-    # Evaluates the candidate overall and per slice, and blesses it only if it passes every threshold (and beats the
-    # served model, once there is one).
-    evaluator = OptionalBaselineEvaluator(
+    # Evaluates the candidate (and the served model) overall and per slice on the same eval rows, and blesses it only
+    # if it passes every threshold and the push policy against the served model (AUC difference and its interval).
+    evaluator = ChampionEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=serving_baseline.outputs["baseline_model"],
         eval_config=evaluation.eval_config(config.evaluation, config.features.label.name),
+        comparison=evaluation.comparison_settings(config.evaluation),
         example_splits=["eval"],
     ).with_id("Evaluator")  # TFX's node name, which ML Metadata records, summaries and lineage use
 
     # Copies a blessed model to <serving_model_dir>/<version>/, the layout TF Serving watches; a version appears
-    # complete or not at all, even when the run is killed mid-copy.
+    # complete or not at all, even when the run is killed mid-copy, and a model already there is never copied again.
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],

@@ -1,4 +1,5 @@
-"""Executor of the atomic Pusher: TFX's Pusher, with the copy to the serving folder done by `publish`."""
+"""Executor of the atomic Pusher: TFX's Pusher, with the copy to the serving folder done by `publish`, and never a
+second copy of a model already there."""
 
 import time
 from typing import Any
@@ -10,13 +11,19 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.atomic_pusher import publish
+from components.atomic_pusher import fingerprint, publish
+from serving import versions
 
+# Custom properties of the PushedModel artifact: the pushed (or refused) model's fingerprint, and the version
+# already in the serving folder with the same content when the push was refused for that.
+FINGERPRINT_PROPERTY = "model_fingerprint"
+IDENTICAL_VERSION_PROPERTY = "identical_to_version"
 _TIMESTAMP_VERSIONING = (pusher_pb2.Versioning.AUTO, pusher_pb2.Versioning.UNIX_TIMESTAMP)
 
 
 class Executor(pusher_executor.Executor):
-    """Pushes a blessed model to `<base_directory>/<unix time>/`, complete or not at all."""
+    """Pushes a blessed model to `<base_directory>/<unix time>/`, complete or not at all, unless a version there
+    already holds the same model (fingerprint.py)."""
 
     def Do(
         self,
@@ -37,8 +44,17 @@ class Executor(pusher_executor.Executor):
             self._MarkNotPushed(model_push)
             return
         model_path = self.GetModelPath(input_dict)
+        model_fingerprint = fingerprint.fingerprint(model_path)
+        model_push.set_string_custom_property(FINGERPRINT_PROPERTY, model_fingerprint)
+        base_directory = destination.filesystem.base_directory
+        identical = fingerprint.identical_version(model_fingerprint, versions.complete_versions(base_directory))
+        if identical is not None:
+            logging.info("Not pushed: version %s in %s holds the same model.", identical, base_directory)
+            model_push.set_int_custom_property(IDENTICAL_VERSION_PROPERTY, identical)
+            self._MarkNotPushed(model_push)
+            return
         version = str(int(time.time()))
-        serving_path = publish.publish(model_path, destination.filesystem.base_directory, version)
+        serving_path = publish.publish(model_path, base_directory, version)
         logging.info("Model written to serving path %s.", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)  # the pushed_model artifact keeps its own copy, as in TFX
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)

@@ -2,12 +2,13 @@
 
 Resolver nodes compile to `resolver` executors that open-source Kubeflow Pipelines rejects, so both the local
 and the Kubeflow pipeline read the baseline from the serving directory instead. Taking the candidate model as
-input orders this step after training and ties its cache entry to the candidate: a new candidate always gets
-compared with whatever is served at that moment.
+input orders this step after training. What it reads lives outside the pipeline (a push, a rollback or a copy by
+hand changes it without changing any input), so the runners never take it from the cache
+(`pipeline.pipeline.NEVER_CACHED`): whatever else is reused, the candidate is compared with the version served when
+the run reaches this step.
 """
 
 from tfx import types
-from tfx.components.evaluator import component as evaluator_component
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import component_spec, standard_artifacts
 
@@ -31,10 +32,3 @@ class ServingBaseline(base_component.BaseComponent):
         super().__init__(
             spec=ServingBaselineSpec(model=model, serving_model_dir=serving_model_dir, baseline_model=baseline_model)
         )
-
-
-class OptionalBaselineEvaluator(evaluator_component.Evaluator):
-    """TFX's Evaluator that treats an empty ServingBaseline output as "no baseline yet"; the pipeline gives it the
-    node id "Evaluator"."""
-
-    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.EvaluatorExecutor)

@@ -141,6 +141,8 @@ def _write_spec(
         with open(staged, encoding="utf-8") as f:
             spec = yaml.safe_load(f)
         window.add_window_resolver(spec, options.image, data_root, config.data.window)
+        for task in pipeline_lib.NEVER_CACHED:  # they read the serving folder: run in every run, as the resolver
+            spec["root"]["dag"]["tasks"][task].pop("cachingOptions", None)
         json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # still a valid PipelineSpec
         with open(staged, "w", encoding="utf-8") as f:
             yaml.safe_dump(spec, f, sort_keys=True)

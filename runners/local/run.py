@@ -12,6 +12,9 @@ from runners import cpus, output
 from runners.local import interrupts, lock, progress, recovery, storage
 from runners.local.workspace import Workspace
 
+# The project's root, whose git commit each run records.
+_PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 class RunFailed(RuntimeError):
     """The pipeline started but a component failed; the message says which and why."""
@@ -72,12 +75,12 @@ def run(options: RunOptions, console: TextIO) -> dict:
     console.flush()
 
     with held:
-        started_ms = int(datetime.datetime.now().timestamp() * 1000)
         with output.output_to_log(log_path, options.verbose) as run_console:
             _recover(held, workspace, run_console)
             # The newest span is pinned as resolved here, so `kfx run` and `kfx run --span <newest>` are the same run
             # (and reuse each other's work), and the run reads exactly the spans printed above.
             span = source.window.newest if source.has_spans else None
+            run_id = datetime.datetime.now().isoformat()  # the form of LocalDagRunner's own run ids
             failure = _run_pipeline(
                 config,
                 source,
@@ -86,9 +89,10 @@ def run(options: RunOptions, console: TextIO) -> dict:
                 serving_model_dir,
                 options.enable_cache,
                 cpus.direct_runner_args(workers),
+                run_id,
                 run_console,
             )
-            summary = _summarize(workspace.metadata_path, config.pipeline_name, started_ms)
+            summary = _summarize(workspace.metadata_path, config.pipeline_name, run_id)
             report_path = _record(summary, workspace, config.pipeline_name, log_path) if summary else None
     report_line = f"\nReport: {report_path}" if report_path else ""
     if failure:
@@ -100,7 +104,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
 
 
 def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) -> str | None:
-    """Records the code version on the run, writes the JSON summary and the HTML report; returns the report path.
+    """Writes the JSON summary and the HTML report; returns the report path.
 
     Inside the log redirection (MLMD and TFMA log as they load). Records that cannot be written (a full disk, a
     report that fails) are logged and skipped: the run and its artifacts are already complete.
@@ -108,12 +112,9 @@ def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) ->
     import logging
 
     from monitoring import report as report_lib
-    from monitoring import store as store_lib
 
-    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     report_path = workspace.report_path(summary.run_id)
     try:
-        store_lib.record_run(workspace.metadata_path, summary.run_id, store_lib.code_version(project))
         with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
             json.dump(summary.to_dict(), f, indent=2, default=str)
         return report_lib.write_report(workspace.metadata_path, pipeline_name, report_path, summary.run_id)
@@ -170,13 +171,17 @@ def _describe_window(source: data_lib.DataSource) -> str:
     return f"{spans} of {len(window.available)}; {drift}"
 
 
-def _summarize(metadata_path: str, pipeline_name: str, started_ms: int):
-    """Reads this run back from MLMD (None if it never started); inside the log redirection, as TFMA is chatty."""
+def _summarize(metadata_path: str, pipeline_name: str, run_id: str):
+    """Reads this run back from MLMD (None if no node started); inside the log redirection, as TFMA is chatty."""
     from monitoring import store as store_lib
     from monitoring import summary as summary_lib
 
-    record = store_lib.latest_run(store_lib.connect(metadata_path), pipeline_name, since_ms=started_ms)
-    return summary_lib.summarize(record) if record else None
+    if not os.path.isfile(metadata_path):
+        return None
+    store = store_lib.connect(metadata_path)
+    context = store.get_context_by_type_and_name(store_lib.RUN_CONTEXT, run_id)
+    record = store_lib.run_record(store, context, pipeline_name) if context is not None else None
+    return summary_lib.summarize(record) if record and record.states else None
 
 
 def _run_pipeline(
@@ -187,6 +192,7 @@ def _run_pipeline(
     serving_model_dir: str,
     enable_cache: bool,
     beam_pipeline_args: list[str],
+    run_id: str,
     console: TextIO,
 ) -> str | None:
     """Runs inside the log redirection; returns a one-paragraph failure description, or None."""
@@ -194,9 +200,10 @@ def _run_pipeline(
 
     from absl import logging as absl_logging
     from tfx.orchestration import metadata
-    from tfx.orchestration.local import local_dag_runner
 
+    from monitoring import store as store_lib
     from pipeline import pipeline as pipeline_lib
+    from runners.local import launch
 
     absl_logging.set_verbosity(absl_logging.INFO)
     tfx_pipeline = pipeline_lib.create_pipeline(
@@ -216,7 +223,7 @@ def _run_pipeline(
     root.addHandler(reporter)
     try:
         with interrupts.handled(on_interrupt=reporter.interrupt):
-            local_dag_runner.LocalDagRunner().run(tfx_pipeline)
+            launch.run(tfx_pipeline, workspace.metadata_path, run_id, store_lib.code_version(_PROJECT))
     except Exception as error:  # noqa: BLE001 - any component failure ends the run with its message
         logging.exception("Pipeline run failed")
         reporter.fail()

@@ -1,15 +1,21 @@
-"""The atomic Pusher's publish step: a version folder appears complete or not at all, whether the push is killed or
-its disk fills up, and the copy a killed push left behind is removed by the next push."""
+"""The atomic Pusher: a version folder appears complete or not at all, whether the push is killed or its disk fills
+up, and the copy a killed push left behind is removed by the next push; a model already in the serving folder (same
+fingerprint) is never pushed again."""
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import tmpfs
 from conftest import REPO, tree_digest
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
 
-from components.atomic_pusher import publish
+from components.atomic_pusher import executor, fingerprint, publish
 
 # Publishes argv[1] to argv[2] as version argv[3], but hangs after copying the first file, printing its target.
 HANGING_PUSH = """
@@ -79,3 +85,60 @@ def test_a_full_disk_fails_the_push_and_leaves_the_served_version_alone(tmp_path
         with pytest.raises(Exception, match="No space left on device"):  # TensorFlow's ResourceExhaustedError
             publish.publish(str(_model(tmp_path / "large", 2 * 1024 * 1024)), base, "200")
         assert _entries(base) == ["100"] and tree_digest(os.path.join(base, "100")) == served
+
+
+def _push(model_dir, base, blessed=True):
+    """TFX's Pusher inputs around a Trainer-like Model artifact whose SavedModel is `model_dir`, run by our executor."""
+    model = standard_artifacts.Model()
+    model.uri = str(model_dir.parent)
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.set_int_custom_property("blessed", int(blessed))
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(model_dir.parent.parent / "pushed")
+    destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base)))
+    executor.Executor().Do(
+        {"model": [model], "model_blessing": [blessing]},
+        {"pushed_model": [pushed]},
+        {"push_destination": proto_utils.proto_to_json(destination), "custom_config": "null"},
+    )
+    return pushed
+
+
+def test_a_model_already_in_the_serving_folder_is_never_pushed_again(tmp_path):
+    base = tmp_path / "serving"
+    first = _push(_model(tmp_path / "run-1" / "model" / "Format-Serving"), base)
+    (version,) = _entries(base)
+    assert first.get_int_custom_property("pushed") == 1
+    assert first.get_string_custom_property("pushed_version") == version
+    assert first.get_string_custom_property(executor.FINGERPRINT_PROPERTY) == fingerprint.fingerprint(
+        str(base / version)
+    )
+
+    # The same files elsewhere (a cached Trainer output evaluated again): refused, naming the version that has them.
+    again = tmp_path / "run-2" / "model" / "Format-Serving"
+    shutil.copytree(base / version, again)
+    refused = _push(again, base)
+    assert refused.get_int_custom_property("pushed") == 0
+    assert refused.get_int_custom_property(executor.IDENTICAL_VERSION_PROPERTY) == int(version)
+    assert _entries(base) == [version]
+
+    # One byte of the weights different: a new model, pushed as a new version.
+    (again / "variables" / "variables.index").write_bytes(b"indeX")
+    time.sleep(1)  # versions are Unix seconds
+    assert _push(again, base).get_int_custom_property("pushed") == 1 and len(_entries(base)) == 2
+    # Not blessed: never pushed, whatever its content.
+    not_blessed = _push(_model(tmp_path / "run-3" / "model" / "Format-Serving"), base, blessed=False)
+    assert not_blessed.get_int_custom_property("pushed") == 0
+
+
+def test_the_fingerprint_is_the_content_not_the_place(tmp_path):
+    model = _model(tmp_path / "a")
+    copy = tmp_path / "elsewhere" / "b"
+    shutil.copytree(model, copy)
+    assert fingerprint.fingerprint(str(model)) == fingerprint.fingerprint(str(copy))
+    assert fingerprint.fingerprint(str(model)).startswith("sha256:")
+    (copy / "variables" / "variables.index").rename(copy / "variables" / "variables.idx")  # same bytes, other name
+    assert fingerprint.fingerprint(str(copy)) != fingerprint.fingerprint(str(model))
+    (copy / "variables" / "variables.idx").rename(copy / "variables" / "variables.index")
+    (copy / "assets" / "vocabulary").write_bytes(b"")  # one more (empty) file
+    assert fingerprint.fingerprint(str(copy)) != fingerprint.fingerprint(str(model))

@@ -8,6 +8,7 @@ import os
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
+from components.atomic_pusher import fingerprint
 from components.serving_baseline import executor
 
 
@@ -48,3 +49,11 @@ def test_executor_marks_an_empty_baseline_when_nothing_is_served(tmp_path):
     baseline = _run(tmp_path / "serving", tmp_path / "baseline")
     assert not executor.has_model(baseline)
     assert not os.path.exists(path_utils.serving_model_dir(baseline.uri))
+
+
+def test_the_baseline_records_the_served_versions_fingerprint(tmp_path):
+    served = _version(tmp_path / "serving", "42")
+    baseline = _run(tmp_path / "serving", tmp_path / "baseline")
+    recorded = baseline.get_string_custom_property(executor.SERVED_FINGERPRINT_PROPERTY)
+    assert recorded == fingerprint.fingerprint(str(served))
+    assert recorded == fingerprint.fingerprint(path_utils.serving_model_path(baseline.uri))  # the copy is the same

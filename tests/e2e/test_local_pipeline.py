@@ -140,12 +140,13 @@ def test_cold_run_executes_every_component_and_pushes(e2e_project, e2e_first_run
 def test_lineage_leads_from_the_served_version_to_its_span_files_and_commit(e2e_project, e2e_span_1):
     (version,) = os.listdir(serving_dir(e2e_project))
     found = _lineage(e2e_project)
-    assert found["version"] == version
+    assert found["version"] == int(version)
     nodes = [step["node"] for step in found["steps"]]
     assert nodes[:4] == ["Pusher", "Evaluator", "Trainer", "Transform"] and nodes[-1] == "WindowExampleGen"
     assert {"StatisticsGen", "ExampleValidator", "DataGate", "DistributionValidator", "DriftGate"} <= set(nodes)
     example_gen = found["steps"][-1]
-    assert example_gen["details"]["window_spans"] == "1"
+    assert example_gen["details"]["window_spans"] == [1] and example_gen["details"]["previous_span"] is None
+    assert found["steps"][1]["details"]["blessed"] is True and found["steps"][1]["details"]["comparison_passed"] is True
     assert example_gen["details"]["window_files"] == {"1": [str(e2e_project["data"] / "span-1" / "data.csv")]}
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     assert {step["commit"] for step in found["steps"]} == {head}
@@ -156,14 +157,18 @@ def test_lineage_leads_from_the_served_version_to_its_span_files_and_commit(e2e_
     assert unknown.returncode == 2 and f"pushed versions: {version}" in unknown.stderr
 
 
-def test_rerun_with_nothing_changed_is_fully_cached(e2e_project, e2e_span_1):
+def test_rerun_with_nothing_changed_reuses_the_model_and_never_pushes_it_again(e2e_project, e2e_span_1):
     result = e2e_span_1["rerun"]
     assert result.returncode == 0, result.stdout + result.stderr
     states = _run_states(e2e_project, _run_id(result))
     assert set(states) == STANDARD_COMPONENTS | OUR_COMPONENTS
-    assert set(states.values()) == {"CACHED"}, states
+    # The served model is read again (never cached), so the reused candidate is evaluated against it: itself.
+    reread = {"ServingBaseline", "Evaluator", "Pusher"}
+    assert {node for node, state in states.items() if state == "COMPLETE"} == reread, states
+    assert {states[node] for node in set(states) - reread} == {"CACHED"}, states
     assert tree_digest(serving_dir(e2e_project)) == e2e_span_1["served_before_rerun"]
-    assert "reused from an earlier run" in result.stdout
+    (version,) = os.listdir(serving_dir(e2e_project))
+    assert f"Pushed:      no: version {version} in the serving folder already holds this model" in result.stdout
 
 
 def test_board_serves_the_training_curves(e2e_project, e2e_span_1):
@@ -202,7 +207,9 @@ def test_weak_candidate_on_a_new_span_is_refused_and_the_served_model_stays(e2e_
     assert summary["blessed"] is False and summary["pushed_version"] is None
     (version,) = os.listdir(serving_dir(span_2_refused))
     assert summary["baseline_version"] == int(version)
-    assert any("auc" in reason and f"version {version}" in reason for reason in summary["reasons"]), summary
+    assert any("auc" in reason.lower() and f"version {version}" in reason for reason in summary["reasons"]), summary
+    interval = r"Compared:    AUC -0\.\d{4}, 95% CI \[-0\.\d{4}, [-+]0\.\d{4}\] against served version"
+    assert re.search(interval, result.stdout), result.stdout
     assert "Pushed:      no" in result.stdout
     assert tree_digest(serving_dir(span_2_refused)) == tree_digest(serving_dir(e2e_project))  # as copied
 
@@ -213,13 +220,45 @@ def test_new_span_trained_properly_beats_the_served_model_and_is_pushed(span_2_r
     assert result.returncode == 0, result.stdout + result.stderr
     summary = _summary(result)
     assert summary["spans"] == [1, 2] and summary["baseline_version"] == int(served)
-    assert summary["metrics"]["auc_diff"] > 0 and summary["blessed"] is True, summary  # min_improvement: auc 0.0
+    overall = summary["comparison"]["overall"]
+    assert summary["blessed"] is True and overall["lower"] > -summary["comparison"]["margin"], summary
+    assert f"CI [{overall['lower']:+.4f}, {overall['upper']:+.4f}] against served version {served}" in result.stdout
     assert sorted(os.listdir(serving_dir(span_2_pushed))) == [served, summary["pushed_version"]]
     # Only training parameters changed since the weak candidate: its examples and Transform graph are reused.
     states = _run_states(span_2_pushed, _run_id(result))
     assert states["Transform"] == "CACHED" and states["Trainer"] == "COMPLETE", states
-    assert _lineage(span_2_pushed)["steps"][-1]["details"]["window_spans"] == "1,2"
-    assert _lineage(span_2_pushed, "--version", served)["steps"][-1]["details"]["window_spans"] == "1"
+    assert _lineage(span_2_pushed)["steps"][-1]["details"]["window_spans"] == [1, 2]
+    assert _lineage(span_2_pushed, "--version", served)["steps"][-1]["details"]["window_spans"] == [1]
+
+
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def evaluation_changed(span_2_pushed, tmp_path_factory) -> dict:
+    """The pushed span 2 stage copied, and run again after a change to the `evaluation` section only ("run")."""
+    root = tmp_path_factory.mktemp("evaluation-changed")
+    project = _next_stage(span_2_pushed, root, new_data=False)
+    with open(project["config"]) as f:
+        raw = yaml.safe_load(f)
+    raw["evaluation"]["thresholds"] = {"auc": 0.69}
+    raw["evaluation"]["comparison"] = {"policy": "superiority", "margin": 0.0}
+    (root / "config.yaml").write_text(yaml.safe_dump(raw))
+    project = {**project, "config": str(root / "config.yaml")}
+    return {**project, "served_before": tree_digest(serving_dir(project)), "run": run_pipeline(project)}
+
+
+def test_an_evaluation_change_compares_with_the_served_version_and_never_pushes_a_duplicate(evaluation_changed):
+    result = evaluation_changed["run"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    states = _run_states(evaluation_changed, _run_id(result))
+    assert states["Trainer"] == "CACHED" and states["ServingBaseline"] == states["Evaluator"] == "COMPLETE", states
+    served = max(int(v) for v in os.listdir(serving_dir(evaluation_changed)))  # the model span_2_pushed pushed
+    summary = _summary(result)
+    assert summary["baseline_version"] == summary["comparison"]["served_version"] == served, summary
+    assert summary["comparison"]["identical"] is True and summary["identical_to_version"] == served
+    assert summary["pushed_version"] is None
+    assert tree_digest(serving_dir(evaluation_changed)) == evaluation_changed["served_before"]
+    assert f"Pushed:      no: version {served} in the serving folder already holds this model" in result.stdout
+    assert "nothing served yet" not in result.stdout
 
 
 def _inflate_fares(index, row):

@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 from conftest import run_kfx
 
+from components.champion_evaluator import executor as evaluator_executor
+from components.champion_evaluator import policy
 from monitoring import report as report_lib
 from monitoring import store as store_lib
 from monitoring import summary as summary_lib
 from runners.local.workspace import Workspace
 
 CHROMIUM = "/usr/bin/chromium"
-SECTIONS = ("overview", "data", "validation", "drift", "evaluation", "blessing", "push")
+SECTIONS = ("verdict", "overview", "data", "validation", "drift", "evaluation", "blessing", "push")
 LOCAL_SCHEMES = ("file:", "data:", "about:")
 # Every host name fails to resolve and every http(s) request goes to a closed local port: nothing can be fetched.
 OFFLINE_FLAGS = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9")
@@ -54,6 +56,7 @@ class _Page(html.parser.HTMLParser):
         super().__init__()
         self.sections: dict[str, str] = {}
         self.urls: list[tuple[str, str, str]] = []  # (tag, attribute, url)
+        self.images: list[str] = []  # the alt text of each img
         self._section: str | None = None
         self.feed(page)
         self.sections = {name: " ".join(text.split()) for name, text in self.sections.items()}
@@ -64,6 +67,8 @@ class _Page(html.parser.HTMLParser):
             self._section = attributes.get("id", "")
             self.sections[self._section] = ""
         self.urls += [(tag, name, value or "") for name, value in attrs if name in ("src", "href", "srcset")]
+        if tag == "img":
+            self.images.append(attributes.get("alt", ""))
 
     def handle_endtag(self, tag):
         if tag == "section":
@@ -107,12 +112,44 @@ def test_a_report_with_undefined_numbers_renders_na(tmp_path):
     assert "row count row count ratio n/a n/a warn warns: fewer rows than expected" in drift, drift
     text = " ".join(page.sections.values())
     assert not re.search(r"\b(nan|inf|infinity)\b", text, re.IGNORECASE) and "None" not in text, text
-    assert "not blessed: a threshold was not met" in page.sections["blessing"]
+    assert "Blessed: no: a threshold was not met" in page.sections["blessing"]
+    assert "Not blessed: the served model stays" in page.sections["verdict"]
     assert (
         "not pushed: the model was not blessed (see the blessing above); served version 1700000000"
         in (page.sections["push"])
     )
     assert not [url for tag, _, url in page.urls if tag == "img"]  # nothing finite to chart
+
+
+def test_the_report_opens_with_the_verdict_and_compares_per_slice_charting_only_judged_slices():
+    settings = policy.Settings(policy.SUPERIORITY, margin=0.0, confidence=0.95, min_slice_size=30)
+    overall = policy.Difference(0.951, 0.95, 0.001, 0.0018, 700, 2100)
+    slices = [
+        policy.SliceDifference("payment_type", "Cash", policy.Difference(0.90, 0.91, -0.01, 0.006, 40, 1600)),
+        policy.SliceDifference("payment_type", "Card", policy.Difference(0.96, 0.95, 0.01, 0.004, 600, 400)),
+        policy.SliceDifference("payment_type", "Dispute", policy.Difference(0.7, 0.5, 0.2, 0.3, 4, 8)),
+    ]
+    decision = policy.decide(settings, overall, slices, 17, identical=False)
+    summary = summary_lib.RunSummary(
+        run_id="2026-01-01T00:00:00.000002",
+        states={"Evaluator": "COMPLETE", "Pusher": "COMPLETE"},
+        metrics={"auc": 0.951, "auc_diff": 0.001},
+        slices={"payment_type": [{"value": "Dispute", "auc": 0.7, "examples": 12}]},  # too small to chart
+        blessed=False,
+        reasons=[decision.reason],
+        baseline_version=17,
+        comparison=evaluator_executor.comparison_record(settings, decision, overall, slices, 17, False),
+    )
+    page = _Page(report_lib.render(report_lib.ReportData("chicago-taxi", summary)))
+    verdict, evaluation = page.sections["verdict"], page.sections["evaluation"]
+    assert verdict.startswith("Verdict Not blessed: the served model stays"), verdict
+    assert "AUC +0.0010, 95% CI [-0.0025, +0.0045] against served version 17 (DeLong, 2,800 eval rows" in verdict
+    assert "superiority needs a gain above the margin 0.0000 with the CI above 0" in verdict
+    assert "Pushed version none" in verdict
+    assert "the interval of the difference is DeLong's (95%)" in evaluation, evaluation
+    assert "Cash 1,640 0.9000 0.9100 -0.0100 [-0.0218, +0.0018] judged" in evaluation, evaluation
+    assert "Dispute 12 0.7000 0.5000 +0.2000 [-0.3880, +0.7880] listed only (n < 30 or one class)" in evaluation
+    assert page.images == ["AUC change against the served model per payment_type slice, with intervals"], page.images
 
 
 class _DevTools:
@@ -190,6 +227,16 @@ def _leaves_the_page(requested: list[str]) -> list[str]:
     return [url for url in requested if not url.startswith(LOCAL_SCHEMES)]
 
 
+def test_the_verdict_names_the_gate_that_stopped_the_run():
+    summary = summary_lib.RunSummary(
+        run_id="2026-01-01T00:00:00.000003", states={"WindowExampleGen": "COMPLETE", "DriftGate": "FAILED"}
+    )
+    verdict = _Page(report_lib.render(report_lib.ReportData("chicago-taxi", summary))).sections["verdict"]
+    assert verdict.startswith("Verdict Stopped at DriftGate: nothing was pushed"), verdict
+    assert "Stopped by DriftGate: the newest span drifted past a blocking threshold (see Drift)" in verdict
+    assert "no comparison: the Evaluator did not run" in verdict and "Pushed version none" in verdict
+
+
 def test_the_browser_check_catches_a_page_that_loads_from_the_network(tmp_path):
     """The control: the same check on a page with a remote image and stylesheet must see both requests fail."""
     page = tmp_path / "online.html"
@@ -242,7 +289,9 @@ def test_report_of_the_real_run_is_offline_and_shows_its_values(e2e_project, e2e
     assert "not checked: no earlier span" in sections["drift"]
     assert f"auc {facts['auc']}" in sections["evaluation"], sections["evaluation"]
     assert "AUC per payment_type" in sections["evaluation"] and "thresholds alone" in sections["evaluation"]
-    assert "blessed: every threshold met" in sections["blessing"]
+    assert "Blessed: yes: every threshold met; nothing served yet" in sections["blessing"]
+    assert f"Pushed version {facts['pushed']}" in sections["verdict"], sections["verdict"]
+    assert "nothing was served yet: the thresholds alone decided" in sections["verdict"]
     assert f"Pushed version {facts['pushed']}" in sections["push"], sections["push"]
     for step in ("Pusher", "Evaluator", "Trainer", "Transform", "StatisticsGen", "WindowExampleGen"):
         assert f" {step} COMPLETE" in sections["push"], step

@@ -156,9 +156,24 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
             "unknown key 'evaluation.thresholds.acuracy'; did you mean 'accuracy'?",
         ),
         (
-            lambda raw: raw["evaluation"].update(no_regression=["acc"]),
-            "evaluation.no_regression[0] must be one of 'auc', 'accuracy', 'precision', 'recall', got 'acc'",
+            lambda raw: raw["evaluation"]["comparison"].update(policy="superiority_"),
+            "evaluation.comparison.policy must be one of 'superiority', 'non_inferiority', got 'superiority_'; did you",
         ),
+        (
+            lambda raw: raw["evaluation"]["comparison"].update(margin=-0.01),
+            "evaluation.comparison.margin must be in [0, 1], got -0.01",
+        ),
+        (
+            lambda raw: raw["evaluation"].update(min_improvement={"auc": 0.0}),
+            "evaluation: 'min_improvement' is no longer read; write comparison: {policy: superiority, margin: <the "
+            "AUC gain required>}",
+        ),
+        (
+            lambda raw: raw["evaluation"].update(no_regression=["auc"]),
+            "evaluation: 'no_regression' is no longer read; write comparison: {policy: non_inferiority, margin: <the "
+            "AUC loss tolerated>}",
+        ),
+        (lambda raw: raw["evaluation"].update(thresholds={}), "evaluation.thresholds must not be empty"),
         (
             lambda raw: raw["drift"]["default"].update(action="blok"),
             "drift.default.action must be one of 'block', 'warn', got 'blok'; did you mean 'block'?",
@@ -222,7 +237,11 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
         "null-token",
         "number-key",
         "metric-typo",
-        "unknown-metric",
+        "policy-typo",
+        "negative-margin",
+        "replaced-min-improvement",
+        "replaced-no-regression",
+        "no-thresholds",
         "action-typo",
         "percent",
         "infinite",
@@ -290,7 +309,7 @@ def test_different_binary_csv_needs_only_a_config_edit(raw, tmp_path):
     other["data"] = {"path": "customers.csv"}
     other["label"] = {"name": "churned", "column": "status", "one_of": ["gone"]}
     other["features"] = {"numeric": ["age"], "categorical": ["plan"]}
-    other["evaluation"] = {"slices": ["plan"], "thresholds": {"auc": 0.6}, "no_regression": ["auc"]}
+    other["evaluation"] = {"slices": ["plan"], "thresholds": {"auc": 0.6}, "comparison": {"policy": "superiority"}}
     other["serving"] = {"model_name": "churn"}
     del other["drift"], other["skew"]
     parsed = config_lib.parse(other, str(tmp_path / "churn.yaml"))

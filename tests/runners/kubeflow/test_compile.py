@@ -1,5 +1,6 @@
 """`kfx compile`: the YAML is a strict PipelineSpec that open-source KFP v2 accepts, built as configured."""
 
+import json
 import os
 import subprocess
 import sys
@@ -121,6 +122,7 @@ def test_image_command_caching_and_paths(compiled):
         assert container["image"] == IMAGE, name
         if name != RESOLVER:
             assert container["command"] == COMMAND, name
+        if name not in (RESOLVER, "ServingBaseline"):
             assert tasks[name]["cachingOptions"] == {"enableCache": True}, name
     parameters = {name: task.get("inputs", {}).get("parameters", {}) for name, task in tasks.items()}
     constant = lambda task, key: parameters[task][key]["runtimeValue"]["constant"]  # noqa: E731
@@ -153,6 +155,21 @@ def test_the_window_is_resolved_when_the_run_starts_by_an_uncached_task(compiled
     # ExampleGen's cache key includes the resolved window: reused when no span was added or changed.
     wired = tasks["WindowExampleGen"]["inputs"]["parameters"]["custom_config"]
     assert wired == {"taskOutputParameter": {"producerTask": RESOLVER, "outputParameterKey": "custom_config"}}
+
+
+def test_the_served_model_is_read_in_every_run_and_the_policy_reaches_the_evaluator(compiled):
+    _, spec = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    # ServingBaseline's inputs do not change when the serving folder does (a push, a rollback): never cached, so the
+    # Evaluator, whose input its output is, always compares with the version served when the run reaches it.
+    assert "cachingOptions" not in tasks["ServingBaseline"]
+    comparison = tasks["Evaluator"]["inputs"]["parameters"]["comparison"]["runtimeValue"]["constant"]
+    assert json.loads(comparison) == {
+        "policy": "non_inferiority", "margin": 0.01, "confidence": 0.95, "min_slice_size": 30
+    }  # fmt: skip
+    eval_config = json.loads(tasks["Evaluator"]["inputs"]["parameters"]["eval_config"]["runtimeValue"]["constant"])
+    metrics = eval_config["metrics_specs"][0]["metrics"]
+    assert {"class_name": "AUCComparison", "module": "components.champion_evaluator.auc_comparison"} in metrics
 
 
 def test_resources_where_configured(compiled):

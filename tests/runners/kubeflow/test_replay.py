@@ -58,8 +58,9 @@ def _small_config(tmp_path) -> str:
         raw = yaml.safe_load(f)
     raw["data"].update(path=str(tmp_path / "data"), schema=SCHEMA, window=2)
     raw["training"].update(train_steps=200, steps_per_evaluation=50)
+    # A tolerance no small-data candidate misses: the third replay's push must not hang on the noise of 400 rows.
     raw["evaluation"].update(
-        slices=["payment_type"], thresholds={"auc": 0.5}, min_improvement={}, no_regression=["auc"]
+        slices=["payment_type"], thresholds={"auc": 0.5}, comparison={"policy": "non_inferiority", "margin": 0.5}
     )
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
@@ -88,15 +89,16 @@ def _check_lineage_of_first_push(metadata_path: str, version: str, first: dict, 
     result = run_kfx("lineage", "--metadata-path", metadata_path, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     found = json.loads(result.stdout)
-    assert found["version"] == version
+    assert found["version"] == int(version)
     nodes = [step["node"] for step in found["steps"]]
     assert nodes[:4] == ["Pusher", "Evaluator", "Trainer", "Transform"] and nodes[-1] == "WindowExampleGen"
     assert {"StatisticsGen", "ExampleValidator", "DataGate", "DistributionValidator", "DriftGate"} <= set(nodes)
     assert {step["run_id"] for step in found["steps"]} == {"run-1"}
-    assert found["steps"][1]["details"]["blessed"] == 1  # KFP stores it as 1.0; read back as TFX wrote it
+    assert found["steps"][1]["details"]["blessed"] is True  # KFP stores it as 1.0; read back as a JSON boolean
+    assert found["steps"][0]["commit"] is None  # KFP records no git commit
     example_gen = found["steps"][-1]
     assert example_gen["outputs"]["examples"] == first["WindowExampleGen"].outputs["examples"][0]["uri"]
-    assert (example_gen["details"]["span"], example_gen["details"]["window_spans"]) == (1, "1")
+    assert (example_gen["details"]["span"], example_gen["details"]["window_spans"]) == (1, [1])
     assert example_gen["details"]["window_files"] == {"1": [str(data_dir / "span-1" / "data.csv")]}
     # What `kfx monitor` compares the requests of this version with: this replay's StatisticsGen output.
     statistics = first["StatisticsGen"].outputs["statistics"][0]["uri"]
@@ -140,9 +142,18 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
     first_chain = _check_lineage_of_first_push(metadata_path, version, first, tmp_path / "data")
 
-    # The same spec again with no new data: only the window is resolved, every other task is reused.
+    # The same spec again with no new data: the window is resolved and the served model read again (never cached),
+    # so the reused candidate is evaluated against it: it is that very model, and is not pushed a second time.
     second = replay(spec_path, str(tmp_path / "root"), "run-2", run_drivers=False, cache=cache, metadata=recorder)
-    assert {name for name, run in second.items() if not run.cached} == {"resolve-data-window"}
+    rerun = {"resolve-data-window", "ServingBaseline", "Evaluator", "Pusher"}
+    assert {name for name, run in second.items() if not run.cached} == rerun
+    assert (
+        second["Evaluator"]
+        .outputs["blessing"][0]["metadata"]["comparison_reason"]
+        .startswith(f"the candidate is served version {version} itself")
+    )
+    pushed = second["Pusher"].outputs["pushed_model"][0]["metadata"]
+    assert (pushed["pushed"], pushed["identical_to_version"]) == (0, int(version))
     assert os.listdir(model_base) == [version]
     # The cached executions of run-2 point back at run-1's, which did the work: the lineage is unchanged.
     chain = lineage.served_lineage(store.connect(metadata_path), version)
@@ -160,8 +171,15 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
     baseline = third["Evaluator"].executor_input["inputs"]["artifacts"]["baseline_model"]["artifacts"][0]
     assert baseline["metadata"]["has_model"] == 1 and baseline["metadata"]["served_version"] == int(version)
     assert os.path.exists(os.path.join(baseline["uri"], "Format-Serving", "saved_model.pb"))
-    # The Evaluator really compared against it (the blessing names the baseline it validated against).
+    # The Evaluator really compared against it (the blessing names the baseline it validated against), with the
+    # interval of the AUC difference, and the Pusher followed its blessing.
     blessing = third["Evaluator"].outputs["blessing"][0]["metadata"]
     assert blessing["baseline_model"] == baseline["uri"] and blessing["baseline_model_id"] == baseline["name"]
+    lower, difference, upper = (blessing[f"auc_difference{end}"] for end in ("_lower", "", "_upper"))
+    assert lower < difference < upper and blessing["comparison_policy"] == "non_inferiority"
+    assert blessing["comparison_passed"] == 1 and blessing["blessed"] == blessing["thresholds_met"]
+    with open(os.path.join(third["Evaluator"].outputs["blessing"][0]["uri"], "comparison.json")) as f:
+        assert json.load(f)["served_version"] == int(version)
+    assert third["Pusher"].outputs["pushed_model"][0]["metadata"]["pushed"] == blessing["blessed"]
     assert set(lineage.pushed_versions(store.connect(metadata_path))) == set(os.listdir(model_base))
     shutil.rmtree(tmp_path / "root", ignore_errors=True)

@@ -1,0 +1,34 @@
+"""Starts a pipeline on LocalDagRunner with a run id chosen here, the code version recorded before any node runs, and
+the nodes that read outside state never taken from the cache.
+
+LocalDagRunner names a run by the time it starts (`datetime.now().isoformat()`) when it gets a Pipeline. Given the
+compiled IR with that id already in place, it runs it as it is: so the run's `pipeline_run` context can be created
+first, carrying the git commit, and every execution, including those of a run killed before its end and reused by
+the next, is recorded under a run that names its code.
+"""
+
+from tfx.dsl.compiler import compiler, constants
+from tfx.orchestration import pipeline as tfx_pipeline_lib
+from tfx.orchestration.local import local_dag_runner
+from tfx.orchestration.portable import runtime_parameter_utils
+from tfx.proto.orchestration import pipeline_pb2
+
+from monitoring import store as store_lib
+from pipeline import pipeline as pipeline_lib
+
+
+def compile_for_run(tfx_pipeline: tfx_pipeline_lib.Pipeline, run_id: str) -> pipeline_pb2.Pipeline:
+    """The pipeline's IR with `run_id` as its run id and caching off for `pipeline_lib.NEVER_CACHED` nodes."""
+    ir = compiler.Compiler().compile(tfx_pipeline)
+    runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in pipeline_lib.NEVER_CACHED:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    return ir
+
+
+def run(tfx_pipeline: tfx_pipeline_lib.Pipeline, metadata_path: str, run_id: str, code: dict[str, str]) -> None:
+    """Records the run with `code` (store.code_version) in ML Metadata, then runs every node of the pipeline."""
+    ir = compile_for_run(tfx_pipeline, run_id)
+    store_lib.record_run(metadata_path, tfx_pipeline.pipeline_info.pipeline_name, run_id, code)
+    local_dag_runner.LocalDagRunner().run_with_ir(ir)
