@@ -31,7 +31,7 @@ STANDARD_COMPONENTS = {
     "StatisticsGen", "SchemaGen", "ExampleValidator", "DistributionValidator", "Transform", "Trainer", "Evaluator",
     "Pusher", "ImportSchemaGen",
 }  # fmt: skip
-OUR_COMPONENTS = {"WindowExampleGen", "DriftGate", "DataGate", "ServingBaseline"}
+OUR_COMPONENTS = {"WindowExampleGen", "DriftGate", "DriftStop", "DataGate", "ServingBaseline"}
 SPAN_2_CSV = os.path.join(os.path.dirname(os.path.dirname(TAXI_CSV)), "span-2", "data.csv")
 
 
@@ -134,7 +134,7 @@ def test_cold_run_executes_every_component_and_pushes(e2e_project, e2e_first_run
     report = re.search(r"^Report: (\S+\.html)$", e2e_first_run.stdout, re.MULTILINE)
     assert report and os.path.isfile(report.group(1)), e2e_first_run.stdout
     # Progress lines, not TFX/Beam logs, reach the console.
-    assert "[13/13] Pusher" in e2e_first_run.stdout and "absl" not in e2e_first_run.stdout + e2e_first_run.stderr
+    assert "[14/14] Pusher" in e2e_first_run.stdout and "absl" not in e2e_first_run.stdout + e2e_first_run.stderr
 
 
 def test_lineage_leads_from_the_served_version_to_its_span_files_and_commit(e2e_project, e2e_span_1):
@@ -232,11 +232,11 @@ def test_drifted_span_is_blocked_before_training(span_2_pushed, tmp_path):
     result = run_pipeline(project)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert "DriftGate failed" in result.stderr and "'fare'" in result.stderr and "span 3" in result.stderr
+    assert "DriftStop failed" in result.stderr and "'fare'" in result.stderr and "span 3" in result.stderr
     report = re.search(r"^Report: (\S+\.html)$", result.stderr, re.MULTILINE)  # the report of a blocked run too
     assert report and "BLOCKED" in open(report.group(1)).read()
     states = _run_states(project)
-    assert states["DriftGate"] == "FAILED"
+    assert (states["DriftGate"], states["DriftStop"]) == ("COMPLETE", "FAILED")  # the verdict is recorded
     assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states), states
     assert tree_digest(serving_dir(project)) == tree_digest(serving_dir(span_2_pushed))
 
