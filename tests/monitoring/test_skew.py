@@ -239,7 +239,9 @@ def test_the_compiled_monitor_spec_fails_its_run_on_skew_and_leaves_the_reports(
                        "--config-path", e2e_project["config"], "--allow-local-paths", "--output", str(spec),
                        "--metadata-path", os.path.join(e2e_project["workspace"], "metadata.sqlite"))  # fmt: skip
     assert compiled.returncode == 0, compiled.stderr
-    monkeypatch.syspath_prepend(os.path.join(REPO, "tests", "kubeflow"))  # the replay harness of compiled specs
+    monkeypatch.syspath_prepend(
+        os.path.join(REPO, "tests", "runners", "kubeflow")
+    )  # the replay harness of compiled specs
     from kfp_replay import ReplayError, replay
 
     with pytest.raises(ReplayError, match="task skew-monitor exited with 1") as failed:
