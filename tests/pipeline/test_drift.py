@@ -36,8 +36,8 @@ def test_without_a_drift_section_every_feature_gets_the_defaults(raw, config_pat
     assert [comparators[name].infinity_norm.threshold for name in categorical] == pytest.approx([0.15] * 7)
     settings = drift_lib.gate_settings(config)
     assert settings["default_action"] == "block" and set(settings["feature_actions"].values()) == {"block"}
-    # Every other compared column gets the median's relative change: the numbers, coordinates and the label's.
-    numbers = set(config.features.numeric + config.features.bucketized) | {"tips"}
+    # The numbers and coordinates get the median's relative change; the label's source column does not.
+    numbers = set(config.features.numeric + config.features.bucketized)
     assert settings["median_change"] == {name: pytest.approx(0.17) for name in numbers}
     assert settings["label"] == {"max_rate_change": 0.05, "confidence": 0.95, "action": "block"}
     assert settings["pipeline_name"] == "chicago-taxi"
