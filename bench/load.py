@@ -2,7 +2,10 @@
 
 Each of `--clients` threads keeps one connection (HTTP/1.1 keep-alive, or a gRPC channel) and sends the payloads
 in turn until the time is up; only requests that finish inside the measured window (after `--warmup` seconds) count.
-Prints one JSON object: requests, errors, seconds and the measured latencies in microseconds.
+Prints one JSON object: requests, errors, seconds, the measured latencies in microseconds and when each measured
+request started (Unix time, so that runs in several processes line up with events such as a version swap).
+
+SIGINT ends the run early (the results so far are printed), for a caller that stops it when its events are over.
 
 Usage: python -m bench.load --protocol rest|grpc --address HOST:PORT --path /v1/models/m:predict \
            --payloads FILE (length-prefixed records) --clients 16 --seconds 10 --warmup 2
@@ -11,6 +14,7 @@ Usage: python -m bench.load --protocol rest|grpc --address HOST:PORT --path /v1/
 import argparse
 import http.client
 import json
+import signal
 import struct
 import sys
 import threading
@@ -64,17 +68,28 @@ def _grpc_sender(address: str):
     return send
 
 
-def run(protocol: str, address: str, path: str, payloads: list[bytes], clients: int, seconds: float, warmup: float):
+def run(
+    protocol: str,
+    address: str,
+    path: str,
+    payloads: list[bytes],
+    clients: int,
+    seconds: float,
+    warmup: float,
+    stop: threading.Event | None = None,
+):
+    stop = stop or threading.Event()
     start = time.monotonic() + warmup
     end = start + seconds
-    results = [[0, 0, []] for _ in range(clients)]
+    unix_offset = time.time() - time.monotonic()
+    results = [[0, 0, [], []] for _ in range(clients)]
 
     def client(index: int) -> None:
         send = _rest_sender(address, path) if protocol == "rest" else _grpc_sender(address)
         record, i = results[index], index
         while True:
             began = time.monotonic()
-            if began >= end:
+            if began >= end or stop.is_set():
                 return
             ok = send(payloads[i % len(payloads)])
             finished = time.monotonic()
@@ -82,6 +97,7 @@ def run(protocol: str, address: str, path: str, payloads: list[bytes], clients: 
             if began >= start and finished <= end:
                 record[0 if ok else 1] += 1
                 record[2].append(round((finished - began) * 1e6))
+                record[3].append(round(began + unix_offset, 4))
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for thread in threads:
@@ -93,6 +109,7 @@ def run(protocol: str, address: str, path: str, payloads: list[bytes], clients: 
         "errors": sum(r[1] for r in results),
         "seconds": seconds,
         "latencies_us": [latency for r in results for latency in r[2]],
+        "started_unix": [started for r in results for started in r[3]],
     }
 
 
@@ -107,7 +124,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2)
     args = parser.parse_args()
     payloads = read_payloads(args.payloads)
-    result = run(args.protocol, args.address, args.path, payloads, args.clients, args.seconds, args.warmup)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda _signum, _frame: stop.set())
+    result = run(args.protocol, args.address, args.path, payloads, args.clients, args.seconds, args.warmup, stop)
     json.dump(result, sys.stdout)
 
 

@@ -7,7 +7,9 @@ is none), with real rows from the shipped CSV, in each round:
   about 0.4 ms a call here), and 100 rows;
 - single-row predict over REST (kept-alive connection) and gRPC, one client: p50/p99;
 - 100-row requests, 4 concurrent clients: predictions/s;
-- 16 concurrent single-row clients, batching off and on: requests/s.
+- 16 concurrent single-row clients, batching off and on: requests/s;
+- the REST decode in-process (serving/codec.parse_body, then json_inputs.predict_inputs) of 100-row bodies;
+- p99 while new versions load and warm up against steady p99, 16 clients (bench/swap_latency.py), on a copy.
 Load comes from separate processes (bench/load.py) sending pre-encoded requests, so client-side encoding is not
 counted as server time. Medians over BENCH_REPEATS rounds (default 3). Results: workspace/bench/serving.json, .md.
 """
@@ -17,6 +19,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,9 +31,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from bench import results
+from bench import results, swap_latency
 from bench.load import write_payloads
-from serving import tensors, versions
+from serving import codec, json_inputs, tensors, versions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_NAME = "chicago_taxi"
@@ -116,6 +119,18 @@ def measure_floor(version_dir: str, count: int) -> tuple[dict, dict]:
     return floor, dtypes
 
 
+def measure_rest_decode(bodies: list[bytes], dtypes: dict, count: int = 500) -> dict:
+    """The server's REST decode of request bodies, in-process, from bytes to the numpy inputs the model gets."""
+    input_dtypes = {name: tf.as_dtype(dtype) for name, dtype in dtypes.items()}
+    timings = []
+    for i in range(count + 50):
+        started = time.perf_counter()
+        json_inputs.predict_inputs(codec.parse_body(bodies[i % len(bodies)]), input_dtypes)
+        if i >= 50:
+            timings.append((time.perf_counter() - started) * 1e6)
+    return percentiles(timings)
+
+
 def payloads(rows: list[dict], dtypes: dict, size: int) -> dict[str, list[bytes]]:
     rest, grpc_requests = [], []
     for start in range(0, len(rows) - size + 1, size):
@@ -130,16 +145,16 @@ def payloads(rows: list[dict], dtypes: dict, size: int) -> dict[str, list[bytes]
 
 
 @contextlib.contextmanager
-def server(scratch: str, batching: bool):
+def server(scratch: str, batching: bool, base: str = MODEL_BASE):
     """The built-in server on loopback; stopped with SIGTERM, which must end it with exit code 0."""
-    command = [sys.executable, "-m", "serving", f"--model_base_path={MODEL_BASE}", f"--model_name={MODEL_NAME}",
+    command = [sys.executable, "-m", "serving", f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
                "--port=18500", "--rest_api_port=18501"]  # fmt: skip
     if batching:
         path = os.path.join(scratch, "batching.config")
         with open(path, "w") as f:
             f.write(BATCHING)
         command += ["--enable_batching", f"--batching_parameters_file={path}"]
-    log = open(os.path.join(scratch, f"server-batching-{batching}.log"), "w")
+    log = open(os.path.join(scratch, f"server-{os.path.basename(base)}-batching-{batching}.log"), "w")
     process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
@@ -180,6 +195,17 @@ def load(scratch: str, protocol: str, requests: list[bytes], clients: int, proce
     }
 
 
+def swap_round(scratch: str, version_dir: str, single: dict) -> dict:
+    """p99 during 3 swaps against steady p99 (medians over the swaps), on a copy of the model's base folder."""
+    base = os.path.join(scratch, "swap-base")
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.copytree(version_dir, os.path.join(base, os.path.basename(version_dir)))
+    addresses = {"rest": "127.0.0.1:18501", "grpc": "127.0.0.1:18500"}
+    with server(scratch, batching=False, base=base):
+        figures = swap_latency.measure(addresses, MODEL_NAME, base, version_dir, single, scratch, swaps=3)
+    return {key: figures[key] for key in ("steady_p99_ms", "swap_p99_ms", "ratio", "errors")}
+
+
 def one_round(scratch: str, single: dict, hundred: dict) -> dict:
     result = {}
     with server(scratch, batching=False):
@@ -209,8 +235,11 @@ def run(repeats: int) -> dict:
         for index in range(repeats):
             floor, dtypes = measure_floor(version_dir, SAMPLE_ROWS)
             rows = sample_rows(dtypes, SAMPLE_ROWS)
-            measured = one_round(scratch, payloads(rows, dtypes, 1), payloads(rows, dtypes, 100))
-            rounds.append({"floor": floor, **measured})
+            single, hundred = payloads(rows, dtypes, 1), payloads(rows, dtypes, 100)
+            measured = one_round(scratch, single, hundred)
+            decode = measure_rest_decode(hundred["rest"], dtypes)
+            swap = swap_round(scratch, version_dir, single)
+            rounds.append({"floor": floor, **measured, "rest_decode_100_rows": decode, "swap_under_load": swap})
             print(f"round {index + 1}: {json.dumps(rounds[-1])}", flush=True)
     return {**median_of(rounds), "rounds": len(rounds), "raw": rounds}
 
@@ -228,6 +257,8 @@ def summarize(result: dict) -> dict:
         off = result[f"{protocol}_16_clients_batching_off"]["requests_per_s"]
         on = result[f"{protocol}_16_clients_batching_on"]["requests_per_s"]
         summary["batching_speedup"][protocol] = round(on / off, 2) if off else None
+    rest_100, grpc_100 = (result[f"{p}_rows_100"]["predictions_per_s"] for p in ("rest", "grpc"))
+    summary["rest_over_grpc_rows_100"] = round(rest_100 / grpc_100, 2) if grpc_100 else None
     summary["failed_requests"] = sum(
         value.get("errors", 0) for one in result["raw"] for value in one.values() if isinstance(value, dict)
     )
@@ -242,6 +273,7 @@ def summarize(result: dict) -> dict:
         )
         >= 20000,
         "batching on >= 2x off, 16 clients (REST, gRPC)": all((speedup[p] or 0) >= 2 for p in speedup),
+        "p99 during a swap <= 3x steady p99, 16 clients": result["swap_under_load"]["ratio"] <= 3,
         "no failed request": summary["failed_requests"] == 0,
     }
     return {**result, "summary": summary}
@@ -273,6 +305,7 @@ def markdown(result: dict) -> str:
             row(f"{label}, 1 row, 16 clients, batching on", on, f"{on['requests_per_s']:,.0f} req/s"),
         ]
     overhead, back_to_back = summary["overhead_ms"], summary["overhead_over_back_to_back_ms"]
+    decode, swap = result["rest_decode_100_rows"], result["swap_under_load"]
     lines += [
         "",
         f"- overhead over the paced floor, p50/p99: REST {overhead['rest']['p50']}/{overhead['rest']['p99']} ms, "
@@ -281,6 +314,11 @@ def markdown(result: dict) -> str:
         f"gRPC {back_to_back['grpc']['p50']}/{back_to_back['grpc']['p99']} ms",
         f"- batching on / off with 16 clients: REST {summary['batching_speedup']['rest']}x, "
         f"gRPC {summary['batching_speedup']['grpc']}x (goal >= 2x)",
+        f"- REST decode of a 100-row body, in-process (codec.parse_body + json_inputs.predict_inputs), p50/p99: "
+        f"{decode['p50_ms']}/{decode['p99_ms']} ms; 100-row throughput REST / gRPC: "
+        f"{summary['rest_over_grpc_rows_100']}",
+        f"- while a version loads and warms up (16 clients, median of 3 swaps a round): p99 {swap['swap_p99_ms']} ms "
+        f"against {swap['steady_p99_ms']} ms steady, {swap['ratio']}x (goal <= 3x)",
         f"- failed requests, all rounds: {summary['failed_requests']}",
         "",
         "| goal | met |",

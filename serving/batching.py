@@ -154,11 +154,10 @@ class BatchScheduler:
             return
         try:
             if len(tasks) == 1:
-                outputs = queue.servable.predict(queue.signature, tasks[0].inputs, queue.output_filter)
+                batched = tasks[0].inputs
             else:
-                names = tasks[0].inputs.keys()
-                batched = {name: np.concatenate([t.inputs[name] for t in tasks]) for name in names}
-                outputs = queue.servable.predict(queue.signature, batched, queue.output_filter)
+                batched = {name: np.concatenate([t.inputs[name] for t in tasks]) for name in tasks[0].inputs}
+            outputs = queue.servable.predict(queue.signature, batched, queue.output_filter, recorded=False)
             total = sum(t.rows for t in tasks)
             for name, value in outputs.items():
                 if value.ndim == 0 or value.shape[0] != total:
@@ -175,8 +174,10 @@ class BatchScheduler:
             for task in tasks:
                 task.future.set_exception(ServingError(grpc.StatusCode.INTERNAL, f"batch failed: {error}"))
             return
-        offset = 0
+        offset, finished = 0, time.monotonic()
         for task in tasks:
+            # Per request, queueing included, as TF Serving times Session::Run through its BatchingSession.
+            queue.servable.record_run("Predict", finished - task.enqueued)
             task.future.set_result({name: value[offset : offset + task.rows] for name, value in outputs.items()})
             offset += task.rows
         self._on_batch(sum(t.rows for t in tasks), started - tasks[0].enqueued)

@@ -10,7 +10,9 @@ import numpy as np
 import orjson
 import tensorflow as tf
 
+from serving import limits
 from serving.codec import b64decode, debug_text, is_b64, json_type
+from serving.limits import DecodeBudget
 from serving.status import invalid_argument
 
 
@@ -45,8 +47,9 @@ def _example(value) -> tf.train.Example:
     return example
 
 
-def examples(document: dict) -> list[bytes]:
-    """Serialized tf.Examples of a :classify/:regress body; `context` features are merged into each example."""
+def examples(document: dict, budget: DecodeBudget) -> list[bytes]:
+    """Serialized tf.Examples of a :classify/:regress body; `context` features are merged into each example, once
+    the budget allows as many copies of it."""
     context = _example(document["context"]) if "context" in document else None
     if "examples" not in document:
         raise invalid_argument(
@@ -57,9 +60,10 @@ def examples(document: dict) -> list[bytes]:
         raise invalid_argument(f"JSON Value: {debug_text(document)} Expecting 'examples' value to be an list/array")
     if not items:
         raise invalid_argument(f"JSON Value: {debug_text(document)} 'examples' value is an empty array")
+    built = [_example(item) for item in items]
+    limits.spend_on_examples(budget, context.ByteSize() if context is not None else 0, [e.ByteSize() for e in built])
     serialized = []
-    for item in items:
-        example = _example(item)
+    for example in built:
         if context is not None:
             merged = tf.train.Example()
             merged.CopyFrom(context)

@@ -8,10 +8,11 @@ server here, whose many threads fight the model's threads for the GIL. Model cal
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -24,7 +25,8 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
 
-from serving import tensors
+from serving import limits, tensors
+from serving.limits import DecodeBudget, RequestLimits
 from serving.metrics import Metrics
 from serving.servable import (
     Servable,
@@ -77,7 +79,10 @@ class _Calls:
         return response
 
 
-def _inputs(request: predict_pb2.PredictRequest) -> dict:
+def _inputs(request: predict_pb2.PredictRequest, budget: DecodeBudget) -> dict:
+    """The request's tensors as arrays, every one charged to the budget before the first is decoded."""
+    for name, proto in request.inputs.items():
+        limits.spend_on_tensor(budget, name, proto)
     inputs = {}
     for name, proto in request.inputs.items():
         try:
@@ -87,17 +92,38 @@ def _inputs(request: predict_pb2.PredictRequest) -> dict:
     return inputs
 
 
+def _examples(request, budget: DecodeBudget) -> list[bytes]:
+    """The serialized tf.Examples of a Classify/Regress/MultiInference request, charged before the context is
+    merged into each."""
+    which = request.input.WhichOneof("kind")
+    if which == "example_list":
+        limits.spend_on_examples(budget, 0, [e.ByteSize() for e in request.input.example_list.examples])
+    elif which == "example_list_with_context":
+        listed = request.input.example_list_with_context
+        limits.spend_on_examples(budget, listed.context.ByteSize(), [e.ByteSize() for e in listed.examples])
+    return examples_of(request)
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, service: InferenceService, metrics: Metrics, outputs_as_content: bool = False):
+    def __init__(
+        self,
+        service: InferenceService,
+        metrics: Metrics,
+        outputs_as_content: bool = False,
+        *,
+        request_limits: RequestLimits,
+    ):
         self._service = service
+        self._metrics = metrics
         self._calls = _Calls(metrics)
         self._outputs_as_content = outputs_as_content  # --enable_serialization_as_tensor_content
+        self._limits = request_limits
 
     async def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:  # noqa: N802
         async def call() -> predict_pb2.PredictResponse:
             servable = _resolve(self._service, request.model_spec)
             signature = signature_for(servable, request.model_spec.signature_name, "predict")
-            inputs = _inputs(request)
+            inputs = _inputs(request, self._limits.budget(request.ByteSize()))
             outputs = await self._service.predict_async(
                 servable, signature, inputs, request.output_filter, context.time_remaining()
             )
@@ -115,7 +141,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         async def call():
             servable = _resolve(self._service, request.model_spec)
             signature = signature_for(servable, request.model_spec.signature_name, api.lower())
-            examples = examples_of(request)
+            examples = _examples(request, self._limits.budget(request.ByteSize()))
             _answer(response.model_spec, servable, signature.name)
             outputs = await self._examples_outputs(api.lower(), servable, signature, examples, context)
             _FILL[api.lower()](response.result, outputs)
@@ -144,7 +170,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             signatures = [t.model_spec.signature_name or "serving_default" for t in request.tasks]
             if len(set(signatures)) != len(signatures):
                 raise invalid_argument(f"Duplicate evaluation of signature: {signatures[0]}")
-            examples = examples_of(request)
+            examples = _examples(request, self._limits.budget(request.ByteSize()))
             response = inference_pb2.MultiInferenceResponse()
             for task in request.tasks:
                 servable = _resolve(self._service, task.model_spec)
@@ -158,6 +184,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 _FILL[method](
                     result.classification_result if method == "classify" else result.regression_result, outputs
                 )
+            self._metrics.examples(request.tasks[0].model_spec.name, len(examples))  # as TF Serving, here only
             return response
 
         name = request.tasks[0].model_spec.name if request.tasks else ""
@@ -208,19 +235,74 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return model_management_pb2.ReloadConfigResponse()
 
 
+class _Registrations:
+    """Stands in for the server while the generated add_*_to_server functions register their handlers."""
+
+    def __init__(self):
+        self.handlers: list[grpc.GenericRpcHandler] = []
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self.handlers.extend(handlers)
+
+
+_UNPARSED = object()
+
+
+class _UnparsedIsInternal(grpc.GenericRpcHandler):
+    """A request message that does not parse is INTERNAL, as gRPC C++ (so TF Serving) answers it; grpcio's asyncio
+    server would answer UNKNOWN "Unexpected DecodeError", as if the server had failed."""
+
+    def __init__(self, handler: grpc.GenericRpcHandler):
+        self._handler = handler
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # the service's own methods only: a bounded set
+
+    def service(self, handler_call_details):
+        wrapped = self._wrapped.get(handler_call_details.method)
+        if wrapped is None:
+            method = self._handler.service(handler_call_details)
+            if method is None or method.unary_unary is None:
+                return method
+            wrapped = self._wrapped[handler_call_details.method] = self._lenient(method)
+        return wrapped
+
+    @staticmethod
+    def _lenient(method: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        parse, behaviour = method.request_deserializer, method.unary_unary
+
+        def lenient(raw: bytes):
+            try:
+                return parse(raw)
+            except DecodeError:
+                return _UNPARSED
+
+        async def answer(request, context):
+            if request is _UNPARSED:
+                await context.abort(grpc.StatusCode.INTERNAL, "Failed to parse the request message")
+            return await behaviour(request, context)
+
+        return method._replace(request_deserializer=lenient, unary_unary=answer)
+
+
 async def start_grpc_server(
-    addresses: list[str], prediction: PredictionService, models: ModelService, arguments: list[tuple[str, object]]
+    addresses: list[str],
+    prediction: PredictionService,
+    models: ModelService,
+    arguments: list[tuple[str, object]],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> grpc.aio.Server:
     """Listens on each address (host:port, or unix:path for --grpc_socket_path)."""
     server = grpc.aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", -1),
             *arguments,
-        ]
+        ],
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, server)
+    generated = _Registrations()
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, generated)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, generated)
+    server.add_generic_rpc_handlers([_UnparsedIsInternal(handler) for handler in generated.handlers])
     for address in addresses:
         try:
             bound = server.add_insecure_port(address)

@@ -76,10 +76,15 @@ def launch(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        return server.run(out)
+        code = server.run(out)
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    # Every request is answered and the logs are closed; a model call left running (past a deadline) cannot be
+    # cancelled, and a normal exit would wait for it and for TensorFlow's teardown, past --drain_seconds.
+    out.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _configured_models(args: argparse.Namespace) -> list[str]:

@@ -8,6 +8,9 @@ Labels are assigned after the versions they name are loaded, and refused (FAILED
 when a version is not AVAILABLE, as TF Serving does unless --allow_version_labels_for_unavailable_models.
 One deliberate difference: when no version on disk matches the policy (say the base folder was emptied), the loaded
 versions keep serving instead of being unloaded, and a warning says so.
+A served version whose files change after it was loaded (a copy that paused longer than a look, then went on) keeps
+serving as loaded, is reported (its status says so with FAILED_PRECONDITION, and `version_files_changed` is 1), and
+is reloaded, availability first, once its files stop changing; TF Serving never looks at a loaded version again.
 """
 
 import dataclasses
@@ -21,7 +24,7 @@ from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import versions as versions_lib
-from serving.servable import Servable, op_error_text, warm_up
+from serving.servable import RunObserver, Servable, op_error_text, warm_up
 from serving.status import ServingError, failed_precondition, invalid_argument, not_found
 
 logger = logging.getLogger(__name__)
@@ -35,9 +38,11 @@ class _Version:
     state: int = State.START
     servable: Servable | None = None
     error: ServingError | None = None
-    fingerprint: tuple | None = None
+    fingerprint: tuple | None = None  # of the files loaded (or, once a load failed, of those it tried)
     attempts: int = 0
     retry_at: float = 0.0
+    files_changed: bool = False  # AVAILABLE, but its files are no longer those it was loaded from
+    reload_tried: tuple | None = None  # the files a failed reload tried
 
 
 @dataclasses.dataclass
@@ -68,10 +73,14 @@ class ModelManager:
         settings: LoadSettings = LoadSettings(),
         on_load: Callable[[str, float, bool], None] | None = None,
         on_warmup: Callable[[str, float, int], None] | None = None,
+        on_run: RunObserver | None = None,
+        on_files_changed: Callable[[str, int, bool], None] | None = None,
     ):
         self._settings = settings
         self._on_load = on_load
         self._on_warmup = on_warmup
+        self._on_run = on_run
+        self._on_files_changed = on_files_changed
         self._lock = threading.RLock()
         self._poll_lock = threading.Lock()
         self._watch = versions_lib.VersionWatch()
@@ -208,6 +217,7 @@ class ModelManager:
         for version in sorted(wanted, reverse=True):
             record = model.versions.get(version)
             if record is not None and record.state == State.AVAILABLE:
+                self._follow_files(name, record, on_disk[version])
                 continue
             fingerprint = self._watch.ready(on_disk[version])
             if fingerprint is None or not self._should_try(record, fingerprint):
@@ -232,27 +242,37 @@ class ModelManager:
             return True
         return record.attempts <= self._settings.max_retries and time.monotonic() >= record.retry_at
 
+    def _open(self, name: str, version: int, path: str) -> tuple[Servable, int]:
+        """Loads and warms up a version (raises what went wrong); returns it with its number of warmup records."""
+        servable = Servable(name, version, path, self._settings.tags, self._settings.method_name_check, self._on_run)
+        records = 0
+        if self._settings.warmup:
+            records, warmup_seconds = warm_up(servable, self._settings.warmup_iterations)
+            if self._on_warmup:
+                self._on_warmup(path, warmup_seconds, records)
+        return servable, records
+
+    def _failed(self, record: _Version, error: Exception, what: str) -> str:
+        """Records a failed (re)load on the version, for its status and retries; returns the reason."""
+        message = error.message if isinstance(error, ServingError) else f"{type(error).__name__}: {error}"
+        message = " ".join(op_error_text(message).split())[:1000]
+        code = error.code if isinstance(error, ServingError) else grpc.StatusCode.UNKNOWN
+        record.error = ServingError(code, f"{what} {record.path}: {message}")
+        record.attempts += 1
+        record.retry_at = time.monotonic() + self._settings.retry_interval
+        return message
+
     def _load(self, name: str, model: _Model, version: int, path: str, fingerprint: tuple) -> None:
         with self._lock:
             record = model.versions.setdefault(version, _Version(version, path))
             record.state, record.error, record.fingerprint, record.path = State.LOADING, None, fingerprint, path
         started = time.monotonic()
         try:
-            servable = Servable(name, version, path, self._settings.tags, self._settings.method_name_check)
-            records, warmup_seconds = (0, 0.0)
-            if self._settings.warmup:
-                records, warmup_seconds = warm_up(servable, self._settings.warmup_iterations)
-                if self._on_warmup:
-                    self._on_warmup(path, warmup_seconds, records)
+            servable, records = self._open(name, version, path)
         except Exception as error:  # noqa: BLE001 - any load failure is reported in the version's status
-            message = error.message if isinstance(error, ServingError) else f"{type(error).__name__}: {error}"
-            message = " ".join(op_error_text(message).split())[:1000]
             with self._lock:
                 record.state, record.servable = State.END, None
-                code = error.code if isinstance(error, ServingError) else grpc.StatusCode.UNKNOWN
-                record.error = ServingError(code, f"Failed to load {path}: {message}")
-                record.attempts += 1
-                record.retry_at = time.monotonic() + self._settings.retry_interval
+                message = self._failed(record, error, "Failed to load")
             serving = self.available().get(name, [])
             logger.error(
                 "model %s version %d failed to load (%s)%s",
@@ -273,7 +293,67 @@ class ModelManager:
         if self._on_load:
             self._on_load(path, seconds, True)
 
+    # ---- files that change under a served version -------------------------------------------------------------
+    def _follow_files(self, name: str, record: _Version, path: str) -> None:
+        """Reports a served version whose files are no longer those it was loaded from; reloads it once they are
+        complete and unchanged between two looks."""
+        current, unchanged = self._watch.look(path)
+        if current == record.fingerprint:
+            if record.files_changed:  # back to the files it was loaded from
+                self._mark_changed(name, record, False)
+            return
+        if not record.files_changed:
+            self._mark_changed(name, record, True)
+        if current is not None and unchanged and self._should_reload(record, current):
+            self._reload(name, record, path, current)
+
+    def _mark_changed(self, name: str, record: _Version, changed: bool) -> None:
+        with self._lock:
+            record.files_changed = changed
+            record.error = None
+            if changed:
+                record.error = failed_precondition(
+                    f"The files of {record.path} changed after version {record.version} was loaded (was it copied "
+                    "in place, saved_model.pb first?); it keeps serving as loaded until its files stop changing "
+                    "and it is reloaded"
+                )
+        if changed:
+            logger.warning("model %s version %d: %s", name, record.version, record.error.message)
+        if self._on_files_changed:
+            self._on_files_changed(name, record.version, changed)
+
+    def _should_reload(self, record: _Version, fingerprint: tuple) -> bool:
+        if record.reload_tried != fingerprint:  # files not tried yet
+            record.attempts = 0
+            return True
+        return record.attempts <= self._settings.max_retries and time.monotonic() >= record.retry_at
+
+    def _reload(self, name: str, record: _Version, path: str, fingerprint: tuple) -> None:
+        """Availability first: the version keeps serving as loaded until its reload is warmed up."""
+        started = time.monotonic()
+        try:
+            servable, records = self._open(name, record.version, path)
+        except Exception as error:  # noqa: BLE001 - reported in the version's status; it keeps serving as loaded
+            with self._lock:
+                record.reload_tried = fingerprint
+                message = self._failed(record, error, "Failed to reload, after its files changed,")
+            logger.error("model %s version %d failed to reload (%s); it keeps serving as loaded", name,
+                         record.version, message)  # fmt: skip
+            if self._on_load:
+                self._on_load(path, time.monotonic() - started, False)
+            return
+        with self._lock:
+            record.servable, record.fingerprint, record.reload_tried = servable, fingerprint, None
+        self._mark_changed(name, record, False)
+        seconds = time.monotonic() - started
+        logger.info("model %s version %d reloaded from its changed files (%.1f s; warmup %d records)", name,
+                    record.version, seconds, records)  # fmt: skip
+        if self._on_load:
+            self._on_load(path, seconds, True)
+
     def _unload(self, name: str, record: _Version) -> None:
+        if record.files_changed:
+            self._mark_changed(name, record, False)
         with self._lock:
             record.state = State.UNLOADING
             record.servable = None  # requests in flight keep their own reference until they finish
@@ -300,8 +380,8 @@ class Poller:
         return self
 
     def stop(self) -> None:
+        """No more looks; one under way (a load can take minutes) is not waited for, the drain cannot wait."""
         self._stop.set()
-        self._thread.join(timeout=30)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

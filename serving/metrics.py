@@ -2,12 +2,13 @@
 
 prometheus_client keeps the counts; `render()` writes them the way TF Serving's PrometheusExporter does: the
 TensorFlow metric path with "/" turned into ":" (`:tensorflow:serving:request_count`), `# TYPE` lines without
-HELP, counters without the `_total` suffix, latencies in microseconds.
+HELP, counters under their own names (no `_total` added), latencies in microseconds. The server's own metrics, which
+TF Serving does not have, live under `:kfx:serving:`.
 """
 
 import math
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 def _exponential(scale: float, growth: float, count: int) -> list[float]:
@@ -18,6 +19,10 @@ def _exponential(scale: float, growth: float, count: int) -> list[float]:
 _LATENCY_BUCKETS = _exponential(10, 1.8, 33)  # 10 us .. about 20 minutes, as TF Serving's request_latency
 _QUEUE_BUCKETS = _exponential(100, 1.2, 52)  # batching_session/queuing_latency
 _BATCH_SIZE_BUCKETS = [2.0**i for i in range(15)] + [math.inf]
+_EXAMPLE_COUNT_BUCKETS = _exponential(1, 2, 15)  # request_example_counts: 1 .. 16384 examples
+# TF Serving counters whose own name ends in "_total", by the name prometheus_client keeps for them.
+_TOTAL_SUFFIXED = {":tensorflow:serving:request_example_count": ":tensorflow:serving:request_example_count_total"}
+RUNTIME = "TF1"  # TF Serving's runtime label for SavedModel sessions (TFRT models say "TFRT")
 
 
 class Metrics:
@@ -65,6 +70,30 @@ class Metrics:
             ":tensorflow:serving:request_log_count", "The total number of requests logged from the model server.",
             ["model_name", "status"], registry=registry,
         )  # fmt: skip
+        self._runtime_latency = Histogram(
+            ":tensorflow:serving:runtime_latency",
+            "Distribution of wall time (in microseconds) for Tensorflow runtime.", ["model_name", "API", "runtime"],
+            buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self._example_counts = Histogram(
+            ":tensorflow:serving:request_example_counts", "The number of tensorflow.Examples per request.", ["model"],
+            buckets=_EXAMPLE_COUNT_BUCKETS, registry=registry,
+        )  # fmt: skip
+        # prometheus_client drops a counter's "_total" suffix; TF Serving's name keeps it (see render()).
+        self._example_count_total = Counter(
+            ":tensorflow:serving:request_example_count_total", "The total number of tensorflow.Examples.", ["model"],
+            registry=registry,
+        )  # fmt: skip
+        self._files_changed = Gauge(
+            ":kfx:serving:version_files_changed",
+            "1 while the files of a served version differ from those it was loaded from, until it is reloaded.",
+            ["model_name", "version"], registry=registry,
+        )  # fmt: skip
+        self._drain_cut = Counter(
+            ":kfx:serving:shutdown_unfinished_requests",
+            "Requests still running when the --drain_seconds deadline passed, answered UNAVAILABLE (REST 503).",
+            ["entrypoint"], registry=registry,
+        )  # fmt: skip
 
     def request(self, model_name: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
         """One finished request; as in TF Serving, only successful ones enter the latency histogram."""
@@ -88,6 +117,22 @@ class Metrics:
     def request_logged(self, model_name: str, status: str) -> None:
         self._request_log_count.labels(model_name, status).inc()
 
+    def runtime(self, model_name: str, api: str, seconds: float) -> None:
+        """One successful model run (TF Serving records it around Session::Run, batch queueing included). The
+        tasks of a MultiInference count here as their Classify/Regress runs; TF Serving records none for it."""
+        self._runtime_latency.labels(model_name, api, RUNTIME).observe(seconds * 1e6)
+
+    def examples(self, model_name: str, count: int) -> None:
+        """The tf.Examples of one request (TF Serving records them for MultiInference only)."""
+        self._example_counts.labels(model_name).observe(count)
+        self._example_count_total.labels(model_name).inc(count)
+
+    def files_changed(self, model_name: str, version: int, changed: bool) -> None:
+        self._files_changed.labels(model_name, str(version)).set(1 if changed else 0)
+
+    def unfinished_at_shutdown(self, entrypoint: str) -> None:
+        self._drain_cut.labels(entrypoint).inc()
+
     def render(self) -> bytes:
         """The exposition text, as TF Serving's /monitoring/prometheus/metrics page."""
         lines = []
@@ -95,9 +140,10 @@ class Metrics:
             samples = [s for s in metric.samples if not s.name.endswith("_created")]
             if not samples:
                 continue
-            lines.append(f"# TYPE {metric.name} {metric.type}")
+            counter_name = _TOTAL_SUFFIXED.get(metric.name, metric.name)
+            lines.append(f"# TYPE {counter_name if metric.type == 'counter' else metric.name} {metric.type}")
             for sample in samples:
-                name = sample.name[: -len("_total")] if metric.type == "counter" else sample.name
+                name = counter_name if metric.type == "counter" else sample.name
                 labels = ",".join(f'{key}="{_escape(key, value)}"' for key, value in sample.labels.items())
                 lines.append(
                     f"{name}{{{labels}}} {_number(sample.value)}" if labels else f"{name} {_number(sample.value)}"

@@ -67,6 +67,9 @@ OWN_FLAGS: dict[str, tuple[type, object, str]] = {
     "rest_api_max_request_bytes": (int, 64 * 1024 * 1024, "larger REST bodies get 413 (this server only)"),
     "request_log_max_file_bytes": (int, 64 * 1024 * 1024, "request log file size before rotating (this server only)"),
     "drain_seconds": (float, 10.0, "on SIGTERM, wait this long for requests in flight (this server only)"),
+    # Bounded work per request (serving/limits.py).
+    "decode_allowance_bytes": (int, 1 << 20, "requests decode to at most 8x their size + this (this server only)"),
+    "rest_api_read_timeout_in_ms": (int, 30000, "a REST body must arrive within this, else 408 (this server only)"),
 }
 _FLAGS = {**TF_SERVING_FLAGS, **OWN_FLAGS}
 _DEFAULTS = {name: spec[1] for name, spec in _FLAGS.items()}
@@ -135,6 +138,8 @@ def from_args(args: argparse.Namespace) -> tuple[ServerOptions, list[str]]:
             raise OptionsError(f"--{name}={path}: no such file")
     if options.rest_api_timeout_in_ms < 0 or options.rest_api_max_request_bytes <= 0:
         raise OptionsError("--rest_api_timeout_in_ms cannot be negative; --rest_api_max_request_bytes must be positive")
+    if options.decode_allowance_bytes < 0 or options.rest_api_read_timeout_in_ms <= 0:
+        raise OptionsError("--decode_allowance_bytes cannot be negative, --rest_api_read_timeout_in_ms must be > 0")
     if options.rest_api_num_threads < 1:
         raise OptionsError("--rest_api_num_threads must be at least 1")
     grpc_arguments(options)

@@ -13,7 +13,8 @@ import urllib.parse
 from aiohttp import web
 from tensorflow_serving.apis import model_pb2
 
-from serving import codec, example_json
+from serving import codec, example_json, json_inputs
+from serving.limits import RequestLimits
 from serving.metrics import Metrics
 from serving.servable import Servable, signature_for
 from serving.service import InferenceService, wait
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 _INT64_MAX = 2**63 - 1
 
 
+class SlowBody(Exception):
+    """A request body that did not arrive within --rest_api_read_timeout_in_ms."""
+
+
 class RestApi:
     """The aiohttp application serving /v1/models/... (and the Prometheus page when enabled)."""
 
@@ -45,8 +50,11 @@ class RestApi:
         max_request_bytes: int,
         metrics_path: str | None = None,
         cors: bool = False,
+        *,
+        request_limits: RequestLimits,
     ):
         self._service = service
+        self._limits = request_limits
         self._manager = service.manager
         self._metrics = metrics
         self._timeout = timeout_seconds
@@ -64,7 +72,7 @@ class RestApi:
         started = time.monotonic()
         model_name, api = "", ""
         try:
-            body = await request.read()
+            body = await self._read(request)
             if request.method == "OPTIONS":  # a CORS preflight, answered as TF Serving's http_server.cc does
                 if not re.search(r"https?://", request.headers.get("Origin", "")):
                     raise failed_precondition("Origin header is missing in CORS preflight")
@@ -80,6 +88,8 @@ class RestApi:
             code_name = "OK"
         except ServingError as error:
             reply, status, code_name = codec.error_json(error.message), HTTP_STATUS[error.code], error.code.name
+        except SlowBody as error:
+            reply, status, code_name = codec.error_json(str(error)), 408, "DEADLINE_EXCEEDED"
         except web.HTTPRequestEntityTooLarge as error:
             reply, status, code_name = codec.error_json(error.text), 413, "RESOURCE_EXHAUSTED"
         except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
@@ -88,7 +98,24 @@ class RestApi:
             logger.exception("REST %s %s failed", request.method, path)
             reply, status, code_name = codec.error_json(f"Internal: {type(error).__name__}: {error}"), 500, "INTERNAL"
         self._metrics.request(model_name, api, "REST", code_name, time.monotonic() - started)
-        return web.Response(body=reply, status=status, content_type=_JSON, headers=self._headers)
+        response = web.Response(body=reply, status=status, content_type=_JSON, headers=self._headers)
+        if status == 408:  # close now: the rest of that body is no request, and aiohttp would linger 10 s for it
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            request.transport.close()
+        return response
+
+    async def _read(self, request: web.Request) -> bytes:
+        """The body, or SlowBody if it does not arrive in time (slow, or shorter than its Content-Length)."""
+        try:
+            return await asyncio.wait_for(request.read(), self._limits.read_timeout_ms / 1000)
+        except asyncio.TimeoutError:
+            expected = request.content_length
+            raise SlowBody(
+                f"Request body not received within --rest_api_read_timeout_in_ms={self._limits.read_timeout_ms}: "
+                f"{request.content.total_bytes} of {expected if expected is not None else 'its'} bytes arrived"
+            ) from None
 
     async def _post(self, name: str, version: int | None, label: str | None, api: str, body: bytes) -> bytes:
         document = codec.parse_body(body)
@@ -100,10 +127,10 @@ class RestApi:
                 raise invalid_argument(
                     f'Serving signature name: "{signature_name or "serving_default"}" not found in signature def'
                 )
-            inputs, request_format = codec.predict_inputs(document, signature.input_dtypes)
+            inputs, request_format = json_inputs.predict_inputs(document, signature.input_dtypes)
             outputs = await self._service.predict_async(servable, signature, inputs, timeout=self._timeout)
             return codec.predict_response(outputs, request_format)
-        examples = example_json.examples(document)
+        examples = example_json.examples(document, self._limits.budget(len(body)))
         servable = self._manager.resolve(name, version, label)
         signature = signature_for(servable, signature_name, api)
         if api == "classify":

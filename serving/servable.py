@@ -8,7 +8,7 @@ import dataclasses
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import grpc
 import numpy as np
@@ -23,6 +23,7 @@ from serving.status import ServingError, failed_precondition, invalid_argument
 DEFAULT_SIGNATURE = "serving_default"  # kDefaultServingSignatureDefKey
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_RECORDS = 1000  # WarmupConsts::kMaxNumRecords
+RunObserver = Callable[[str, str, float], None]  # (model name, API, seconds) of one successful model run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,12 +88,19 @@ class Servable:
     """A SavedModel version loaded for serving (by default the MetaGraph tagged "serve")."""
 
     def __init__(
-        self, name: str, version: int, path: str, tags: tuple[str, ...] = ("serve",), method_name_check: bool = False
+        self,
+        name: str,
+        version: int,
+        path: str,
+        tags: tuple[str, ...] = ("serve",),
+        method_name_check: bool = False,
+        on_run: RunObserver | None = None,
     ):
         self.name = name
         self.version = version
         self.path = path
         self.method_name_check = method_name_check  # --enable_signature_method_name_check
+        self._on_run = on_run
         self._definitions = _read_signature_defs(path, tags)
         self._loaded = tf.saved_model.load(path, tags=list(tags))
         self.signatures = {
@@ -110,10 +118,21 @@ class Servable:
             signature_map.signature_def[key].CopyFrom(definition)
         return signature_map
 
+    def record_run(self, api: str, seconds: float) -> None:
+        """Reports one model run (runtime_latency), for the batch threads that time each request themselves."""
+        if self._on_run is not None:
+            self._on_run(self.name, api, seconds)
+
     def predict(
-        self, signature: Signature, inputs: Mapping[str, np.ndarray], output_filter: Iterable[str] = ()
+        self,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Iterable[str] = (),
+        api: str = "Predict",
+        recorded: bool = True,
     ) -> dict[str, np.ndarray]:
-        """Runs a signature; `inputs` must match its names, dtypes and shapes."""
+        """Runs a signature; `inputs` must match its names, dtypes and shapes. The run is reported as `api`
+        unless `recorded` is False (a batch, whose requests are reported one by one)."""
         check_inputs(signature, inputs)
         wanted = list(output_filter)
         for alias in wanted:
@@ -124,16 +143,19 @@ class Servable:
                 )
         if len(set(wanted)) != len(wanted):
             raise invalid_argument(f"duplicate output tensor alias: {next(a for a in wanted if wanted.count(a) > 1)}")
+        started = time.monotonic()
         try:
             result = signature(inputs)
         except tf.errors.OpError as error:
             raise ServingError(_grpc_code(error), op_error_text(error.message)) from None
+        if recorded:
+            self.record_run(api, time.monotonic() - started)
         return {key: value.numpy() for key, value in result.items() if not wanted or key in wanted}
 
     def classify(self, signature: Signature, examples: list[bytes]) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(classes [batch, n] of bytes or None, scores [batch, n] float32 or None), as TF Serving's classifier."""
         check_classification_signature(signature, self.method_name_check)
-        outputs = self.predict(signature, {"inputs": np.array(examples, dtype=object)})
+        outputs = self.predict(signature, {"inputs": np.array(examples, dtype=object)}, api="Classify")
         classes, scores = outputs.get("classes"), outputs.get("scores")
         for label, tensor in (("classes", classes), ("scores", scores)):
             if tensor is not None and (tensor.ndim != 2 or tensor.shape[0] != len(examples)):
@@ -149,7 +171,7 @@ class Servable:
     def regress(self, signature: Signature, examples: list[bytes]) -> np.ndarray:
         """One float per example, as TF Serving's regressor."""
         check_regression_signature(signature, self.method_name_check)
-        values = self.predict(signature, {"inputs": np.array(examples, dtype=object)})["outputs"]
+        values = self.predict(signature, {"inputs": np.array(examples, dtype=object)}, api="Regress")["outputs"]
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
         if values.ndim != 1 or values.shape[0] != len(examples):
@@ -202,8 +224,12 @@ def check_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> None
     for name, value in inputs.items():
         spec = expected[name]
         got = tf.string if value.dtype == object or value.dtype.kind in "SU" else tf.dtypes.as_dtype(value.dtype)
-        if got != spec.dtype:
-            raise invalid_argument(f"input '{name}': expects dtype {spec.dtype.name} but {got.name} was given")
+        if got != spec.dtype:  # TensorFlow's own words; DirectSession numbers the feeds sorted by tensor name
+            feeds = sorted(expected, key=lambda key: signature.inputs[key].name)
+            raise invalid_argument(
+                f"Expects arg[{feeds.index(name)}] to be {tensors.dtype_name(spec.dtype)} but "
+                f"{tensors.dtype_name(got)} is provided"
+            )
         dims = spec.dims
         if dims is not None:
             fits = len(dims) == value.ndim and all(d in (-1, n) for d, n in zip(dims, value.shape, strict=True))

@@ -2,8 +2,8 @@
 
 As TF Serving does, it opens its ports only once every configured model has an AVAILABLE version (waiting for a
 first version to appear) and exits with an error if one fails to load then. On SIGTERM (what a Kubernetes rollout
-sends) or Ctrl-C it stops accepting connections, lets the requests in flight finish (up to --drain_seconds), drops
-what is still queued, writes out the request logs, and exits 0.
+sends) or Ctrl-C it stops accepting connections and answers every request it has received (serving/drain.py): those
+still running after --drain_seconds get UNAVAILABLE. Then it writes out the request logs and exits 0.
 """
 
 import asyncio
@@ -20,7 +20,9 @@ from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
 
 from serving import config as config_lib
 from serving.batching import BatchScheduler
+from serving.drain import GOAWAY_SECONDS, Drain
 from serving.grpc_service import ModelService, PredictionService, start_grpc_server
+from serving.limits import RequestLimits
 from serving.manager import LoadSettings, ModelManager, Poller
 from serving.metrics import Metrics
 from serving.options import ServerOptions, grpc_arguments
@@ -62,7 +64,14 @@ class Server:
             method_name_check=options.enable_signature_method_name_check,
             allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
         )
-        self.manager = ModelManager(config, settings, on_load=self.metrics.load, on_warmup=self.metrics.warmup)
+        self.manager = ModelManager(
+            config,
+            settings,
+            on_load=self.metrics.load,
+            on_warmup=self.metrics.warmup,
+            on_run=self.metrics.runtime,
+            on_files_changed=self.metrics.files_changed,
+        )
         self.request_logs = RequestLogs(options.request_log_max_file_bytes, self.metrics)
         self.request_logs.configure(config.model_config_list.config)
         batcher = BatchScheduler(batching, self.metrics.batch) if batching is not None else None
@@ -131,24 +140,36 @@ class Server:
 
     async def _serve(self, announce: TextIO) -> int:
         options = self.options
+        drain = Drain(self.metrics)
+        request_limits = RequestLimits.from_options(options)
         addresses = [_address(options.host, options.port)] if options.port else []
         if options.grpc_socket_path:
             addresses.append(f"unix:{options.grpc_socket_path}")
         grpc_server = await start_grpc_server(
             addresses,
-            PredictionService(self.service, self.metrics, options.enable_serialization_as_tensor_content),
+            PredictionService(
+                self.service,
+                self.metrics,
+                options.enable_serialization_as_tensor_content,
+                request_limits=request_limits,
+            ),
             ModelService(self.service, self.reload_config),
             grpc_arguments(options),
+            [drain.grpc_interceptor()],
         )
-        runner = None
+        runner, site = None, None
         if options.rest_api_port:
             timeout = options.rest_api_timeout_in_ms / 1000 or None
             api = RestApi(self.service, self.metrics, timeout, options.rest_api_max_request_bytes,
-                          self.metrics_path, options.rest_api_enable_cors_support)  # fmt: skip
-            runner = web.AppRunner(api.app, access_log=None, shutdown_timeout=options.drain_seconds)
+                          self.metrics_path, options.rest_api_enable_cors_support,
+                          request_limits=request_limits)  # fmt: skip
+            api.app.middlewares.append(drain.rest)
+            # By cleanup time nothing runs any more (see _drain): the timeout only bounds a client still uploading.
+            runner = web.AppRunner(api.app, access_log=None, shutdown_timeout=0.5)
             await runner.setup()
+            site = web.TCPSite(runner, options.host, options.rest_api_port)
             try:
-                await web.TCPSite(runner, options.host, options.rest_api_port).start()
+                await site.start()
             except OSError as error:
                 await grpc_server.stop(0)
                 where = _address(options.host, options.rest_api_port)
@@ -163,14 +184,26 @@ class Server:
         print("stopping: finishing requests in flight...", file=announce, flush=True)
         for poller in pollers:
             poller.stop()
-        stopping = [grpc_server.stop(options.drain_seconds)]
+        await self._drain(drain, grpc_server, site, loop.time() + options.drain_seconds)
         if runner is not None:
-            stopping.append(runner.cleanup())
-        await asyncio.gather(*stopping)
-        self.service.close()  # what is still queued after the drain is dropped
+            await runner.cleanup()
+        self.service.close()  # nothing is queued any more: every request was answered
         self.request_logs.close()
-        print("stopped", file=announce, flush=True)
+        unfinished = f"; {drain.unfinished} still running at the deadline answered UNAVAILABLE" * bool(drain.unfinished)
+        print(f"stopped{unfinished}", file=announce, flush=True)
         return 0
+
+    async def _drain(self, drain: Drain, grpc_server, site: web.TCPSite | None, deadline: float) -> None:
+        """No new connections, every received request answered (see serving/drain.py), by `deadline` at the latest."""
+        drain.draining = True
+        if site is not None:
+            await site.stop()  # closes the REST listening socket only; open connections keep their requests
+        if not await drain.quiet(deadline):
+            await drain.answer_the_rest()
+        stopping = asyncio.ensure_future(grpc_server.stop(max(0.5, deadline - asyncio.get_running_loop().time())))
+        await asyncio.sleep(GOAWAY_SECONDS)
+        drain.release()
+        await stopping
 
     def _start_pollers(self) -> list[Poller]:
         pollers = []

@@ -2,9 +2,11 @@
 
 The one rule for which folders are versions, used by the server, the ServingBaseline component and the benchmark:
 as in TF Serving, child folders whose names are whole numbers; and, as TensorFlow's loader needs, holding
-saved_model.pb or saved_model.pbtxt (`complete_versions`). Unlike TF Serving, a version is loaded only once its files
-have stopped changing between two looks (`VersionWatch`), so a version that is still being copied is never loaded,
-whatever order the copy writes files in.
+saved_model.pb or saved_model.pbtxt (`complete_versions`). TF Serving's contract for writers: a version is complete
+once saved_model.pb exists, so write it last, or write the folder elsewhere and rename it into place (as TFX's Pusher
+and components/atomic_pusher do). On top of that, the server loads a version only once its files did not change
+between two looks (`VersionWatch`), which keeps most other copies in progress out, but not one that pauses longer
+than a look (see ModelManager for what happens when such a version's files change after it was loaded).
 """
 
 import tensorflow as tf
@@ -73,12 +75,17 @@ class VersionWatch:
     def __init__(self) -> None:
         self._seen: dict[str, tuple | None] = {}
 
+    def look(self, version_path: str) -> tuple[tuple | None, bool]:
+        """(fingerprint now, whether it is the same as at the previous look)."""
+        current = fingerprint(version_path)
+        seen_before, previous = version_path in self._seen, self._seen.get(version_path)
+        self._seen[version_path] = current
+        return current, seen_before and current == previous
+
     def ready(self, version_path: str) -> tuple | None:
         """The fingerprint if the version is complete and unchanged since the last look, else None."""
-        current = fingerprint(version_path)
-        previous = self._seen.get(version_path)
-        self._seen[version_path] = current
-        return current if current is not None and current == previous else None
+        current, unchanged = self.look(version_path)
+        return current if current is not None and unchanged else None
 
     def forget_missing(self, present_paths: set[str]) -> None:
         for path in set(self._seen) - present_paths:

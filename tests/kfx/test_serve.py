@@ -88,10 +88,11 @@ def test_serve_with_no_flags_runs_the_binary_on_path_with_tf_serving_flags_for_k
             assert result.returncode == 0, result.stderr
             assert f"scored 2 rows with chicago_taxi version 2 over {protocol}" in result.stderr
             answers[protocol] = list(csv.DictReader(io.StringIO(result.stdout)))
-        assert answers["rest"] == answers["grpc"] == [
+        expected = [
             {"row": "1", "greeting": "hello a", "name_bytes": "a", "y": "5"},
             {"row": "2", "greeting": "hello b", "name_bytes": "b", "y": "-2"},
         ]
+        assert answers["rest"] == answers["grpc"] == expected
 
         rows.write_text("x,name\nlots,a\n")
         result = run_kfx("predict", "--csv", str(rows), "--address", server.rest)

@@ -21,6 +21,8 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.options import OWN_FLAGS
+
 REPO = Path(__file__).resolve().parents[2]
 KUBEFLOW_DIR = REPO / "kubeflow"
 BASE_DIR = KUBEFLOW_DIR / "serving" / "base"
@@ -35,6 +37,9 @@ SERVING_IMAGE = "tensorflow/serving:2.16.1"
 GRPC_PORT = 8500
 REST_PORT = 8501
 OVERLAY_NAMESPACE = "chicago-taxi-serving"
+# How long a pod's removal from a Service takes to reach every node's kube-proxy, assumed for the preStop sleep.
+ENDPOINT_PROPAGATION_SECONDS = 5
+DRAIN_SECONDS = OWN_FLAGS["drain_seconds"][1]  # the built-in server's, were it to run in the pod
 # What the image needs besides the packages in setup.py; data/ comes from the bucket at run time.
 IMAGE_SOURCES = {"setup.py", "constraints.txt", "configs"}
 
@@ -203,6 +208,21 @@ def test_readiness_probe_asks_the_model_status(rendered: list[dict[str, Any]]) -
     liveness = container["livenessProbe"]
     assert liveness.get("tcpSocket") or liveness.get("httpGet")
     assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+
+
+def test_stopping_a_pod_loses_no_request(rendered: list[dict[str, Any]]) -> None:
+    """The preStop sleep outlasts the endpoint change and the move of every gRPC connection (maximum age, its 10%
+    jitter, then the grace for its calls); the grace period outlasts the sleep and the built-in server's drain."""
+    container = serving_container(rendered)
+    pod_spec = find(rendered, "Deployment")["spec"]["template"]["spec"]
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    sleep = float(command[1])
+    channel = dict(item.split("=", 1) for item in flag(container, "grpc_channel_arguments").split(","))
+    age = int(channel["grpc.max_connection_age_ms"]) / 1000
+    grace = int(channel["grpc.max_connection_age_grace_ms"]) / 1000
+    assert sleep >= ENDPOINT_PROPAGATION_SECONDS + 1.1 * age + grace
+    assert pod_spec["terminationGracePeriodSeconds"] >= sleep + DRAIN_SECONDS + 1
 
 
 def test_model_config_file_is_the_mounted_configmap(rendered: list[dict[str, Any]]) -> None:

@@ -14,7 +14,7 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
-from serving import codec
+from serving import codec, json_inputs
 from serving.status import ServingError
 
 
@@ -86,7 +86,7 @@ def test_signature_name_must_be_a_string():
 
 
 def test_row_format_with_one_unnamed_input():
-    inputs, request_format = codec.predict_inputs({"instances": [[1, 2], [3, 4], [5, 6]]}, {"default": tf.int32})
+    inputs, request_format = json_inputs.predict_inputs({"instances": [[1, 2], [3, 4], [5, 6]]}, {"default": tf.int32})
 
     assert request_format == codec.ROW
     assert inputs["default"].dtype == np.int32
@@ -96,7 +96,7 @@ def test_row_format_with_one_unnamed_input():
 def test_row_format_with_base64_scalars():
     document = {"instances": [{"b64": "aGVsbG8="}, {"b64": "d29ybGQ="}]}
 
-    inputs, _ = codec.predict_inputs(document, {"default": tf.string})
+    inputs, _ = json_inputs.predict_inputs(document, {"default": tf.string})
 
     assert strings(inputs["default"]) == [b"hello", b"world"]
 
@@ -104,7 +104,7 @@ def test_row_format_with_base64_scalars():
 def test_row_format_with_base64_lists():
     document = {"instances": [[{"b64": "aGVsbG8="}], [{"b64": "d29ybGQ="}]]}
 
-    inputs, _ = codec.predict_inputs(document, {"default": tf.string})
+    inputs, _ = json_inputs.predict_inputs(document, {"default": tf.string})
 
     assert inputs["default"].shape == (2, 1)
     assert strings(inputs["default"]) == [[b"hello"], [b"world"]]
@@ -113,7 +113,7 @@ def test_row_format_with_base64_lists():
 def test_row_format_with_one_named_base64_input():
     document = {"instances": [{"default": [[{"b64": "aGVsbG8="}], [{"b64": "d29ybGQ="}]]}]}
 
-    inputs, _ = codec.predict_inputs(document, {"default": tf.string})
+    inputs, _ = json_inputs.predict_inputs(document, {"default": tf.string})
 
     assert inputs["default"].shape == (1, 2, 1)
     assert strings(inputs["default"]) == [[[b"hello"], [b"world"]]]
@@ -130,7 +130,7 @@ def test_row_format_with_several_named_inputs_and_non_finite_numbers():
     )
     dtypes = {"int_tensor": tf.int32, "str_tensor": tf.string, "float_tensor": tf.float32, "dbl_tensor": tf.float64}
 
-    inputs, request_format = codec.predict_inputs(document, dtypes)
+    inputs, request_format = json_inputs.predict_inputs(document, dtypes)
 
     assert request_format == codec.ROW
     assert inputs["int_tensor"].dtype == np.int32
@@ -143,7 +143,7 @@ def test_row_format_with_several_named_inputs_and_non_finite_numbers():
 
 
 def test_strings_are_utf8_encoded():
-    inputs, _ = codec.predict_inputs({"instances": ["héllo", "日本"]}, {"default": tf.string})
+    inputs, _ = json_inputs.predict_inputs({"instances": ["héllo", "日本"]}, {"default": tf.string})
 
     assert strings(inputs["default"]) == ["héllo".encode(), "日本".encode()]
 
@@ -151,7 +151,7 @@ def test_strings_are_utf8_encoded():
 def test_integers_and_decimals_mix_in_a_float_tensor():
     values = [1, 2.0, 3, 4, 5.003, 0.007, 0.0]
 
-    inputs, _ = codec.predict_inputs({"instances": values}, {"default": tf.float32})
+    inputs, _ = json_inputs.predict_inputs({"instances": values}, {"default": tf.float32})
 
     assert inputs["default"].dtype == np.float32
     np.testing.assert_array_equal(inputs["default"], np.array(values, np.float32))
@@ -160,7 +160,7 @@ def test_integers_and_decimals_mix_in_a_float_tensor():
 def test_a_float_tensor_keeps_float32_precision_only():
     # TF Serving's FloatTensorWithPrecisionLoss: 1435774380 is not a float32.
     for value in (1435774380, 1435774380.0):
-        inputs, _ = codec.predict_inputs({"instances": [value]}, {"default": tf.float32})
+        inputs, _ = json_inputs.predict_inputs({"instances": [value]}, {"default": tf.float32})
         assert inputs["default"].tolist() == [1435774336.0]
 
 
@@ -168,34 +168,34 @@ def test_float32_overflow_becomes_infinity_and_underflow_zero():
     document = {"instances": [1.7976931348623157e308, -1.7976931348623157e308, 2.2250738585072014e-308]}
 
     with np.errstate(over="ignore"):
-        inputs, _ = codec.predict_inputs(document, {"default": tf.float32})
+        inputs, _ = json_inputs.predict_inputs(document, {"default": tf.float32})
 
     assert inputs["default"].tolist() == [math.inf, -math.inf, 0.0]
 
 
 def test_row_format_refuses_both_instances_and_inputs():
-    message = invalid_argument(codec.predict_inputs, {"instances": [1], "inputs": [1]}, {"default": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": [1], "inputs": [1]}, {"default": tf.int32})
 
     assert message.startswith("JSON Value: ")
     assert message.endswith(" Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ")
 
 
 def test_instances_must_be_a_list():
-    message = invalid_argument(codec.predict_inputs, {"instances": {"x": 1}}, {"default": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": {"x": 1}}, {"default": tf.int32})
 
     assert message.startswith("JSON Value: ")
     assert message.endswith(" Expecting 'instances' to be an list/array")
 
 
 def test_instances_must_not_be_empty():
-    message = invalid_argument(codec.predict_inputs, {"instances": []}, {"default": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": []}, {"default": tf.int32})
 
     assert message.startswith("JSON Value: ")
     assert message.endswith(" No values in 'instances' array")
 
 
 def test_a_request_without_instances_or_inputs_is_refused():
-    message = invalid_argument(codec.predict_inputs, {"signature_name": "x"}, {"default": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, {"signature_name": "x"}, {"default": tf.int32})
 
     assert message == "Missing 'inputs' or 'instances' key"
 
@@ -203,7 +203,7 @@ def test_a_request_without_instances_or_inputs_is_refused():
 def test_a_plain_list_cannot_feed_several_inputs():
     dtypes = {"a": tf.int32, "b": tf.string}
 
-    message = invalid_argument(codec.predict_inputs, {"instances": [1, 2]}, dtypes)
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": [1, 2]}, dtypes)
 
     assert message == (
         "instances is a plain list, but expecting list of objects as multiple input tensors required as per "
@@ -217,11 +217,11 @@ def test_objects_and_lists_cannot_mix_in_instances():
     lists_first = {"instances": [["baz", "bar"], {"str_tensor": ["baz", "bat"]}]}
 
     assert (
-        invalid_argument(codec.predict_inputs, objects_first, dtypes)
+        invalid_argument(json_inputs.predict_inputs, objects_first, dtypes)
         == "Expecting object but got list at item 1 of input list"
     )
     assert (
-        invalid_argument(codec.predict_inputs, lists_first, {"str_tensor": tf.string})
+        invalid_argument(json_inputs.predict_inputs, lists_first, {"str_tensor": tf.string})
         == "Expecting value/list but got object at item 1 of input list"
     )
 
@@ -229,7 +229,7 @@ def test_objects_and_lists_cannot_mix_in_instances():
 def test_an_instance_must_name_every_input():
     dtypes = {"a": tf.int32, "b": tf.string}
 
-    message = invalid_argument(codec.predict_inputs, {"instances": [{"a": 1}]}, dtypes)
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": [{"a": 1}]}, dtypes)
 
     assert message.startswith("Failed to process element: 0 of 'instances' list. JSON object: ")
     assert message.endswith(" keys must be equal to: a,b")
@@ -238,21 +238,21 @@ def test_an_instance_must_name_every_input():
 def test_an_instance_with_an_unknown_input_names_it():
     dtypes = {"a": tf.int32, "b": tf.string}
 
-    message = invalid_argument(codec.predict_inputs, {"instances": [{"a": 1, "c": 2}]}, dtypes)
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": [{"a": 1, "c": 2}]}, dtypes)
 
     assert message.startswith("Failed to process element: 0 key: c of 'instances' list. Error: ")
     assert message.endswith("JSON object: does not have named input: c")
 
 
 def test_a_wrongly_typed_element_is_named_by_its_index():
-    message = invalid_argument(codec.predict_inputs, {"instances": [[1, 2], ["a", "b"]]}, {"default": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": [[1, 2], ["a", "b"]]}, {"default": tf.int32})
 
     assert message.startswith("Failed to process element: 1 of 'instances' list. Error: ")
     assert message.endswith('JSON Value: "a" Type: String is not of expected type: int32')
 
 
 def test_instances_of_different_shapes_are_refused():
-    message = invalid_argument(codec.predict_inputs, {"instances": [1, [1]]}, {"default": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": [1, [1]]}, {"default": tf.int32})
 
     assert message.endswith("Expecting shape [] but got: [1]")
 
@@ -260,7 +260,7 @@ def test_instances_of_different_shapes_are_refused():
 def test_element_errors_keep_the_inner_status_code_as_tf_serving_writes_them():
     dtypes = {"a": tf.int32, "b": tf.string}
 
-    message = invalid_argument(codec.predict_inputs, {"instances": [{"a": 1, "c": 2}]}, dtypes)
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": [{"a": 1, "c": 2}]}, dtypes)
 
     assert message == (
         "Failed to process element: 0 key: c of 'instances' list. Error: INVALID_ARGUMENT: "
@@ -269,13 +269,15 @@ def test_element_errors_keep_the_inner_status_code_as_tf_serving_writes_them():
 
 
 def test_instances_of_different_sizes_report_the_size():
-    message = invalid_argument(codec.predict_inputs, {"instances": [[1, 2], [3, 4], [5, 6, 7]]}, {"default": tf.int32})
+    document = {"instances": [[1, 2], [3, 4], [5, 6, 7]]}
+
+    message = invalid_argument(json_inputs.predict_inputs, document, {"default": tf.int32})
 
     assert "Expecting tensor size: 2 but got: 3" in message
 
 
 def test_a_shape_error_in_unnamed_instances_names_no_key():
-    message = invalid_argument(codec.predict_inputs, {"instances": [1, [1]]}, {"default": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, {"instances": [1, [1]]}, {"default": tf.int32})
 
     assert message.startswith("Failed to process element: 1 of 'instances' list. Error: ")
 
@@ -283,7 +285,7 @@ def test_a_shape_error_in_unnamed_instances_names_no_key():
 def test_shapes_in_errors_are_written_as_tf_serving_writes_them():
     document = {"instances": [{"a": [[1, 2]]}, {"a": [[1], [2]]}]}
 
-    message = invalid_argument(codec.predict_inputs, document, {"a": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, document, {"a": tf.int32})
 
     assert message.endswith("Expecting shape [1,2] but got: [2,1]")
 
@@ -297,18 +299,18 @@ def test_shapes_in_errors_are_written_as_tf_serving_writes_them():
 )
 def test_json_values_in_errors_are_written_as_tf_serving_writes_them(body, expected):
     def parse_and_read(raw):
-        return codec.predict_inputs(codec.parse_body(raw), {"default": tf.int32})
+        return json_inputs.predict_inputs(codec.parse_body(raw), {"default": tf.int32})
 
     assert invalid_argument(parse_and_read, body) == expected
 
 
 def test_a_signature_without_inputs_is_named_in_the_error():
     assert (
-        invalid_argument(codec.predict_inputs, {"instances": [1]}, {})
+        invalid_argument(json_inputs.predict_inputs, {"instances": [1]}, {})
         == "Failed to get input map for signature: DEFAULT"
     )
     assert (
-        invalid_argument(codec.predict_inputs, {"signature_name": "sig", "instances": [1]}, {})
+        invalid_argument(json_inputs.predict_inputs, {"signature_name": "sig", "instances": [1]}, {})
         == "Failed to get input map for signature: sig"
     )
 
@@ -317,10 +319,10 @@ def test_a_signature_without_inputs_is_named_in_the_error():
 
 
 def test_columnar_format_with_one_input_named_or_not():
-    named, named_format = codec.predict_inputs(
+    named, named_format = json_inputs.predict_inputs(
         {"inputs": {"int_tensor": [[[1, 2], [3, 4], [5, 6]]]}}, {"int_tensor": tf.int32}
     )
-    plain, plain_format = codec.predict_inputs({"inputs": [[[1, 2], [3, 4], [5, 6]]]}, {"int_tensor": tf.int32})
+    plain, plain_format = json_inputs.predict_inputs({"inputs": [[[1, 2], [3, 4], [5, 6]]]}, {"int_tensor": tf.int32})
 
     assert named_format == plain_format == codec.COLUMNAR
     assert named["int_tensor"].shape == plain["int_tensor"].shape == (1, 3, 2)
@@ -337,7 +339,7 @@ def test_columnar_format_with_several_inputs_of_their_own_shapes():
     }
     dtypes = {"int_tensor": tf.int32, "str_tensor": tf.string, "bin_tensor": tf.string}
 
-    inputs, _ = codec.predict_inputs(document, dtypes)
+    inputs, _ = json_inputs.predict_inputs(document, dtypes)
 
     assert inputs["int_tensor"].shape == (1, 3, 2)
     assert strings(inputs["str_tensor"]) == [b"foo", b"bar"]
@@ -346,20 +348,20 @@ def test_columnar_format_with_several_inputs_of_their_own_shapes():
 
 
 def test_columnar_format_ignores_keys_that_are_not_inputs():
-    inputs, _ = codec.predict_inputs({"inputs": {"a": [1], "unused": "x"}}, {"a": tf.int64})
+    inputs, _ = json_inputs.predict_inputs({"inputs": {"a": [1], "unused": "x"}}, {"a": tf.int64})
 
     assert list(inputs) == ["a"]
     assert inputs["a"].tolist() == [1]
 
 
 def test_columnar_format_needs_every_named_input():
-    message = invalid_argument(codec.predict_inputs, {"inputs": {"a": [1]}}, {"a": tf.int32, "b": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, {"inputs": {"a": [1]}}, {"a": tf.int32, "b": tf.int32})
 
     assert message == "Missing named input: b in 'inputs' object."
 
 
 def test_columnar_plain_value_cannot_feed_several_inputs():
-    message = invalid_argument(codec.predict_inputs, {"inputs": [1, 2]}, {"a": tf.int32, "b": tf.int32})
+    message = invalid_argument(json_inputs.predict_inputs, {"inputs": [1, 2]}, {"a": tf.int32, "b": tf.int32})
 
     assert message == (
         "inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map"
@@ -375,7 +377,7 @@ def test_columnar_plain_value_cannot_feed_several_inputs():
     ],
 )
 def test_ragged_nested_lists_are_refused(value, expected):
-    assert invalid_argument(codec.predict_inputs, {"inputs": value}, {"a": tf.int32}) == expected
+    assert invalid_argument(json_inputs.predict_inputs, {"inputs": value}, {"a": tf.int32}) == expected
 
 
 @pytest.mark.parametrize(
@@ -390,16 +392,16 @@ def test_ragged_nested_lists_are_refused(value, expected):
     ],
 )
 def test_integer_ranges_are_checked(dtype, numpy_dtype, accepted, refused, type_name):
-    inputs, _ = codec.predict_inputs({"inputs": accepted}, {"a": dtype})
+    inputs, _ = json_inputs.predict_inputs({"inputs": accepted}, {"a": dtype})
 
     assert inputs["a"].dtype == numpy_dtype
     assert inputs["a"].tolist() == accepted
-    message = invalid_argument(codec.predict_inputs, {"inputs": [refused]}, {"a": dtype})
+    message = invalid_argument(json_inputs.predict_inputs, {"inputs": [refused]}, {"a": dtype})
     assert message == f"JSON Value: {refused} Type: Number is not of expected type: {type_name}"
 
 
 def test_bools():
-    inputs, _ = codec.predict_inputs({"inputs": [[True, False], [False, True]]}, {"a": tf.bool})
+    inputs, _ = json_inputs.predict_inputs({"inputs": [[True, False], [False, True]]}, {"a": tf.bool})
 
     assert inputs["a"].dtype == np.bool_
     assert inputs["a"].tolist() == [[True, False], [False, True]]
@@ -416,7 +418,7 @@ def test_bools():
     ],
 )
 def test_values_of_the_wrong_json_type_are_refused(value, dtype, expected):
-    assert invalid_argument(codec.predict_inputs, {"inputs": [value]}, {"a": dtype}) == expected
+    assert invalid_argument(json_inputs.predict_inputs, {"inputs": [value]}, {"a": dtype}) == expected
 
 
 @pytest.mark.parametrize(
@@ -428,32 +430,32 @@ def test_values_of_the_wrong_json_type_are_refused(value, dtype, expected):
     ],
 )
 def test_float_dtypes_are_named_as_tf_serving_names_them(value, dtype, expected):
-    assert invalid_argument(codec.predict_inputs, {"inputs": [value]}, {"a": dtype}) == expected
+    assert invalid_argument(json_inputs.predict_inputs, {"inputs": [value]}, {"a": dtype}) == expected
 
 
 def test_a_dtype_json_cannot_carry_is_unimplemented():
     with pytest.raises(ServingError) as raised:
-        codec.predict_inputs({"inputs": [1]}, {"a": tf.complex64})
+        json_inputs.predict_inputs({"inputs": [1]}, {"a": tf.complex64})
 
     assert raised.value.code == grpc.StatusCode.UNIMPLEMENTED
     assert raised.value.message == "Conversion of JSON Value: 1 to type: complex64"
 
 
 def test_bad_base64_is_refused():
-    assert invalid_argument(codec.predict_inputs, {"inputs": {"b64": "#not base64#"}}, {"a": tf.string}) == (
+    assert invalid_argument(json_inputs.predict_inputs, {"inputs": {"b64": "#not base64#"}}, {"a": tf.string}) == (
         "Unable to base64 decode"
     )
 
 
 def test_an_object_that_is_not_base64_is_refused_for_strings():
-    message = invalid_argument(codec.predict_inputs, {"inputs": [{"b64": 1}]}, {"a": tf.string})
+    message = invalid_argument(json_inputs.predict_inputs, {"inputs": [{"b64": 1}]}, {"a": tf.string})
 
     assert message.startswith("JSON Value: ")
     assert message.endswith(" not formatted correctly for base64 data")
 
 
 def test_base64_without_padding_is_accepted():
-    inputs, _ = codec.predict_inputs({"inputs": {"b64": "aGVsbG8"}}, {"a": tf.string})
+    inputs, _ = json_inputs.predict_inputs({"inputs": {"b64": "aGVsbG8"}}, {"a": tf.string})
 
     assert inputs["a"].item() == b"hello"
 
@@ -672,3 +674,35 @@ def test_metadata_json_matches_tf_serving_testdata():
 @pytest.mark.parametrize("message", ['Bad key: "key"', "Bad key: 'key'", "naïve\nline"])
 def test_error_json(message):
     assert json.loads(codec.error_json(message)) == {"error": message}
+
+
+# Hostile values (issue 19)
+
+
+def test_a_deep_or_huge_value_is_quoted_from_its_first_256_characters_only():
+    deep: list = []
+    for _ in range(50_000):
+        deep = [deep]
+    huge = {"instances": list(range(1_000_000))}
+
+    assert codec.debug_text(deep) == "[" * 256
+    assert codec.debug_text(huge) == codec.debug_text({"instances": list(range(100))})[:256]
+
+
+def test_a_tensor_of_more_dimensions_than_numpy_holds_is_refused():
+    value: list = [1.0]
+    for _ in range(39):
+        value = [value]
+
+    message = invalid_argument(json_inputs.predict_inputs, {"inputs": value}, {"a": tf.float32})
+
+    assert message.endswith(" has 40 dimensions; this server takes at most 32")
+
+
+def test_half_floats_are_read_and_bfloat16_is_unimplemented():
+    inputs, _ = json_inputs.predict_inputs({"inputs": [1.5, 2]}, {"a": tf.float16})
+    assert inputs["a"].dtype == np.float16 and inputs["a"].tolist() == [1.5, 2.0]
+
+    with pytest.raises(ServingError) as raised:
+        json_inputs.predict_inputs({"inputs": [1.5]}, {"a": tf.bfloat16})
+    assert raised.value.code == grpc.StatusCode.UNIMPLEMENTED

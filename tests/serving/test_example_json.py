@@ -13,12 +13,18 @@ import pytest
 import tensorflow as tf
 
 from serving import example_json
+from serving.limits import DecodeBudget
 from serving.status import ServingError
+
+
+def serialized(document: dict) -> list[bytes]:
+    """example_json.examples with room for any test body."""
+    return example_json.examples(document, DecodeBudget(request_bytes=1_000_000, allowance=0))
 
 
 def invalid_argument(document) -> str:
     with pytest.raises(ServingError) as raised:
-        example_json.examples(document)
+        serialized(document)
     assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
     return raised.value.message
 
@@ -43,7 +49,7 @@ def test_examples_without_context():
         ]
     }
 
-    assert parsed(example_json.examples(document)) == [
+    assert parsed(serialized(document)) == [
         make_example(names=("bytes", [b"foo", b"bar"]), ratings=("float", [8.0, 9.0]), age=("int64", [20])),
         make_example(names=("bytes", [b"baz"]), ratings=("float", [6.0])),
     ]
@@ -66,7 +72,7 @@ def test_context_is_merged_into_each_example():
         make_example(names=("bytes", [b"bar"]), ratings=("float", [-math.inf])),
     ]
 
-    merged = parsed(example_json.examples(document))
+    merged = parsed(serialized(document))
 
     assert merged == parsed([context.SerializeToString() + e.SerializeToString() for e in examples])
     assert all(e.features.feature["query"].bytes_list.value == [b"pizza"] for e in merged)
@@ -75,7 +81,7 @@ def test_context_is_merged_into_each_example():
 def test_an_example_feature_overrides_the_context_feature_of_the_same_name():
     document = {"context": {"x": 1.5, "kept": "c"}, "examples": [{"x": 2.5}, {"y": 3}]}
 
-    merged = parsed(example_json.examples(document))
+    merged = parsed(serialized(document))
 
     assert merged[0] == make_example(x=("float", [2.5]), kept=("bytes", [b"c"]))
     assert merged[1] == make_example(x=("float", [1.5]), kept=("bytes", [b"c"]), y=("int64", [3]))
@@ -84,7 +90,7 @@ def test_an_example_feature_overrides_the_context_feature_of_the_same_name():
 def test_feature_kinds_follow_json_types():
     document = {"examples": [{"s": "text", "b": {"b64": "/wA="}, "f": 5.0, "i": 5, "t": True, "n": [math.nan]}]}
 
-    (example,) = parsed(example_json.examples(document))
+    (example,) = parsed(serialized(document))
 
     feature = example.features.feature
     assert feature["s"].bytes_list.value == [b"text"]
@@ -97,14 +103,14 @@ def test_feature_kinds_follow_json_types():
 
 
 def test_an_empty_list_is_a_feature_of_no_kind():
-    (example,) = parsed(example_json.examples({"examples": [{"empty": []}]}))
+    (example,) = parsed(serialized({"examples": [{"empty": []}]}))
 
     assert "empty" in example.features.feature
     assert example.features.feature["empty"].WhichOneof("kind") is None
 
 
 def test_large_int64_values_are_kept_exactly():
-    (example,) = parsed(example_json.examples({"examples": [{"id": [2**63 - 1, -(2**63)]}]}))
+    (example,) = parsed(serialized({"examples": [{"id": [2**63 - 1, -(2**63)]}]}))
 
     assert example.features.feature["id"].int64_list.value == [2**63 - 1, -(2**63)]
 
@@ -146,7 +152,7 @@ def test_uint64_values_are_refused():
 
 @pytest.mark.parametrize("value", [-(2**63) - 1, 2**64])
 def test_integers_beyond_64_bits_become_float_features(value):
-    (example,) = parsed(example_json.examples({"examples": [{"big": value}]}))
+    (example,) = parsed(serialized({"examples": [{"big": value}]}))
 
     assert example.features.feature["big"].float_list.value == [np.float32(value)]
 

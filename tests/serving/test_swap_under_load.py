@@ -1,6 +1,7 @@
 """Version swaps under load, on loopback: 16 concurrent clients while a new version is copied in slowly and then a
 broken version is dropped in. No request may fail, the new version must answer after the swap, the broken one must
-be reported and never answer. Also: SIGTERM lets a request in flight finish and the server exits 0.
+be reported and never answer. Loading and warming up a version must not starve serving: p99 during swaps stays
+within 3x steady p99. Also: SIGTERM lets a request in flight finish and the server exits 0.
 """
 
 import json
@@ -13,9 +14,12 @@ import urllib.request
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from server_process import builtin_server
+from tensorflow_serving.apis import predict_pb2
 from toy_model import save_toy_model
 
+from bench import swap_latency
 from serving.client import ClientError, GrpcClient, RestClient
 
 CLIENTS = 16
@@ -135,3 +139,24 @@ def test_deadlines_and_sigterm_with_requests_in_flight(tmp_path):
     assert result == {"done": [450000]}
     assert time.monotonic() - started > 0.3  # it waited for the request
     assert "stopping: finishing requests in flight" in server.output()
+
+
+def test_p99_during_swaps_stays_within_three_times_steady_p99(tmp_path):
+    base = tmp_path / "toy"
+    save_toy_model(str(base / "1"), offset=1.0)
+    source = save_toy_model(str(tmp_path / "source"), offset=2.0)
+    server = builtin_server(f"--model_base_path={base}", "--model_name=toy", log_path=str(tmp_path / "server.log"),
+                            ready_models=("toy",)).start()  # fmt: skip
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "toy"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto([1.0], dtype=tf.float32))
+    request.inputs["name"].CopyFrom(tf.make_tensor_proto([b"swap"]))
+    payloads = {"rest": [b'{"instances": [{"x": 1.0, "name": "swap"}]}'], "grpc": [request.SerializeToString()]}
+    try:
+        result = swap_latency.measure({"rest": server.rest, "grpc": server.grpc}, "toy", str(base), source, payloads,
+                                      str(tmp_path), swaps=3, steady_seconds=3.0)  # fmt: skip
+    finally:
+        assert server.stop() == 0, server.output()
+    assert result["errors"] == 0
+    assert all(steady > 300 and swapping > 30 for steady, swapping in (s["requests"] for s in result["swaps"])), result
+    assert result["ratio"] <= 3, result  # the median over the swaps

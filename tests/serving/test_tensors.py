@@ -215,3 +215,87 @@ def test_a_shape_without_values_reads_as_zeros():
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto(2))
 
     assert_same(tensors.from_proto(proto), np.zeros(2, np.float32))
+
+
+# Value lists shorter or longer than the shape: TensorFlow's own reader (tf.io.parse_tensor runs Tensor::FromProto,
+# as TF Serving does) is the reference.
+@pytest.mark.parametrize(
+    "dtype, field, values",
+    [
+        (types_pb2.DT_FLOAT, "float_val", [1.5, -2.0]),
+        (types_pb2.DT_INT64, "int64_val", [7, 9, 11, 13, 15, 17, 19]),
+        (types_pb2.DT_INT8, "int_val", [300]),
+        (types_pb2.DT_BOOL, "bool_val", []),
+        (types_pb2.DT_STRING, "string_val", [b"a", b"bc"]),
+        (types_pb2.DT_STRING, "string_val", []),
+    ],
+    ids=["float-short", "int64-long", "int8-wraps", "bool-empty", "string-short", "string-empty"],
+)
+def test_value_lists_of_another_length_read_as_tensorflow_reads_them(dtype, field, values):
+    proto = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=shape_proto(2, 3))
+    getattr(proto, field).extend(values)
+
+    result = tensors.from_proto(proto)
+
+    expected = tf.io.parse_tensor(proto.SerializeToString(), tf.dtypes.as_dtype(dtype)).numpy()
+    assert result.shape == expected.shape == (2, 3)
+    assert result.tolist() == expected.tolist()
+
+
+def test_tensor_content_of_the_wrong_length_is_refused_as_tensorflow_refuses_it():
+    proto = tensors.to_proto(np.arange(3, dtype=np.float32))
+    proto.tensor_content = proto.tensor_content[:5]
+
+    with pytest.raises(ValueError):
+        tensors.from_proto(proto)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.parse_tensor(proto.SerializeToString(), tf.float32)
+
+
+@pytest.mark.parametrize(
+    "proto",
+    [
+        tensors.to_proto(np.zeros((3, 4), np.float64)),
+        tensors.to_proto(np.array([[b"ab", b""], [b"cde", b"f"]], dtype=object)),
+        tf.make_tensor_proto(2.5, dtype=tf.float32, shape=[10, 10]),
+        tf.make_tensor_proto(b"xyz", dtype=tf.string, shape=[5]),
+        tf.make_tensor_proto(np.zeros(0, np.int64)),
+    ],
+    ids=["double", "strings", "broadcast-float", "broadcast-string", "empty"],
+)
+def test_decoded_bytes_is_what_from_proto_allocates(proto):
+    array = tensors.from_proto(proto)
+
+    payload = sum(len(item) for item in array.reshape(-1)) if array.dtype == object else 0
+    assert tensors.decoded_bytes(proto) == array.nbytes + payload
+
+
+def test_decoded_bytes_reads_a_billion_values_from_the_shape_alone():
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_DOUBLE, tensor_shape=shape_proto(1_000_000_000), double_val=[1])
+
+    assert tensors.decoded_bytes(proto) == 8_000_000_000
+
+
+@pytest.mark.parametrize(
+    "proto",
+    [
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto(2, -1)),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape_proto(2**40, 2**40)),
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(unknown_rank=True)
+        ),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_INVALID, tensor_shape=shape_proto(1)),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_RESOURCE, tensor_shape=shape_proto(1)),
+        tensor_pb2.TensorProto(dtype=999, tensor_shape=shape_proto(1)),
+    ],
+    ids=["negative-dim", "over-int64-elements", "unknown-rank", "invalid-dtype", "resource", "unknown-dtype"],
+)
+def test_decoded_bytes_refuses_what_tensorflow_cannot_read(proto):
+    with pytest.raises(ValueError):
+        tensors.decoded_bytes(proto)
+
+
+def test_dtype_names_are_tensorflows():
+    assert [tensors.dtype_name(d) for d in (tf.float32, tf.float64, tf.int64, tf.string, tf.bfloat16)] == [
+        "float", "double", "int64", "string", "bfloat16",
+    ]  # fmt: skip
