@@ -55,6 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="container limits of one component, e.g. Trainer=cpu:4,memory:16Gi (repeatable)",
     )
     parser.add_argument("--no-cache", action="store_true", help="compile without KFP caching on any task")
+    _add_metadata(parser, "where the window resolver reads the drift verdicts of earlier runs: KFP's ML Metadata")
     _add_local_paths(parser)
     parser.set_defaults(func=run_compile)
 
@@ -75,16 +76,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output-dir", required=True, help="where each run writes skew-<UTC time>.json/.html, gs://..."
     )
-    metadata = parser.add_mutually_exclusive_group()
-    metadata.add_argument(
-        "--metadata-grpc",
-        metavar="HOST:PORT",
-        default=monitor.DEFAULT_METADATA_GRPC,
-        help=f"KFP's ML Metadata service, as the task's pod reaches it (default {monitor.DEFAULT_METADATA_GRPC})",
-    )
-    metadata.add_argument(
-        "--metadata-path", help="an ML Metadata SQLite file instead (testing; needs --allow-local-paths)"
-    )
+    _add_metadata(parser, "KFP's ML Metadata, where the task reads each version's lineage")
     options.add_config(parser, "checked now")
     parser.add_argument(
         "--config-path",
@@ -101,6 +93,19 @@ def _add_image(parser: argparse.ArgumentParser, what: str, why_immutable: str) -
     parser.add_argument("--image", required=True, help=what)
     parser.add_argument(
         "--allow-mutable-image", action="store_true", help=f"accept ':latest' or an untagged image ({why_immutable})"
+    )
+
+
+def _add_metadata(parser: argparse.ArgumentParser, what: str) -> None:
+    metadata = parser.add_mutually_exclusive_group()
+    metadata.add_argument(
+        "--metadata-grpc",
+        metavar="HOST:PORT",
+        default=compile_lib.DEFAULT_METADATA_GRPC,
+        help=f"{what}, as the task's pod reaches it (default {compile_lib.DEFAULT_METADATA_GRPC})",
+    )
+    metadata.add_argument(
+        "--metadata-path", help="an ML Metadata SQLite file instead (testing; needs --allow-local-paths)"
     )
 
 
@@ -124,6 +129,8 @@ def run_compile(args: argparse.Namespace) -> int:
         enable_cache=not args.no_cache,
         allow_mutable_image=args.allow_mutable_image,
         allow_local_paths=args.allow_local_paths,
+        metadata_grpc=args.metadata_grpc,
+        metadata_path=args.metadata_path,
     )
     print(f"kfx compile: wrote {compile_lib.compile_pipeline(compile_options)}")
     return 0

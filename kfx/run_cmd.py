@@ -30,6 +30,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--no-cache", action="store_true", help="run every component even if its inputs are unchanged")
     run.add_argument(
+        "--accept-drift",
+        nargs="?",
+        const="",
+        metavar="NOTE",
+        help="accept the newest span's drift past the blocking thresholds (a real change): recorded in ML Metadata "
+        "with your user, host, the time and NOTE; later runs keep it for the same files",
+    )
+    run.add_argument(
         "--direct_num_workers",
         type=options.positive_int,
         help="Beam DirectRunner workers (1: in memory; more: worker processes); default: one per usable CPU (the "
@@ -50,6 +58,7 @@ def run_local(args: argparse.Namespace) -> int:
         enable_cache=not args.no_cache,
         direct_num_workers=args.direct_num_workers,
         verbose=args.verbose,
+        accept_drift=args.accept_drift,
     )
     local_run.run(run_options, sys.stdout)
     return 0

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 _BLOCKED, _WARNED, _UNDER = "#c0392b", "#e67e22", "#5b8db8"
 _LABEL_CHARS = 40
-_SHORT_MEASURES = {"Jensen-Shannon divergence": "JS", "L-infinity distance": "L∞"}
+_SHORT_MEASURES = {"Jensen-Shannon divergence": "JS", "L-infinity distance": "L∞", "median change": "median"}
 _BAR_HEIGHT_INCHES, _MARGIN_INCHES, _WIDTH_INCHES = 0.26, 1.0, 8.0
 
 
@@ -96,4 +96,23 @@ def comparison_chart(feature: str, rows: list[dict[str, Any]], margin: float, to
     axes.invert_yaxis()
     axes.set_xlabel(f"AUC change against the served model per {_label(feature)} slice (dot) and its interval (bar)")
     axes.legend(loc="lower right", fontsize=8)
+    return _data_uri(figure)
+
+
+def distribution_chart(
+    feature: str, bins: list[str], reference: list[float], newest: list[float], reference_name: str, newest_name: str
+) -> str | None:
+    """Two panels side by side, the reference's and the newest rows' share per bin (or value) of `feature`, on the
+    same bins and scale; None when there is nothing to draw."""
+    if not bins or not any(_finite(v) and v > 0 for v in reference + newest):
+        return None
+    figure = _figure(len(bins))
+    left, right = figure.subplots(1, 2, sharey=True, sharex=True)
+    positions = range(len(bins))
+    for axes, shares, name, color in ((left, reference, reference_name, _UNDER), (right, newest, newest_name, _WARNED)):
+        axes.barh(positions, shares, color=color)
+        axes.set_title(f"{_label(feature)}: {_label(name)}", fontsize=9)
+        axes.set_xlabel("share of the rows", fontsize=8)
+    left.set_yticks(list(positions), [_label(text) for text in bins], fontsize=8)
+    left.invert_yaxis()
     return _data_uri(figure)

@@ -7,7 +7,6 @@ the internet.
 
 import dataclasses
 import datetime
-import json
 import math
 import numbers
 import os
@@ -21,7 +20,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from components.champion_evaluator import policy as champion_policy
 from components.drift_gate import executor as drift_executor
 from components.drift_gate import policy as drift_policy
-from monitoring import artifacts, charts
+from monitoring import artifacts, charts, drift_view
 from monitoring import comparison as comparison_lib
 from monitoring import lineage as lineage_lib
 from monitoring import store as store_lib
@@ -69,6 +68,7 @@ class ReportData:
     drift_blocked: bool = False
     drift_measurements: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     drift_anomalies: str = ""  # DistributionValidator's anomalies as an HTML table; "" when there are none
+    drift_distributions: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # {feature, chart}
     lineage: lineage_lib.Lineage | None = None
     lineage_error: str = ""  # why the lineage of the pushed version could not be read
     generated: str = dataclasses.field(default_factory=lambda: datetime.datetime.now().isoformat(" ", "seconds"))
@@ -240,43 +240,26 @@ def _anomalies(split: str, anomalies: anomalies_pb2.Anomalies) -> dict[str, Any]
 def _add_drift(
     report: ReportData, store: metadata_store.MetadataStore, pipeline_name: str, run: store_lib.RunRecord
 ) -> None:
-    """Drift measurements; for a blocked run, recomputed from DistributionValidator's anomalies (no drift.json)."""
+    """Every drift measurement (DriftGate's drift.json, blocked runs included), DistributionValidator's anomalies
+    and, for each drifted feature, the newest and reference distributions side by side."""
     summary = report.summary
     report.drift_headline = summary.drift
     report.drift_measurements = summary.drift_measurements
+    report.drift_blocked = summary.drift_verdict == drift_policy.REJECTED
     validator = run.output("DistributionValidator", "anomalies")
-    anomalies = None
     if validator is not None:
         pair = (drift_executor.NEWEST_SPLIT, drift_executor.PREVIOUS_SPLIT)
         anomalies = artifacts.load_split_pair_anomalies(artifacts.anomalies(validator), *pair)
-    if anomalies is not None:
-        report.drift_anomalies = _anomalies_table(anomalies)
+        report.drift_anomalies = _anomalies_table(anomalies) if anomalies is not None else ""
     failed = [node for node, state in run.states.items() if state == "FAILED"]
     if summary_lib.DRIFT_GATE not in run.states and failed:
         report.drift_headline = f"not checked: the run stopped at {', '.join(failed)} before the DriftGate"
-    if run.states.get(summary_lib.DRIFT_GATE) != "FAILED":
-        return
-    report.drift_blocked = True
-    newest = summary.spans[-1] if summary.spans else "n/a"
-    previous = summary.previous_span if summary.previous_span is not None else "n/a"
-    report.drift_headline = (
-        f"BLOCKED: span {newest} drifted past a blocking threshold against span {previous}; "
-        "the run stopped before Transform, so no model was trained or pushed"
+    drift, statistics = (
+        run.output(summary_lib.DRIFT_GATE, drift_executor.DRIFT_KEY),
+        run.output("StatisticsGen", "statistics"),
     )
-    settings = _drift_gate_settings(store, pipeline_name, run.run_id)
-    if anomalies is not None and settings is not None:
-        found = drift_policy.measurements(anomalies, settings)
-        report.drift_measurements = [{**dataclasses.asdict(m), "over": m.over} for m in found]
-
-
-def _drift_gate_settings(store: metadata_store.MetadataStore, pipeline_name: str, run_id: str) -> dict[str, Any] | None:
-    """The block/warn policy the DriftGate ran with, from its execution's recorded exec properties."""
-    context = store.get_context_by_type_and_name(store_lib.RUN_CONTEXT, run_id)
-    for execution in store.get_executions_by_context(context.id) if context is not None else []:
-        if store_lib.node_id(store, execution, pipeline_name) == summary_lib.DRIFT_GATE:
-            settings = execution.custom_properties.get(drift_executor.SETTINGS_KEY)
-            return json.loads(settings.string_value) if settings is not None else None
-    return None
+    if drift is not None and statistics is not None:
+        report.drift_distributions = drift_view.distributions(statistics, drift_executor.read_report(drift.uri))
 
 
 def _metric_rows(metrics: dict[str, float | None]) -> list[dict[str, Any]]:

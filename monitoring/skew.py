@@ -1,17 +1,10 @@
 """Training/serving skew: the model server's request logs against the training data of the version that answered.
 
 Reads uncompressed `tensorflow.serving.PredictionLog` TFRecord files (our server's `tfrecord` log collector, or any
-logger writing the same records), groups the rows by model and answering version, and asks TFDV twice:
-- skew: `validate_statistics(training, schema, serving_statistics=serving)` with `skew_comparator` thresholds from
-  the `skew` section of the configuration (Jensen-Shannon on every input, L-infinity on string inputs as well: on
-  numbers it always measures 0). Numbers are compared on their quantile histograms: TFDV's default equal-width
-  histograms put almost every row of a long-tailed column in one bucket, and re-binning them measured 0.41 on
-  trip_miles between the training rows and a sample of those same rows (quantiles: 0.08);
-- the serving rows themselves: `validate_statistics(serving, schema, environment="SERVING")`, which reports inputs
-  missing from the requests, unknown columns, unseen string values and type changes.
-The schema is inferred from the training statistics; columns the model does not read (the label among them) are
-not in the SERVING environment. Validating the training statistics under SERVING instead would flag those columns
-as unexpected in the training data itself, and would never look at the serving rows.
+logger writing the same records), groups the rows by model and answering version, finds by lineage the statistics
+of the data each version was trained on, and compares them with the statistics of the served rows
+(skew_compare.py: TFDV's skew comparators, the change of the non-zero median of numeric inputs, and TFDV's anomalies
+of the serving rows), against the thresholds of the `skew` section of the configuration.
 Logs, statistics and reports are opened with tf.io.gfile, so gs:// (and s3:// with tensorflow-io) work as local paths.
 """
 
@@ -27,57 +20,27 @@ import jinja2
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-import tensorflow_data_validation as tfdv
 from google.protobuf.message import DecodeError
 from ml_metadata import metadata_store
 from tensorflow.core.example import example_pb2
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
 from tensorflow_serving.apis import input_pb2, prediction_log_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from models.signatures import EXAMPLES_INPUT, EXAMPLES_SIGNATURE
-from monitoring import artifacts, lineage
-from pipeline.config import PipelineConfig, SkewCheck, SkewConfig
+from monitoring import artifacts, lineage, skew_compare
+from monitoring.skew_compare import Anomaly, Measurement
+from pipeline.config import PipelineConfig
 from serving import tensors
 
-TRAINING, SERVING = "TRAINING", "SERVING"
 TRAIN_SPLIT = "train"  # the split the model was trained on
 SKEW_TEMPLATE = "skew.html.j2"  # in monitoring/templates/
-_MEASURES = {
-    anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "jensen_shannon",
-    anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "infinity_norm",
-}
-# Reported as measurements (value, threshold) rather than as other anomalies.
-_SKEW_REASONS = {
-    anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH,
-    anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
-}
 _EXAMPLE_LOGS = ("classify_log", "regress_log", "multi_inference_log")  # requests carrying tf.Examples
 _Stats = statistics_pb2.FeatureNameStatistics
 
 
 class LogError(ValueError):
     """Request logs that cannot be used: none found, unreadable, or none for the configured model."""
-
-
-@dataclasses.dataclass
-class Measurement:
-    """One skew comparator on one feature."""
-
-    feature: str
-    measure: str  # jensen_shannon or infinity_norm, the names of the configuration
-    value: float
-    threshold: float
-    over: bool
-
-
-@dataclasses.dataclass
-class Anomaly:
-    """Anything else TFDV found: a missing input, an unknown column, unseen values, a changed type."""
-
-    feature: str
-    type: str
-    description: str
 
 
 @dataclasses.dataclass
@@ -268,74 +231,6 @@ def feature_types(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> di
     return {(f.path.step[0] if f.path.step else f.name): f.type for f in statistics.datasets[0].features}
 
 
-def _with_empty_rows(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> set[str]:
-    names = set()
-    for feature in statistics.datasets[0].features:
-        kind = feature.WhichOneof("stats")
-        if kind and getattr(feature, kind).common_stats.min_num_values == 0:
-            names.add(feature.path.step[0] if feature.path.step else feature.name)
-    return names
-
-
-def thresholds(config: SkewConfig, feature: str) -> SkewCheck:
-    """The feature's own thresholds, each falling back to the default's."""
-    own, default = config.features.get(feature, SkewCheck()), config.default
-    return SkewCheck(
-        jensen_shannon=default.jensen_shannon if own.jensen_shannon is None else own.jensen_shannon,
-        infinity_norm=default.infinity_norm if own.infinity_norm is None else own.infinity_norm,
-    )
-
-
-def skew_schema(
-    training: statistics_pb2.DatasetFeatureStatisticsList, serving_inputs: tuple[str, ...], config: SkewConfig
-) -> schema_pb2.Schema:
-    """The schema inferred from training, with skew comparators on the serving inputs and SERVING without the rest."""
-    schema = tfdv.infer_schema(training)
-    schema.default_environment.extend([TRAINING, SERVING])
-    empty_cells = _with_empty_rows(training)
-    for feature in schema.feature:
-        if feature.name not in serving_inputs:
-            feature.not_in_environment.append(SERVING)  # the label and columns the model never reads are not sent
-            continue
-        if feature.name in empty_cells:
-            # Training counts an empty cell as present with no values; serving rows mark it missing. Same meaning,
-            # so only an input that never has a value (min_count) is an anomaly, not each row without one.
-            feature.presence.min_fraction = 0.0
-        check = thresholds(config, feature.name)
-        if check.jensen_shannon is not None:
-            divergence = feature.skew_comparator.jensen_shannon_divergence
-            divergence.threshold = check.jensen_shannon
-            if feature.type != schema_pb2.BYTES:
-                divergence.source.type = schema_pb2.HistogramSelection.QUANTILES
-        if check.infinity_norm is not None and feature.type == schema_pb2.BYTES:
-            feature.skew_comparator.infinity_norm.threshold = check.infinity_norm
-    return schema
-
-
-def compare(
-    training: statistics_pb2.DatasetFeatureStatisticsList,
-    serving: statistics_pb2.DatasetFeatureStatisticsList,
-    schema: schema_pb2.Schema,
-) -> tuple[list[Measurement], list[Anomaly]]:
-    """Skew measurements per feature and comparator, and every other anomaly of the serving data."""
-    skew = tfdv.validate_statistics(training, schema, environment=TRAINING, serving_statistics=serving)
-    measurements = [
-        Measurement(info.path.step[0], _MEASURES[m.type], m.value, m.threshold, m.value > m.threshold)
-        for info in skew.drift_skew_info
-        for m in info.skew_measurements
-        if m.type in _MEASURES
-    ]
-    found = tfdv.validate_statistics(serving, schema, environment=SERVING)
-    anomalies = [
-        Anomaly(name, anomalies_pb2.AnomalyInfo.Type.Name(reason.type), reason.description)
-        for result in (skew, found)
-        for name, info in sorted(result.anomaly_info.items())
-        for reason in info.reason
-        if reason.type not in _SKEW_REASONS
-    ]
-    return sorted(measurements, key=lambda m: (m.feature, m.measure)), anomalies
-
-
 def check(location: str, store: metadata_store.MetadataStore, config: PipelineConfig) -> SkewReport:
     """Reads the logs at `location` and checks each version of the configured model that answered requests."""
     files = log_files(location)
@@ -354,9 +249,9 @@ def check(location: str, store: metadata_store.MetadataStore, config: PipelineCo
         training = load_training_statistics(version, statistics[version])
         requests = groups[(model, version)]
         frame = serving_frame(_concatenate(requests.chunks), feature_types(training))
-        serving = tfdv.generate_statistics_from_dataframe(frame)
-        schema = skew_schema(training, config.features.raw_features, config.skew)
-        skew, anomalies = compare(training, serving, schema)
+        schema = skew_compare.skew_schema(training, config.features.raw_features, config.skew)
+        serving = skew_compare.serving_statistics(frame, schema)
+        skew, anomalies = skew_compare.compare(training, serving, schema, config.skew)
         split_uri = artifact_utils.get_split_uri([statistics[version]], TRAIN_SPLIT)
         results.append(VersionSkew(model, version, requests.count, len(frame), split_uri, skew, anomalies))
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -17,6 +17,7 @@ from ml_metadata.proto import metadata_store_pb2
 from components.atomic_pusher import executor as pusher_executor
 from components.champion_evaluator import executor as evaluator_executor
 from components.drift_gate import executor as drift_executor
+from components.drift_gate import policy as drift_policy
 from components.serving_baseline import executor as baseline_executor
 from components.window_example_gen import executor as window_executor
 from monitoring import artifacts
@@ -32,7 +33,7 @@ _UNDEFINED = {
 }
 # How many of the lowest-AUC slices to name per slicing feature (among slices of comparison.min_slice_size).
 _WORST_SLICES = 3
-EXAMPLE_GEN, DRIFT_GATE = "WindowExampleGen", "DriftGate"
+EXAMPLE_GEN, DRIFT_GATE, DRIFT_STOP = "WindowExampleGen", "DriftGate", "DriftStop"
 
 
 @dataclasses.dataclass
@@ -47,6 +48,8 @@ class RunSummary:
     validation: str = "not run"
     drift: str = "not run"
     drift_measurements: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    drift_verdict: str | None = None  # on the newest span: passed, accepted, rejected, not checked
+    drift_acceptance: dict[str, str] = dataclasses.field(default_factory=dict)  # by, at, note (accepted on request)
     metrics: dict[str, float | None] = dataclasses.field(default_factory=dict)  # None: undefined (NaN)
     slices: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     blessed: bool | None = None
@@ -102,22 +105,38 @@ def summarize(run: RunRecord) -> RunSummary:
 
 
 def _add_drift(summary: RunSummary, run: RunRecord) -> None:
-    state = run.states.get(DRIFT_GATE)
-    if state == "FAILED":
-        summary.drift = "BLOCKED: the newest span drifted past a blocking threshold (listed above)"
-        return
+    """The verdict on the newest span and every measurement behind it, from DriftGate's drift.json (DriftGate
+    completes in every run that reaches it: DriftStop is what stops a blocked one)."""
     drift = run.output(DRIFT_GATE, drift_executor.DRIFT_KEY)
     if drift is None:
+        if run.states.get(DRIFT_GATE) == "FAILED":
+            summary.drift = "FAILED: the drift check could not be made (the log says why)"
         return
-    with tf.io.gfile.GFile(os.path.join(drift.uri, drift_executor.REPORT_FILE)) as f:
-        report = json.load(f)
+    report = drift_executor.read_report(drift.uri)
     summary.drift_measurements = report["measurements"]
+    summary.drift_verdict = report.get("verdict")  # None in a report written before verdicts were recorded
+    if report.get("accepted_by"):
+        summary.drift_acceptance = {
+            "by": report["accepted_by"],
+            "at": report["accepted_at"],
+            "note": report["acceptance_note"],
+        }
+    newest, reference = report["newest_span"], report.get("reference_span", report.get("previous_span"))
     if not custom(drift, drift_executor.CHECKED_PROPERTY):
         summary.drift = "not checked: no earlier span"
         return
+    against = f"span {newest} against span {reference}"
     over = [m for m in report["measurements"] if m["over"]]
-    against = f"span {report['newest_span']} against span {report['previous_span']}"
-    if over:
+    blocking = ", ".join(f"{m['feature']} {m['measure']}" for m in over if m["action"] == drift_policy.BLOCK)
+    if summary.drift_verdict == drift_policy.REJECTED:
+        summary.drift = (
+            f"BLOCKED ({against}): {blocking}; span {newest} is recorded as rejected and left out of later windows "
+            f"(to accept the change: {drift_executor.ACCEPT_HINT})"
+        )
+    elif summary.drift_verdict == drift_policy.ACCEPTED:
+        accepted = summary.drift_acceptance
+        summary.drift = f"accepted on request by {accepted['by']} at {accepted['at']} ({against}): {blocking}"
+    elif over:
         names = ", ".join(sorted({m["feature"] for m in over}))
         summary.drift = f"passed with warnings ({against}): {names} past the warning threshold"
     else:

@@ -63,6 +63,7 @@ Value = Annotated[
 Count = Annotated[StrictInt, Field(ge=1)]
 Share = Annotated[StrictFloat, Field(ge=0, le=1)]
 Measure = Annotated[StrictFloat, Field(gt=0, le=1)]  # TFDV's comparators: 0 would flag every difference
+Change = Annotated[StrictFloat, Field(gt=0)]  # a relative change, which may pass 1 (x2.5 is a change of 1.5)
 Metric = Literal[tuple(METRICS)]
 Action = Literal["block", "warn"]
 
@@ -221,13 +222,16 @@ class ServingConfig:
 
 @_section
 class DriftDefault:
-    """Thresholds of TFDV's comparators for every feature, and what crossing them does.
+    """Thresholds of the drift measures for every feature, and what crossing them does (calibrated on the shipped
+    spans: README "Drift", bench/drift_calibration.py)."""
 
-    Measured on the shipped spans: year-to-year drift reaches JSD 0.18 and L-inf 0.08, while fares x10 give JSD 0.67.
-    """
-
-    jensen_shannon: Measure = Field(0.3, description="Largest Jensen-Shannon divergence, in (0, 1].")
-    infinity_norm: Measure = Field(0.2, description="Largest L-infinity distance (strings), in (0, 1].")
+    jensen_shannon: Measure = Field(0.3, description="Largest Jensen-Shannon divergence (shape), in (0, 1].")
+    infinity_norm: Measure = Field(
+        0.15, description="Largest change of one value's share (categorical features), in (0, 1]."
+    )
+    median_change: Change = Field(
+        0.17, description="Largest relative change of the median of the non-zero values (numeric features)."
+    )
     action: Action = Field("block", description="block: stop the run; warn: report only.")
 
 
@@ -236,21 +240,26 @@ class FeatureDrift:
     """One feature's own thresholds and action (None: as drift.default)."""
 
     jensen_shannon: Measure | None = Field(None, description="Largest Jensen-Shannon divergence, in (0, 1].")
-    infinity_norm: Measure | None = Field(None, description="Largest L-infinity distance (strings), in (0, 1].")
+    infinity_norm: Measure | None = Field(None, description="Largest change of one value's share, in (0, 1].")
+    median_change: Change | None = Field(None, description="Largest relative change of the non-zero median.")
     action: Action | None = Field(None, description="block: stop the run; warn: report only.")
 
 
 @_section
 class LabelDrift:
-    """Largest change of the label's positive rate (absolute) from the previous span."""
+    """Largest change of the label's positive rate (absolute) from the reference span, at a confidence: the change
+    counts only as large as the lower bound of its confidence interval, so a small span's noise does not block."""
 
-    max_rate_change: Measure = 0.1
+    max_rate_change: Measure = Field(0.05, description="Largest change of the positive rate, in (0, 1].")
+    confidence: Annotated[StrictFloat, Field(gt=0, lt=1)] = Field(
+        0.95, description="Confidence of the interval of the change (two-sided), in (0, 1)."
+    )
     action: Action = "block"
 
 
 @_section
 class RowCountDrift:
-    """Allowed row count of the newest span, as a fraction of the previous span's."""
+    """Allowed row count of the newest span, as a fraction of the reference span's."""
 
     min_fraction: StrictFloat = Field(0.1, gt=0, le=1)
     max_fraction: StrictFloat = Field(10.0, ge=1)
@@ -259,7 +268,7 @@ class RowCountDrift:
 
 @_section
 class DriftConfig:
-    """The newest span against the previous one, checked before Transform."""
+    """The newest span against its reference (the last span that passed the check), checked before Transform."""
 
     default: DriftDefault = DriftDefault()
     features: dict[Column, FeatureDrift] = Field(default_factory=dict, description="Per-feature overrides.")
@@ -269,18 +278,22 @@ class DriftConfig:
 
 @_section
 class SkewDefault:
-    """Thresholds of TFDV's skew comparators for every model feature."""
+    """Thresholds of the skew measures for every model feature (calibrated: README "Training/serving skew")."""
 
     jensen_shannon: Measure = Field(0.3, description="Largest Jensen-Shannon divergence, in (0, 1].")
-    infinity_norm: Measure = Field(0.2, description="Largest L-infinity distance (strings), in (0, 1].")
+    infinity_norm: Measure = Field(0.2, description="Largest change of one value's share (categorical), in (0, 1].")
+    median_change: Change = Field(
+        0.7, description="Largest relative change of the median of the non-zero values (numeric features)."
+    )
 
 
 @_section
 class SkewCheck:
-    """Thresholds of TFDV's skew comparators for one feature (None: as skew.default)."""
+    """Thresholds of the skew measures for one feature (None: as skew.default)."""
 
     jensen_shannon: Measure | None = Field(None, description="Largest Jensen-Shannon divergence, in (0, 1].")
-    infinity_norm: Measure | None = Field(None, description="Largest L-infinity distance (strings), in (0, 1].")
+    infinity_norm: Measure | None = Field(None, description="Largest change of one value's share, in (0, 1].")
+    median_change: Change | None = Field(None, description="Largest relative change of the non-zero median.")
 
 
 @_section

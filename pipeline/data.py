@@ -18,6 +18,7 @@ import itertools
 import os
 from collections.abc import Iterable, Sequence
 
+from components.drift_gate import ledger as ledger_lib
 from components.window_example_gen import rows as rows_lib
 from components.window_example_gen import window as window_lib
 from pipeline.config import PipelineConfig
@@ -39,6 +40,7 @@ class DataSource:
     input_base: str
     pattern: str
     window: window_lib.Window
+    drift_plan: ledger_lib.Plan = ledger_lib.Plan()  # from the drift verdicts: spans left out, reference, acceptance
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -49,21 +51,29 @@ class DataSource:
         return self.window.available != (0,)
 
 
-def locate(path: str, window: int = 1, span: int | None = None) -> DataSource:
-    """Resolves a data path (folder of spans, folder of CSVs, or one file) and the window of spans to read."""
+def locate(
+    path: str,
+    window: int = 1,
+    span: int | None = None,
+    ledger: ledger_lib.Ledger | None = None,
+    accept_drift: str | None = None,
+) -> DataSource:
+    """Resolves a data path (folder of spans, folder of CSVs, or one file) and the window of spans to read; with the
+    drift verdicts of earlier runs (`ledger`), rejected spans are left out and the reference is the last accepted
+    span. `accept_drift` (a note, possibly empty) accepts the newest span's drift."""
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise DataError(f"data path '{path}' does not exist; set data.path in the config or pass --data")
     if os.path.isfile(path) and not path.endswith(".csv"):
         raise DataError(f"data file '{path}' is not a .csv file")
     try:
-        resolved = window_lib.resolve(path, window, span)
+        resolved, plan = ledger_lib.resolve_window(path, window, span, ledger or ledger_lib.Ledger(), accept_drift)
     except window_lib.WindowError as error:
         raise DataError(str(error)) from None
     if os.path.isfile(path):
-        return DataSource(path, os.path.dirname(path), os.path.basename(path), resolved)
+        return DataSource(path, os.path.dirname(path), os.path.basename(path), resolved, plan)
     pattern = SPANS_PATTERN if resolved.available != (0,) else "*.csv"
-    return DataSource(path, path, pattern, resolved)
+    return DataSource(path, path, pattern, resolved, plan)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,8 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from components.atomic_pusher.component import Pusher
 from components.champion_evaluator.component import ChampionEvaluator
 from components.data_gate.component import DataGate
-from components.drift_gate.component import DriftGate
+from components.drift_gate import ledger
+from components.drift_gate.component import DriftGate, DriftStop
 from components.drift_gate.validator import DistributionValidator
 from components.serving_baseline.component import ServingBaseline
 from components.window_example_gen import executor as window_executor
@@ -42,6 +43,7 @@ def create_pipeline(
     input_pattern: str,
     serving_model_dir: str,
     span: int | None = None,
+    drift_plan: ledger.Plan | None = None,
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
@@ -55,6 +57,9 @@ def create_pipeline(
       input_base, input_pattern: the files TFX's local driver fingerprints for caching, e.g. `span-*/*.csv`.
       serving_model_dir: `<base>/<model name>`; Pusher writes versions `<serving_model_dir>/<unix time>/`.
       span: run as if this were the newest span (default: the highest one present when ExampleGen runs).
+      drift_plan: from the drift verdicts in ML Metadata (components/drift_gate/ledger.py): earlier spans rejected
+        (left out), the reference span and an acceptance; None: none (on Kubeflow, the window resolver's task
+        reads them when the run starts).
       metadata_connection_config: ML Metadata store (SQLite locally; None on Kubeflow, whose launcher records it).
       beam_pipeline_args: arguments of every Beam-based component (runner, workers).
       enable_cache: reuse a component's earlier outputs when its inputs and properties are unchanged.
@@ -62,11 +67,13 @@ def create_pipeline(
     # Transform sees only the feature description, so changing a training parameter keeps its cache valid.
     transform_config = {features_lib.FEATURES_KEY: config.features.to_dict()}
     trainer_config = {**transform_config, features_lib.HPARAMS_KEY: config.training.hparams.to_dict()}
+    drift_plan = drift_plan or ledger.Plan()
 
     # Reads the latest `data.window` spans and splits their rows by hash into train and eval (evaluation on held-out
     # rows of the same spans, so the candidate and the served model are compared on the same recent data); also
-    # writes the newest and the previous span as splits of their own, for the drift check. Missing-value tokens are
-    # read as missing, rows without a label left out, and a label too thin to train and evaluate stops the run.
+    # writes the newest span and its reference as splits of their own, for the drift check, and leaves out spans the
+    # drift check rejected. Missing-value tokens are read as missing, rows without a label left out, and a label too
+    # thin to train and evaluate stops the run.
     example_gen = WindowExampleGen(
         input_base=input_base,
         input_pattern=input_pattern,
@@ -74,6 +81,8 @@ def create_pipeline(
         window=config.data.window,
         rules=data.rules_of(config),
         span=span,
+        excluded=drift_plan.excluded,
+        reference=drift_plan.reference,
         output_config=example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(
                 splits=[
@@ -84,35 +93,43 @@ def create_pipeline(
         ),
     )
 
-    # Computes statistics over the data for validation and for the drift check between spans.
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    components = [example_gen]
+    curated_schema = None
+    if config.data.schema:
+        # Imports the curated schema (types, domains, presence, ranges) that the data must satisfy.
+        schema_importer = ImportSchemaGen(schema_file=config.data.schema)
+        curated_schema = schema_importer.outputs["schema"]
+        components.append(schema_importer)
+
+    # Computes statistics over the data for validation and for the drift check between spans; with the curated
+    # schema, the value shares of its categorical integers too (drift and skew compare them).
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"], schema=curated_schema)
 
     # Records the schema inferred from the training data, for comparison with the curated one.
     schema_gen = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True, exclude_splits=DRIFT_SPLITS
     )
-    # Measures how far the newest span drifted from the previous one (TFDV's comparators); it only records.
+    # Measures how far the newest span drifted from its reference (TFDV's comparators); it only records.
     distribution_validator = DistributionValidator(
         statistics=statistics_gen.outputs["statistics"],
         config=drift.validator_config(config),
         include_split_pairs=[tuple(DRIFT_SPLITS)],
     )
-    # Stops the run when the drift crosses a blocking threshold; the served model is left alone.
+    # Adds the changes of the medians and of the label's rate, decides per feature and records the verdict on the
+    # newest span in ML Metadata, where later runs find the spans it rejected.
     drift_gate = DriftGate(
         anomalies=distribution_validator.outputs["anomalies"],
         examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
         settings=drift.gate_settings(config),
+        acceptance=ledger.acceptance_parameter(drift_plan.acceptance),
     )
-    components = [example_gen, statistics_gen, schema_gen, distribution_validator, drift_gate]
+    # Stops the run when the newest span was rejected; the served model is left alone.
+    drift_stop = DriftStop(drift=drift_gate.outputs["drift"])
+    components += [statistics_gen, schema_gen, distribution_validator, drift_gate, drift_stop]
+    schema = curated_schema or schema_gen.outputs["schema"]
 
-    schema = schema_gen.outputs["schema"]
-    if config.data.schema:
-        # Imports the curated schema (types, domains, presence, ranges) that the data must satisfy.
-        schema_importer = ImportSchemaGen(schema_file=config.data.schema)
-        schema = schema_importer.outputs["schema"]
-        components.append(schema_importer)
-
-    # Compares the statistics with the schema and records every anomaly (the previous span passed in its own run).
+    # Compares the statistics with the schema and records every anomaly (the reference span passed in its own run).
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema,
@@ -135,7 +152,7 @@ def create_pipeline(
         materialize=False,
     )
     transform.add_upstream_node(data_gate)
-    transform.add_upstream_node(drift_gate)
+    transform.add_upstream_node(drift_stop)
 
     # Trains the Keras model and exports it with its serving signatures.
     trainer = Trainer(

@@ -42,15 +42,24 @@ class WindowExampleGen(FileBasedExampleGen):
         rules: rows.Rules,
         span: int | None = None,
         input_pattern: str = "span-*/*.csv",
+        excluded: tuple[int, ...] = (),
+        reference: int | None = None,
     ):
         """`data_path` is the folder of spans (or of CSV files, or one file); `input_base`/`input_pattern` only
-        tell TFX's local driver which files to fingerprint for caching."""
+        tell TFX's local driver which files to fingerprint for caching. `excluded`: earlier spans the drift check
+        rejected, left out; `reference`: the span the newest is compared with (default: the latest one kept)."""
         spec = WindowExampleGenSpec(
             input_base=input_base,
             input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=input_pattern)]),
             output_config=output_config,
             custom_config=executor.custom_config(
-                {executor.DATA_PATH_KEY: data_path, executor.WINDOW_KEY: window, executor.SPAN_KEY: span}
+                {
+                    executor.DATA_PATH_KEY: data_path,
+                    executor.WINDOW_KEY: window,
+                    executor.SPAN_KEY: span,
+                    executor.EXCLUDED_KEY: list(excluded),
+                    executor.REFERENCE_KEY: reference,
+                }
             ),
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,

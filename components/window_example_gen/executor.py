@@ -22,8 +22,9 @@ from components.window_example_gen import read
 from components.window_example_gen import rows as rows_lib
 from components.window_example_gen import window as window_lib
 
-# custom_config keys.
+# custom_config keys; the last two come from the drift verdicts in ML Metadata (components/drift_gate/ledger.py).
 DATA_PATH_KEY, WINDOW_KEY, SPAN_KEY = "data_path", "window", "span"
+EXCLUDED_KEY, REFERENCE_KEY = "excluded_spans", "reference_span"
 # Execution parameter holding rows.Rules as JSON: on Kubeflow the window resolver replaces custom_config.
 RULES_KEY = "rules"
 NEWEST_SPLIT, PREVIOUS_SPLIT = window_lib.NEWEST_SPLIT, window_lib.PREVIOUS_SPLIT
@@ -33,6 +34,7 @@ SPAN_PROPERTY, WINDOW_PROPERTY, PREVIOUS_PROPERTY = (
     window_lib.PREVIOUS_PROPERTY,
 )
 FINGERPRINT_PROPERTY, FILES_PROPERTY = window_lib.FINGERPRINT_PROPERTY, window_lib.FILES_PROPERTY
+SPAN_FINGERPRINT_PROPERTY, EXCLUDED_PROPERTY = window_lib.SPAN_FINGERPRINT_PROPERTY, window_lib.EXCLUDED_PROPERTY
 LABEL_COUNT_PROPERTIES = window_lib.LABEL_COUNT_PROPERTIES
 # Rows of the window left out because their label is missing.
 MISSING_LABEL_PROPERTY = "missing_label_rows"
@@ -59,8 +61,14 @@ def settings_of(exec_properties: dict[str, Any]) -> dict[str, Any]:
 def window_of(exec_properties: dict[str, Any]) -> window_lib.Window:
     settings = settings_of(exec_properties)
     data_path = settings.get(DATA_PATH_KEY) or exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    span = settings.get(SPAN_KEY)
-    return window_lib.resolve(data_path, int(settings.get(WINDOW_KEY) or 1), None if span is None else int(span))
+    span, reference = settings.get(SPAN_KEY), settings.get(REFERENCE_KEY)
+    return window_lib.resolve(
+        data_path,
+        int(settings.get(WINDOW_KEY) or 1),
+        None if span is None else int(span),
+        tuple(int(s) for s in settings.get(EXCLUDED_KEY) or ()),
+        None if reference is None else int(reference),
+    )
 
 
 class Executor(csv_executor.Executor):
@@ -96,6 +104,8 @@ class Executor(csv_executor.Executor):
         examples.set_string_custom_property(WINDOW_PROPERTY, ",".join(str(s) for s in window.spans))
         examples.set_int_custom_property(PREVIOUS_PROPERTY, -1 if window.previous is None else window.previous)
         examples.set_string_custom_property(FINGERPRINT_PROPERTY, self._fingerprint)
+        examples.set_string_custom_property(SPAN_FINGERPRINT_PROPERTY, window.span_fingerprint(window.newest))
+        examples.set_string_custom_property(EXCLUDED_PROPERTY, ",".join(str(s) for s in window.excluded))
         files = {str(span): list(paths) for span, paths in window.files.items()}
         examples.set_string_custom_property(FILES_PROPERTY, json.dumps(files))
         counts, samples = self._metrics()

@@ -19,6 +19,7 @@ from runners import cpus, output
 from runners.kubeflow import window
 
 DEFAULT_OUTPUT = os.path.join("build", "pipeline.yaml")
+DEFAULT_METADATA_GRPC = "metadata-grpc-service.kubeflow:8080"  # KFP's MLMD service, as its pods reach it
 # Where the image installs the project (WORKDIR /pipeline, configs/ copied alongside the code).
 IMAGE_PROJECT_DIR = "/pipeline"
 REMOTE_SCHEMES = ("gs://", "s3://")
@@ -64,6 +65,8 @@ class CompileOptions:
     enable_cache: bool = True
     allow_mutable_image: bool = False
     allow_local_paths: bool = False
+    metadata_grpc: str = DEFAULT_METADATA_GRPC  # where the window resolver reads the drift verdicts of earlier runs
+    metadata_path: str | None = None  # an ML Metadata SQLite file instead of the service (testing)
 
 
 def compile_pipeline(options: CompileOptions) -> str:
@@ -82,6 +85,7 @@ def compile_pipeline(options: CompileOptions) -> str:
     serving_model_dir = f"{storage_path('--serving-dir', serving_base, options.allow_local_paths).rstrip('/')}/"
     serving_model_dir += config.serving.model_name
     data_root = _data_root(options, config)
+    metadata = _metadata_target(options)
     if config.data.schema:
         schema = options.schema_path or f"{IMAGE_PROJECT_DIR}/configs/{os.path.basename(config.data.schema)}"
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, schema=schema))
@@ -90,7 +94,7 @@ def compile_pipeline(options: CompileOptions) -> str:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # TensorFlow and the Google client libraries print pages of warnings on import; they go to a log instead.
     with output.output_to_log(os.path.splitext(path)[0] + ".compile.log", verbose=False):
-        _write_spec(options, config, path, pipeline_root, data_root, serving_model_dir, beam_args)
+        _write_spec(options, config, path, pipeline_root, data_root, serving_model_dir, beam_args, metadata)
     return path
 
 
@@ -102,6 +106,7 @@ def _write_spec(
     data_root: str,
     serving_model_dir: str,
     beam_args: list[str],
+    metadata: str,
 ) -> None:
     import yaml
     from google.protobuf import json_format
@@ -140,7 +145,7 @@ def _write_spec(
         staged = os.path.join(staging, "pipeline.yaml")
         with open(staged, encoding="utf-8") as f:
             spec = yaml.safe_load(f)
-        window.add_window_resolver(spec, options.image, data_root, config.data.window)
+        window.add_window_resolver(spec, options.image, data_root, config.data.window, config.pipeline_name, metadata)
         for task in pipeline_lib.NEVER_CACHED:  # they read the serving folder: run in every run, as the resolver
             spec["root"]["dag"]["tasks"][task].pop("cachingOptions", None)
         json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # still a valid PipelineSpec
@@ -213,6 +218,19 @@ def storage_path(flag: str, value: str, allow_local: bool) -> str:
             "yours); local paths are accepted only with --allow-local-paths, for testing"
         )
     return os.path.abspath(value)
+
+
+def _metadata_target(options: CompileOptions) -> str:
+    """Where the window resolver reads the drift verdicts: grpc://HOST:PORT, or a SQLite file (testing)."""
+    if options.metadata_path:
+        return storage_path("--metadata-path", options.metadata_path, options.allow_local_paths)
+    from monitoring import store
+
+    try:
+        store.grpc_address(options.metadata_grpc)
+    except store.MetadataUnavailable as error:
+        raise CompileError(f"--metadata-grpc: {error}") from None
+    return store.GRPC_SCHEME + options.metadata_grpc
 
 
 def _data_root(options: CompileOptions, config: config_lib.PipelineConfig) -> str:

@@ -15,7 +15,7 @@ from pipeline import config as config_lib
 from runners.kubeflow import compile as compile_lib
 
 DEFAULT_OUTPUT = os.path.join("build", "monitor.yaml")
-DEFAULT_METADATA_GRPC = "metadata-grpc-service.kubeflow:8080"  # KFP's MLMD service, as its launcher reaches it
+DEFAULT_METADATA_GRPC = compile_lib.DEFAULT_METADATA_GRPC
 TASK = "skew-monitor"  # the task's name in the spec (from the component function's name)
 COMMAND = ["python", "-m", "kfx.cli", "monitor"]
 

@@ -6,6 +6,7 @@ import json
 import os
 from typing import TextIO
 
+from components.drift_gate import ledger
 from pipeline import config as config_lib
 from pipeline import data as data_lib
 from runners import cpus, output
@@ -32,6 +33,7 @@ class RunOptions:
     enable_cache: bool = True
     direct_num_workers: int | None = None  # None: cpus.default_workers of the usable CPUs
     verbose: bool = False
+    accept_drift: str | None = None  # accept the newest span's drift, with this note ("": none); None: do not
 
 
 def run(options: RunOptions, console: TextIO) -> dict:
@@ -50,7 +52,8 @@ def run(options: RunOptions, console: TextIO) -> dict:
             f"{config.path}: data.schema '{config.data.schema}' does not exist; fix the path or remove the key "
             "to validate against the inferred schema"
         )
-    source = data_lib.locate(config.data.path, config.data.window, options.span)
+    verdicts = _drift_verdicts(options.workspace.metadata_path, config.pipeline_name)
+    source = data_lib.locate(config.data.path, config.data.window, options.span, verdicts, options.accept_drift)
     checked = data_lib.check(source, config)
 
     workspace = options.workspace
@@ -65,6 +68,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
         f"kfx run: pipeline '{config.pipeline_name}'\n"
         f"  data:      {source.data_path} ({_describe_window(source)}; {len(source.files)} file(s), "
         f"{checked.describe()})\n"
+        f"{_describe_drift_plan(source)}"
         f"  workspace: artifacts {workspace.pipeline_root}\n"
         f"             metadata  {workspace.metadata_path}\n"
         f"             serving   {serving_model_dir}\n"
@@ -85,6 +89,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
                 config,
                 source,
                 span,
+                source.drift_plan,
                 workspace,
                 serving_model_dir,
                 options.enable_cache,
@@ -171,6 +176,30 @@ def _describe_window(source: data_lib.DataSource) -> str:
     return f"{spans} of {len(window.available)}; {drift}"
 
 
+def _drift_verdicts(metadata_path: str, pipeline_name: str) -> ledger.Ledger:
+    """The drift verdicts earlier runs recorded in this workspace's ML Metadata (none before the first run)."""
+    if not os.path.isfile(metadata_path):
+        return ledger.Ledger()
+    from ml_metadata import errors
+
+    try:
+        return ledger.read(ledger.connect(metadata_path), pipeline_name)
+    except errors.StatusError as error:
+        raise RunFailed(f"cannot read the drift verdicts in ML Metadata at {metadata_path}: {error}") from None
+
+
+def _describe_drift_plan(source: data_lib.DataSource) -> str:
+    """Lines of the header on what the drift verdicts of earlier runs change: spans left out, an acceptance."""
+    plan, lines = source.drift_plan, ""
+    if plan.excluded:
+        spans = ", ".join(map(str, plan.excluded))
+        lines += f"             span(s) {spans} left out: rejected by the drift check (see README, Drift)\n"
+    if plan.acceptance:
+        accepted = plan.acceptance
+        lines += f"  accept:    span {accepted.span}'s drift, by {accepted.by} at {accepted.at}\n"
+    return lines
+
+
 def _summarize(metadata_path: str, pipeline_name: str, run_id: str):
     """Reads this run back from MLMD (None if no node started); inside the log redirection, as TFMA is chatty."""
     from monitoring import store as store_lib
@@ -188,6 +217,7 @@ def _run_pipeline(
     config: config_lib.PipelineConfig,
     source: data_lib.DataSource,
     span: int | None,
+    drift_plan: ledger.Plan,
     workspace: Workspace,
     serving_model_dir: str,
     enable_cache: bool,
@@ -213,6 +243,7 @@ def _run_pipeline(
         input_base=source.input_base,
         input_pattern=source.pattern,
         span=span,
+        drift_plan=drift_plan,
         serving_model_dir=serving_model_dir,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(workspace.metadata_path),
         beam_pipeline_args=beam_pipeline_args,

@@ -11,9 +11,16 @@ from components.window_example_gen import executor, rows
 
 
 def run_executor(
-    data_root: str, output_dir: str, window: int, rules: rows.Rules, span: int | None = None
+    data_root: str,
+    output_dir: str,
+    window: int,
+    rules: rows.Rules,
+    span: int | None = None,
+    excluded: tuple[int, ...] = (),
+    reference: int | None = None,
 ) -> standard_artifacts.Examples:
-    """Examples of the window (train/eval split 4:1 by hash, plus the drift splits), as the pipeline creates them."""
+    """Examples of the window (train/eval split 4:1 by hash, plus the drift splits), as the pipeline creates them;
+    `excluded` and `reference` as the drift verdicts of earlier runs would set them."""
     examples = standard_artifacts.Examples()
     examples.uri = str(output_dir)
     output_config = example_gen_pb2.Output(
@@ -24,7 +31,13 @@ def run_executor(
             ]
         )
     )
-    settings = {executor.DATA_PATH_KEY: data_root, executor.WINDOW_KEY: window, executor.SPAN_KEY: span}
+    settings = {
+        executor.DATA_PATH_KEY: data_root,
+        executor.WINDOW_KEY: window,
+        executor.SPAN_KEY: span,
+        executor.EXCLUDED_KEY: list(excluded),
+        executor.REFERENCE_KEY: reference,
+    }
     exec_properties = {
         standard_component_specs.INPUT_BASE_KEY: data_root,
         standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(

@@ -1,6 +1,7 @@
 """DriftGate on real TFDV drift measurements: DistributionValidator (our Kubeflow-safe subclass) compares two spans'
-statistics with the pipeline's comparator config, WindowExampleGen reads the two spans and counts their labels, and
-the gate blocks, warns or passes as configured."""
+statistics with the pipeline's comparator config, WindowExampleGen reads the two spans and counts their labels, the
+gate adds the medians' and the label rate's changes, records its verdict (block, warn, pass, accepted on request) and
+DriftStop stops the run on a rejection."""
 
 import dataclasses
 import json
@@ -20,7 +21,7 @@ from tfx.components.distribution_validator import executor as tfx_validator_exec
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
-from components.drift_gate import component, executor, policy, validator
+from components.drift_gate import component, executor, ledger, measures, policy, validator
 from components.window_example_gen import window
 from pipeline import config as config_lib
 from pipeline import data as data_lib
@@ -113,29 +114,31 @@ def _examples(root, config, spans: dict[int, pd.DataFrame]):
     return run_executor(str(data), root / "examples", 1, rules)
 
 
-def _gate(root, anomalies, examples, settings):
-    """Runs DriftGate's executor; returns (drift artifact, drift.json, the DriftError or None)."""
+def _gate(root, anomalies, examples, statistics, settings, acceptance="{}"):
+    """Runs DriftGate's executor, then DriftStop's; returns (drift artifact, drift.json, DriftStop's DriftError or
+    None)."""
     drift = component.DriftReport()
     drift.uri = str(root / "drift")
     os.makedirs(drift.uri)  # the launcher creates output folders
+    executor.Executor().Do(
+        {executor.ANOMALIES_KEY: [anomalies], executor.EXAMPLES_KEY: [examples], executor.STATISTICS_KEY: [statistics]},
+        {executor.DRIFT_KEY: [drift]},
+        {executor.SETTINGS_KEY: json.dumps(settings), executor.ACCEPTANCE_KEY: acceptance},
+    )
     error = None
     try:
-        executor.Executor().Do(
-            {executor.ANOMALIES_KEY: [anomalies], executor.EXAMPLES_KEY: [examples]},
-            {executor.DRIFT_KEY: [drift]},
-            {executor.SETTINGS_KEY: json.dumps(settings)},
-        )
+        executor.StopExecutor().Do({executor.DRIFT_KEY: [drift]}, {}, {})
     except executor.DriftError as raised:
         error = raised
     with open(os.path.join(drift.uri, executor.REPORT_FILE)) as f:
         return drift, json.load(f), error
 
 
-def _scenario(root, config, newest, previous, previous_span=1):
+def _scenario(root, config, newest, previous, previous_span=1, acceptance="{}"):
     statistics = _statistics(root, newest, previous)
     anomalies = _validate(root / "anomalies", statistics, drift_lib.validator_config(config))
     examples = _examples(root, config, {previous_span: previous, previous_span + 1: newest})
-    drift, report, error = _gate(root, anomalies, examples, drift_lib.gate_settings(config))
+    drift, report, error = _gate(root, anomalies, examples, statistics, drift_lib.gate_settings(config), acceptance)
     tfdv_anomalies = anomalies_util.load_anomalies_binary(_pair_file(anomalies))
     return {
         "statistics": statistics,
@@ -173,21 +176,42 @@ JSD = anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE
 L_INF = anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY
 
 
-def test_shifted_numeric_feature_is_measured_with_jensen_shannon_and_blocks(drifted):
+def test_shifted_numeric_feature_is_measured_with_jensen_shannon_and_its_median_and_blocks(drifted):
     fare = _measured(drifted["report"], "fare", "Jensen-Shannon divergence")
     assert fare["value"] == pytest.approx(_tfdv_value(drifted["anomalies"], "fare", JSD))
     assert fare["value"] > 0.3 and fare["threshold"] == pytest.approx(0.3)
     assert fare["action"] == policy.BLOCK and fare["over"]
-    miles = _measured(drifted["report"], "trip_miles", "Jensen-Shannon divergence")  # unchanged column
-    assert miles["value"] < 0.05 and not miles["over"]
+    median = _measured(drifted["report"], "fare", policy.MEDIAN_CHANGE)  # fares x10: the median moves by about 9
+    assert median["value"] == pytest.approx(9.0, rel=0.15) and median["threshold"] == pytest.approx(0.17)
+    assert median["over"] and median["detail"].startswith("median of the non-zero values ")
+    for measure in ("Jensen-Shannon divergence", policy.MEDIAN_CHANGE):  # an unchanged column
+        miles = _measured(drifted["report"], "trip_miles", measure)
+        assert miles["value"] < 0.05 and not miles["over"]
     assert not [m for m in drifted["report"]["measurements"] if m["feature"] == "fare" and "L-inf" in m["measure"]]
+    assert {(m["newest_span"], m["reference_span"]) for m in drifted["report"]["measurements"]} == {(2, 1)}
+
+
+@pytest.fixture(scope="module")
+def scaled(tmp_path_factory, drift_config):
+    """The previous span again, with trip_miles x1.3 and nothing else changed."""
+    newest = PREVIOUS.assign(trip_miles=PREVIOUS["trip_miles"] * 1.3)
+    return _scenario(tmp_path_factory.mktemp("scaled"), drift_config, newest, PREVIOUS)
+
+
+def test_a_scale_change_jensen_shannon_misses_is_blocked_by_the_median(scaled):
+    divergence = _measured(scaled["report"], "trip_miles", "Jensen-Shannon divergence")
+    assert not divergence["over"]  # quantile bins of the reference: a scale change only moves rows at their edges
+    median = _measured(scaled["report"], "trip_miles", policy.MEDIAN_CHANGE)
+    assert median["value"] == pytest.approx(0.3, abs=0.02) and median["over"] and median["action"] == policy.BLOCK
+    assert [m["feature"] for m in scaled["report"]["measurements"] if m["over"]] == ["trip_miles"]
+    assert "feature 'trip_miles': median change 0.3" in str(scaled["error"])
 
 
 def test_shifted_categorical_feature_is_measured_with_l_infinity_and_blocks(drifted):
     company = _measured(drifted["report"], "company", "L-infinity distance")
     # Flash goes from 1/4 to 3/4 of the rows.
     assert company["value"] == pytest.approx(0.5) == _tfdv_value(drifted["anomalies"], "company", L_INF)
-    assert company["threshold"] == pytest.approx(0.2) and company["action"] == policy.BLOCK and company["over"]
+    assert company["threshold"] == pytest.approx(0.15) and company["action"] == policy.BLOCK and company["over"]
 
 
 def test_a_feature_set_to_warn_only_warns(drifted):
@@ -199,12 +223,17 @@ def test_a_feature_set_to_warn_only_warns(drifted):
     assert "payment_type" not in str(drifted["error"])
 
 
-def test_label_positive_rate_change_blocks_past_max_rate_change(drifted, more_rows):
-    label = _measured(drifted["report"], policy.LABEL, "positive rate 0.200 -> 0.600, a change of")
-    assert label["value"] == pytest.approx(abs(_positive_rate(DRIFTED) - _positive_rate(PREVIOUS)))
-    assert label["threshold"] == pytest.approx(0.1) and label["action"] == policy.BLOCK and label["over"]
-    same = _measured(more_rows["report"], policy.LABEL, "positive rate 0.200 -> 0.200, a change of")
-    assert same["value"] == 0 and not same["over"]
+LABEL_MEASURE = "change of the positive rate (lower bound of its 95% interval)"
+
+
+def test_label_positive_rate_change_blocks_when_its_interval_passes_max_rate_change(drifted, more_rows):
+    label = _measured(drifted["report"], policy.LABEL, LABEL_MEASURE)
+    change = measures.rate_change((120, ROWS), (40, ROWS), 0.95)  # 60% against 20% big tippers
+    assert label["value"] == pytest.approx(change.low) and 0.25 < change.low < change.change == pytest.approx(0.4)
+    assert label["threshold"] == pytest.approx(0.05) and label["action"] == policy.BLOCK and label["over"]
+    assert label["detail"] == f"0.200 -> 0.600: +0.400, 95% interval {change.low:+.3f}..{change.high:+.3f}"
+    same = _measured(more_rows["report"], policy.LABEL, LABEL_MEASURE)
+    assert same["value"] == 0 and not same["over"]  # the interval holds 0
 
 
 def test_examples_without_label_counts_block_and_name_the_fix(tmp_path, drifted, drift_config):
@@ -212,17 +241,23 @@ def test_examples_without_label_counts_block_and_name_the_fix(tmp_path, drifted,
     examples = standard_artifacts.Examples()
     examples.set_int_custom_property(window.SPAN_PROPERTY, 2)
     examples.set_int_custom_property(window.PREVIOUS_PROPERTY, 1)
-    _, report, error = _gate(tmp_path, drifted["validator"], examples, drift_lib.gate_settings(drift_config))
+    settings = drift_lib.gate_settings(drift_config)
+    _, report, error = _gate(tmp_path, drifted["validator"], examples, drifted["statistics"], settings)
     label = _measured(report, policy.LABEL, "positive rate")
     assert label["value"] is None and label["over"] and label["detail"] == policy.NOT_COUNTED
     assert f"label: {policy.NOT_COUNTED}" in str(error) and "kfx run --no-cache" in str(error)
 
 
-def test_drift_error_names_each_blocking_feature_measure_value_and_threshold(drifted):
+def test_the_stop_names_each_blocking_measure_value_threshold_and_the_fix(drifted):
     blocking = [m for m in drifted["report"]["measurements"] if m["over"] and m["action"] == policy.BLOCK]
     assert {m["feature"] for m in blocking} == {"fare", "company", "tips", policy.LABEL}
     message = str(drifted["error"])
-    assert f"span 2 drifted from span 1 past {len(blocking)} blocking threshold(s)" in message
+    assert (
+        f"span 2 drifted from span 1 (its reference: the last span that passed this check) past {len(blocking)} "
+        in message
+    )
+    assert "Span 2 is recorded as rejected in ML Metadata: later runs leave it out" in message
+    assert "kfx run --accept-drift" in message and "kfx submit --param accept_drift=" in message
     assert drifted["drift"].get_int_custom_property(executor.BLOCKING_PROPERTY) == len(blocking)
     for m in blocking:
         name = "label" if m["feature"] == policy.LABEL else f"feature '{m['feature']}'"
@@ -232,9 +267,41 @@ def test_drift_error_names_each_blocking_feature_measure_value_and_threshold(dri
         assert float(line[2]) == pytest.approx(m["threshold"], abs=5e-4)
 
 
+def test_the_verdict_is_recorded_on_the_drift_artifact_even_when_the_run_stops(drifted):
+    drift, report = drifted["drift"], drifted["report"]
+    assert report["verdict"] == policy.REJECTED and drifted["error"] is not None
+    recorded = {
+        name: drift.get_custom_property(name)
+        for name in (ledger.PIPELINE_PROPERTY, ledger.SPAN_PROPERTY, ledger.REFERENCE_PROPERTY,
+                     ledger.VERDICT_PROPERTY, ledger.ACCEPTED_BY)
+    }  # fmt: skip
+    assert recorded == {"pipeline_name": "chicago-taxi", "span": 2, "reference_span": 1, "verdict": "rejected",
+                        "accepted_by": ""}  # fmt: skip
+    fingerprint = drift.get_string_custom_property(ledger.FINGERPRINT_PROPERTY)
+    assert fingerprint and fingerprint == report["span_fingerprint"]
+
+
+def test_drift_accepted_on_request_passes_and_records_who_and_when(tmp_path_factory, drift_config, drifted):
+    acceptance = ledger.Acceptance(2, drifted["report"]["span_fingerprint"], "alice@host", "2026-12-05T10:00:00+00:00",
+                                   "new tariff")  # fmt: skip
+    accepted = _scenario(tmp_path_factory.mktemp("accepted"), drift_config, DRIFTED, PREVIOUS,
+                         acceptance=acceptance.to_json())  # fmt: skip
+    assert accepted["error"] is None and accepted["report"]["verdict"] == policy.ACCEPTED
+    assert (accepted["report"]["accepted_by"], accepted["report"]["acceptance_note"]) == ("alice@host", "new tariff")
+    drift = accepted["drift"]
+    assert drift.get_string_custom_property(ledger.VERDICT_PROPERTY) == "accepted"
+    assert drift.get_string_custom_property(ledger.ACCEPTED_AT) == "2026-12-05T10:00:00+00:00"
+    # The same measures as the rejected run: accepting changes the verdict, not what was measured.
+    assert accepted["report"]["measurements"] == drifted["report"]["measurements"]
+    other_span = dataclasses.replace(acceptance, span=3)  # an acceptance of another span does not apply
+    rejected = _scenario(tmp_path_factory.mktemp("other"), drift_config, DRIFTED, PREVIOUS,
+                         acceptance=other_span.to_json())  # fmt: skip
+    assert rejected["report"]["verdict"] == policy.REJECTED and rejected["error"] is not None
+
+
 def test_row_count_outside_the_bounds_warns_and_passes(more_rows):
     report, drift = more_rows["report"], more_rows["drift"]
-    assert more_rows["error"] is None
+    assert more_rows["error"] is None and report["verdict"] == policy.PASSED
     rows = _measured(report, policy.ROW_COUNT, "row count ratio")
     assert rows["action"] == policy.WARN and rows["over"] and rows["value"] is None
     assert rows["detail"] == more_rows["anomalies"].dataset_anomaly_info.reason[0].description != ""
@@ -249,9 +316,12 @@ def test_first_span_is_not_checked_and_passes(tmp_path, drifted, drift_config):
     examples = _examples(tmp_path, drift_config, {1: DRIFTED})
     anomalies = standard_artifacts.ExampleAnomalies()
     anomalies.uri = str(tmp_path / "absent")  # not read: there is nothing to compare
-    drift, report, error = _gate(tmp_path, anomalies, examples, drift_lib.gate_settings(drift_config))
+    drift, report, error = _gate(
+        tmp_path, anomalies, examples, drifted["statistics"], drift_lib.gate_settings(drift_config)
+    )
     assert error is None
-    assert report == {"newest_span": 1, "previous_span": None, "measurements": []}
+    assert (report["newest_span"], report["reference_span"], report["measurements"]) == (1, None, [])
+    assert report["verdict"] == policy.NOT_CHECKED
     assert drift.get_int_custom_property(executor.CHECKED_PROPERTY) == 0
     assert drift.get_int_custom_property(executor.BLOCKING_PROPERTY) == 0
 

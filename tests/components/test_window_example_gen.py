@@ -1,9 +1,12 @@
 """WindowExampleGen: which spans a run reads, and the real executor on three tiny spans (Beam DirectRunner)."""
 
 import json
+import socket
 
 import pytest
 from example_gen_runs import records, run_executor
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from components.window_example_gen import executor, resolve, rows
@@ -35,6 +38,18 @@ def test_a_window_of_one_keeps_the_previous_span_for_the_drift_check(tmp_path):
     window = window_lib.resolve(_spans(tmp_path, 2, 5), 1)
     assert (window.spans, window.previous) == ((5,), 2)
     assert sorted(window.files) == [2, 5]
+
+
+def test_spans_the_drift_check_rejected_are_left_out_and_the_reference_is_given(tmp_path):
+    root = _spans(tmp_path, 1, 2, 3, 4, 5, 6)
+    window = window_lib.resolve(root, 4, excluded=(5, 3), reference=2)
+    # A span left out does not shrink the window; the reference is the last span that passed, not the one before.
+    assert (window.spans, window.newest, window.previous, window.excluded) == ((1, 2, 4, 6), 6, 2, (3, 5))
+    assert sorted(window.files) == [1, 2, 4, 6]
+    assert window_lib.resolve(root, 1, excluded=(5,)).previous == 4  # no reference given: the last one kept
+    assert window_lib.resolve(root, 2, newest=5, excluded=(5,)).spans == (4, 5)  # the newest is always read
+    with pytest.raises(window_lib.WindowError, match="the drift reference, span 5, is not an earlier span kept"):
+        window_lib.resolve(root, 2, excluded=(5,), reference=5)
 
 
 def test_span_replays_the_past_as_the_newest(tmp_path):
@@ -121,7 +136,8 @@ def generated(tmp_path_factory):
     output = tmp_path_factory.mktemp("examples")
     latest = run_executor(str(data), output / "latest", WINDOW, RULES)
     first = run_executor(str(data), output / "first", WINDOW, RULES, span=1)
-    return {"data": data, "latest": latest, "first": first}
+    rejected = run_executor(str(data), output / "rejected", WINDOW, RULES, excluded=(2,), reference=1)
+    return {"data": data, "latest": latest, "first": first, "rejected": rejected}
 
 
 def test_executor_writes_the_window_split_by_hash_and_the_two_drift_spans(generated):
@@ -160,6 +176,19 @@ def test_the_artifact_records_the_spans_and_the_files_read(generated):
     assert examples.get_string_custom_property(executor.FINGERPRINT_PROPERTY) == expected.fingerprint()
     files = json.loads(examples.get_string_custom_property(executor.FILES_PROPERTY))
     assert files == {str(span): [str(data / f"span-{span}" / "data.csv")] for span in (2, 4)}
+    assert examples.get_string_custom_property(executor.SPAN_FINGERPRINT_PROPERTY) == expected.span_fingerprint(4)
+    assert examples.get_string_custom_property(executor.EXCLUDED_PROPERTY) == ""
+
+
+def test_a_span_the_drift_check_rejected_is_never_read(generated):
+    examples = generated["rejected"]  # span 2 rejected: the window of 2 is spans 1 and 4, compared with span 1
+    assert examples.get_string_custom_property(executor.WINDOW_PROPERTY) == "1,4"
+    assert examples.get_int_custom_property(executor.PREVIOUS_PROPERTY) == 1
+    assert examples.get_string_custom_property(executor.EXCLUDED_PROPERTY) == "2"
+    assert len(records(examples, "train")) + len(records(examples, "eval")) == SPAN_ROWS[1] + SPAN_ROWS[4]
+    assert len(records(examples, executor.PREVIOUS_SPLIT)) == SPAN_ROWS[1]
+    files = json.loads(examples.get_string_custom_property(executor.FILES_PROPERTY))
+    assert sorted(files) == ["1", "4"]
 
 
 # Rows and positives of big_fare (fare > 30): from row 20 of a span of x.25 fares, from row 21 of span 4's whole ones.
@@ -185,16 +214,34 @@ def test_the_first_span_is_its_own_drift_baseline(generated):
     assert len(records(examples, "train")) + len(records(examples, "eval")) == SPAN_ROWS[1]
 
 
+def _empty_metadata(path) -> str:
+    """An ML Metadata SQLite file with nothing recorded yet (what a first run finds)."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    metadata_store.MetadataStore(config)
+    return str(path)
+
+
+def _resolver_args(root, output_dir, metadata) -> list[str]:
+    return [
+        "--data-path", root, "--window", "2", "--pipeline-name", "chicago-taxi", "--metadata", metadata,
+        "--output-file", str(output_dir / "custom_config.json"), "--acceptance-file", str(output_dir / "acceptance"),
+    ]  # fmt: skip
+
+
 def test_resolver_writes_the_custom_config_of_the_newest_span(tmp_path, capsys):
     root = _spans(tmp_path / "data", 1, 2, 5)
     output_file = tmp_path / "out" / "custom_config.json"
-    assert resolve.main(["--data-path", root, "--window", "2", "--output-file", str(output_file)]) == 0
+    assert resolve.main(_resolver_args(root, tmp_path / "out", _empty_metadata(tmp_path / "m.sqlite"))) == 0
     assert "spans [2, 5] of [1, 2, 5]" in capsys.readouterr().out
     text = output_file.read_text()
     settings = executor.settings_of({standard_component_specs.CUSTOM_CONFIG_KEY: text})
     expected = window_lib.resolve(root, 2)
     assert settings["span"] == 5 and settings["resolved_spans"] == [2, 5]
     assert settings["fingerprint"] == expected.fingerprint()
+    assert (settings["excluded_spans"], settings["reference_span"]) == ([], 2)  # no verdicts yet: the span before
+    assert (tmp_path / "out" / "acceptance").read_text() == "{}"
     # The executor reads this parameter as its custom_config and resolves the same window.
     replayed = executor.window_of({standard_component_specs.CUSTOM_CONFIG_KEY: text})
     assert replayed == expected
@@ -203,7 +250,17 @@ def test_resolver_writes_the_custom_config_of_the_newest_span(tmp_path, capsys):
 
 
 def test_resolver_fails_with_one_line_on_a_missing_data_path(tmp_path, capsys):
-    output_file = tmp_path / "custom_config.json"
-    code = resolve.main(["--data-path", str(tmp_path / "absent"), "--window", "2", "--output-file", str(output_file)])
-    assert code == 1 and not output_file.exists()
+    metadata = _empty_metadata(tmp_path / "m.sqlite")
+    code = resolve.main(_resolver_args(str(tmp_path / "absent"), tmp_path, metadata))
+    assert code == 1 and not (tmp_path / "custom_config.json").exists()
     assert capsys.readouterr().err.strip().splitlines() == [f"error: data path '{tmp_path / 'absent'}' does not exist"]
+
+
+def test_resolver_fails_with_one_line_when_ml_metadata_does_not_answer(tmp_path, capsys):
+    with socket.socket() as probe:  # a loopback port nobody listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = resolve.main(_resolver_args(_spans(tmp_path / "data", 1, 2), tmp_path, f"grpc://127.0.0.1:{port}"))
+    assert code == 1 and not (tmp_path / "custom_config.json").exists()
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: cannot read the drift verdicts in ML Metadata at grpc://127.0.0.1:{port}: ")

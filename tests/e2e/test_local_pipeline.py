@@ -5,11 +5,13 @@ stage's workspace never changes once built, so each test runs alone and in any o
   span 1: a cold run (100 steps, pushed) and a rerun (fully cached) -> `kfx lineage` / `kfx board` ->
   span 2 with a deliberately weak candidate (evaluated on the window, refused: the served model stays) ->
   span 2 trained properly on the window of spans 1-2 (beats the model served, trained shorter on span 1: pushed) ->
-  span 3, each case on its own copy: fares x10 (drift blocks it before training), text in a numeric column (refused
-  before anything runs), unknown payment types (the data gate blocks it).
+  span 3, each case on its own copy: fares x10 (drift blocks it before training; then, each on a copy, a normal
+  span 4 passes against span 2 and `--accept-drift` accepts span 3), text in a numeric column (refused before
+  anything runs), unknown payment types (the data gate blocks it).
 """
 
 import csv
+import getpass
 import json
 import os
 import re
@@ -31,7 +33,7 @@ STANDARD_COMPONENTS = {
     "StatisticsGen", "SchemaGen", "ExampleValidator", "DistributionValidator", "Transform", "Trainer", "Evaluator",
     "Pusher", "ImportSchemaGen",
 }  # fmt: skip
-OUR_COMPONENTS = {"WindowExampleGen", "DriftGate", "DataGate", "ServingBaseline"}
+OUR_COMPONENTS = {"WindowExampleGen", "DriftGate", "DriftStop", "DataGate", "ServingBaseline"}
 SPAN_2_CSV = os.path.join(os.path.dirname(os.path.dirname(TAXI_CSV)), "span-2", "data.csv")
 
 
@@ -134,7 +136,7 @@ def test_cold_run_executes_every_component_and_pushes(e2e_project, e2e_first_run
     report = re.search(r"^Report: (\S+\.html)$", e2e_first_run.stdout, re.MULTILINE)
     assert report and os.path.isfile(report.group(1)), e2e_first_run.stdout
     # Progress lines, not TFX/Beam logs, reach the console.
-    assert "[13/13] Pusher" in e2e_first_run.stdout and "absl" not in e2e_first_run.stdout + e2e_first_run.stderr
+    assert "[14/14] Pusher" in e2e_first_run.stdout and "absl" not in e2e_first_run.stdout + e2e_first_run.stderr
 
 
 def test_lineage_leads_from_the_served_version_to_its_span_files_and_commit(e2e_project, e2e_span_1):
@@ -266,18 +268,56 @@ def _inflate_fares(index, row):
     return row
 
 
-def test_drifted_span_is_blocked_before_training(span_2_pushed, tmp_path):
-    project = _span_3(span_2_pushed, tmp_path, _inflate_fares)
-    result = run_pipeline(project)
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def span_3_drifted(span_2_pushed, tmp_path_factory) -> dict:
+    """A copy of the pushed span 2 stage with a span 3 of fares x10, and its run ("run"): the drift check stops it."""
+    project = _span_3(span_2_pushed, tmp_path_factory.mktemp("span-3-drifted"), _inflate_fares)
+    return {**project, "run": run_pipeline(project)}
+
+
+def test_drifted_span_is_blocked_before_training(span_2_pushed, span_3_drifted):
+    project, result = span_3_drifted, span_3_drifted["run"]
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert "DriftGate failed" in result.stderr and "'fare'" in result.stderr and "span 3" in result.stderr
+    assert "DriftStop failed" in result.stderr and "'fare'" in result.stderr and "span 3" in result.stderr
     report = re.search(r"^Report: (\S+\.html)$", result.stderr, re.MULTILINE)  # the report of a blocked run too
     assert report and "BLOCKED" in open(report.group(1)).read()
     states = _run_states(project)
-    assert states["DriftGate"] == "FAILED"
+    assert (states["DriftGate"], states["DriftStop"]) == ("COMPLETE", "FAILED")  # the verdict is recorded
     assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states), states
     assert tree_digest(serving_dir(project)) == tree_digest(serving_dir(span_2_pushed))
+    summary = _summary(result)  # every measure, blocking or not, with its spans
+    assert summary["drift_verdict"] == "rejected" and summary["drift"].startswith("BLOCKED (span 3 against span 2)")
+    measured = summary["drift_measurements"]
+    assert {"fare", "label"} <= {m["feature"] for m in measured if m["over"] and m["action"] == "block"}
+    assert all((m["newest_span"], m["reference_span"]) == (3, 2) for m in measured)
+    assert all({"feature", "measure", "value", "threshold", "action"} <= set(m) for m in measured)
+
+
+def test_the_next_normal_span_after_a_rejected_one_passes_against_the_last_passed(span_3_drifted, tmp_path):
+    project = _next_stage(span_3_drifted, tmp_path, new_data=True)
+    _write_span(project, 4, SPAN_2_CSV, 3000)  # span 2's rows again: normal against span 2, not against span 3
+    data_before = tree_digest(str(project["data"]))
+    result = run_pipeline(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = _summary(result)
+    assert summary["spans"] == [1, 2, 4] and summary["previous_span"] == 2  # span 3 left out, no file touched
+    assert summary["drift_verdict"] == "passed" and summary["drift"].startswith("passed"), summary["drift"]
+    assert tree_digest(str(project["data"])) == data_before
+
+
+def test_accept_drift_accepts_the_rejected_span_on_record(span_3_drifted, tmp_path):
+    project = _next_stage(span_3_drifted, tmp_path, new_data=False)
+    result = run_pipeline(project, "--accept-drift", "fare reform")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = _summary(result)
+    assert summary["drift_verdict"] == "accepted" and summary["spans"] == [1, 2, 3], summary["drift"]
+    accepted = summary["drift_acceptance"]
+    assert accepted["by"].startswith(getpass.getuser() + "@") and accepted["note"] == "fare reform"
+    assert summary["drift"].startswith(f"accepted on request by {accepted['by']} at {accepted['at']}")
+    states = _run_states(project, _run_id(result))
+    assert states["DriftStop"] == "COMPLETE" and states["Trainer"] == "COMPLETE", states
 
 
 def _corrupt_fares(index, row):

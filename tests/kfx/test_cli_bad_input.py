@@ -96,7 +96,11 @@ def test_unknown_config_key(tmp_path, workspace, config_path):
         ("    auc: 0.90", "    auc: 1.5", "evaluation.thresholds.auc must be in [0, 1], got 1.5"),
         ("[fare, trip_miles,", "[fare, 7,", 'features.numeric[1] must be text, got the number 7; quote it ("7")'),
         ("greater_than: 0.2", "greater_than: yes", "label.greater_than must be a number, got the boolean true"),
-        ("  label: {max_rate_change: 0.1, action: block}", "  label: [0.1, block]", "drift.label must be a mapping"),
+        (
+            "  label: {max_rate_change: 0.05, confidence: 0.95, action: block}",
+            "  label: [0.1, block]",
+            "drift.label must be a mapping",
+        ),
         ("numeric: [fare, trip_miles, trip_seconds]", "numeric: {fare: z}", "features.numeric must be a list"),
         ("\n  window: 4", "\n\twindow: 4", "found character '\\t' that cannot start any token; indent with spaces"),
         ("\nserving:", "\ntraining: {seed: 1}\nserving:", "key 'training' is given twice in one mapping; keep one"),

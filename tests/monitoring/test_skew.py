@@ -1,7 +1,8 @@
 """`kfx monitor` on real request logs: the pushed model of the session's pipeline run, served with request logging.
 
-The same shipped rows are sent over REST and gRPC twice, once as they are and once shifted (fare x10, "Cash" paid in
-"Bitcoin"); the monitor must find no skew in the first logs and name fare with its measured divergence in the second.
+The same shipped rows are sent over REST and gRPC twice, once as they are and once with half of the requests shifted
+(fare x10, "Cash" paid in "Bitcoin"); the monitor must find no skew in the first logs and name fare with its measured
+change of the median in the second (a shift in part of the traffic barely moves the shape Jensen-Shannon sees).
 The spec of `kfx compile-monitor` is replayed on the shifted logs as KFP would run it (the task, hence the run,
 fails). Logs, statistics and reports are read and written through TensorFlow's filesystems (ram:// stands in for
 gs://), and an ML Metadata service that does not answer is one error line.
@@ -75,11 +76,14 @@ def served(e2e_project, pushed_taxi_model, tmp_path_factory) -> dict:
     # slice, while rows evenly spaced across that slice are what traffic matching the training data looks like.
     with open(TAXI_CSV, newline="") as f:
         rows = list(itertools.islice(csv.DictReader(f), E2E_ROWS))[:: E2E_ROWS // ROWS][:ROWS]
+    # Half of the requests (every other batch of BATCH rows) shifted, the other half as they are.
     shifted = [
         {**row, "fare": str(float(row["fare"]) * 10), "payment_type": row["payment_type"].replace("Cash", "Bitcoin")}
-        for row in rows
+        if (index // BATCH) % 2 == 0
+        else row
+        for index, row in enumerate(rows)
     ]
-    assert sum(row["payment_type"] == "Bitcoin" for row in shifted) > ROWS / 4
+    assert sum(row["payment_type"] == "Bitcoin" for row in shifted) > ROWS / 8
     root = tmp_path_factory.mktemp("monitor")
     logs = {}
     for name, sent in (("clean", rows), ("shifted", shifted)):
@@ -110,11 +114,14 @@ def test_logs_of_matching_requests_show_no_skew(e2e_project, taxi_config, served
     assert version["anomalies"] == [] and report["ignored"] == {}
     assert result.stderr == ""
     measured = {(m["feature"], m["measure"]) for m in version["skew"]}
-    expected = {(name, "jensen_shannon") for name in taxi_config.features.raw_features}
-    assert measured == expected | {("payment_type", "infinity_norm"), ("company", "infinity_norm")}
+    features = taxi_config.features
+    expected = {(name, "jensen_shannon") for name in features.raw_features}
+    expected |= {(name, "infinity_norm") for name in features.categorical}  # strings and integer codes
+    expected |= {(name, "median_change") for name in (*features.numeric, *features.bucketized)}
+    assert measured == expected
     for m in version["skew"]:
         assert 0.0 <= m["value"] <= m["threshold"] and not m["over"], m
-    fare = next(m for m in version["skew"] if m["feature"] == "fare")
+    fare = next(m for m in version["skew"] if (m["feature"], m["measure"]) == ("fare", "jensen_shannon"))
     assert fare["threshold"] == 0.3 and fare["value"] < 0.15
     assert version["training_statistics"].endswith(os.sep + "Split-train")
     assert f"{MODEL} version {served['version']}: {ROWS // BATCH} requests, {ROWS} rows" in result.stdout
@@ -127,17 +134,15 @@ def test_logs_of_matching_requests_show_no_skew(e2e_project, taxi_config, served
 
 
 @pytest.mark.e2e
-def test_logs_of_shifted_requests_exit_1_naming_fare_with_its_value(e2e_project, served, tmp_path):
+def test_logs_with_half_of_the_requests_shifted_exit_1_naming_fare_with_its_value(e2e_project, served, tmp_path):
     result, report = _monitor(e2e_project, served["shifted"], tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     (version,) = report["versions"]
     over = {(m["feature"], m["measure"]): m["value"] for m in version["skew"] if m["over"]}
-    assert over["fare", "jensen_shannon"] > 0.5
-    assert over["payment_type", "infinity_norm"] > 0.2
-    assert set(over) <= {("fare", "jensen_shannon"), ("payment_type", "infinity_norm"),
-                         ("payment_type", "jensen_shannon")}  # fmt: skip
-    printed = re.search(r"over threshold: fare jensen_shannon (\d\.\d{4}) > 0\.3", result.stdout)
-    assert printed and float(printed.group(1)) == pytest.approx(over["fare", "jensen_shannon"], abs=1e-4)
+    assert over["fare", "median_change"] > 1.0  # threshold 0.7; the median lands between the two halves
+    assert {feature for feature, _ in over} <= {"fare", "payment_type"}
+    printed = re.search(r"over threshold: fare median_change (\d+\.\d{4}) > 0\.7", result.stdout)
+    assert printed and float(printed.group(1)) == pytest.approx(over["fare", "median_change"], abs=1e-4)
     assert f"skew past a threshold: fare (version {served['version']})" in result.stdout
     unexpected = [a for a in version["anomalies"] if a["type"] == "ENUM_TYPE_UNEXPECTED_STRING_VALUES"]
     assert any(a["feature"] == "payment_type" and "Bitcoin" in a["description"] for a in unexpected)
@@ -234,12 +239,14 @@ def test_the_compiled_monitor_spec_fails_its_run_on_skew_and_leaves_the_reports(
                        "--config-path", e2e_project["config"], "--allow-local-paths", "--output", str(spec),
                        "--metadata-path", os.path.join(e2e_project["workspace"], "metadata.sqlite"))  # fmt: skip
     assert compiled.returncode == 0, compiled.stderr
-    monkeypatch.syspath_prepend(os.path.join(REPO, "tests", "kubeflow"))  # the replay harness of compiled specs
+    monkeypatch.syspath_prepend(
+        os.path.join(REPO, "tests", "runners", "kubeflow")
+    )  # the replay harness of compiled specs
     from kfp_replay import ReplayError, replay
 
     with pytest.raises(ReplayError, match="task skew-monitor exited with 1") as failed:
         replay(str(spec), str(tmp_path / "root"), "monitor-run")
-    assert "over threshold: fare jensen_shannon" in str(failed.value)  # the end of the task's log
+    assert "over threshold: fare median_change" in str(failed.value)  # the end of the task's log
     (report_path,) = glob.glob(str(reports / "skew-*.json"))
     with open(report_path) as f:
         report = json.load(f)

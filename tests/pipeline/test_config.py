@@ -289,17 +289,21 @@ def test_a_partial_default_keeps_the_other_defaults_which_the_schema_shows(raw):
     raw["drift"] = {"default": {"action": "warn"}}
     raw["skew"] = {"default": {"jensen_shannon": 0.25}}
     parsed = config_lib.parse(raw, "cfg.yaml")
-    assert parsed.drift.default == config_lib.DriftDefault(jensen_shannon=0.3, infinity_norm=0.2, action="warn")
-    assert parsed.skew.default == config_lib.SkewDefault(jensen_shannon=0.25, infinity_norm=0.2)
+    assert parsed.drift.default == config_lib.DriftDefault(
+        jensen_shannon=0.3, infinity_norm=0.15, median_change=0.17, action="warn"
+    )
+    assert parsed.skew.default == config_lib.SkewDefault(jensen_shannon=0.25, infinity_norm=0.2, median_change=0.7)
     shown = {name: SCHEMA["$defs"][name]["properties"] for name in ("DriftDefault", "SkewDefault")}
     assert {key: node["default"] for key, node in shown["DriftDefault"].items()} == {
         "jensen_shannon": 0.3,
-        "infinity_norm": 0.2,
+        "infinity_norm": 0.15,
+        "median_change": 0.17,
         "action": "block",
     }
     assert {key: node["default"] for key, node in shown["SkewDefault"].items()} == {
         "jensen_shannon": 0.3,
         "infinity_norm": 0.2,
+        "median_change": 0.7,
     }
 
 

@@ -4,8 +4,9 @@ For each task of `root.dag.tasks`, in topological order of `dependentTasks`, it 
 would (parameter values from `runtimeValue` constants, root parameters or upstream output parameters; input
 artifacts from the upstream ExecutorOutputs, keeping their `instanceSchema` type, uri and metadata; output artifacts
 under `<root>/<run>/<task>/<key>`, named per run as MLMD names them; output parameter files; `outputFile`),
-substitutes `{{$}}` and the output parameter placeholders, runs `lifecycle.preCacheCheck` (the ExampleGen driver)
-when asked to, then the container's command and args as a local subprocess, and reads the outputs back.
+substitutes `{{$}}`, the input parameter and the output parameter placeholders, runs `lifecycle.preCacheCheck` (the
+ExampleGen driver) when asked to, then the container's command and args as a local subprocess, and reads the outputs
+back.
 With a `cache` dict shared between replays, a task whose `cachingOptions.enableCache` is set reuses the outputs of
 an earlier execution with the same key, computed as the open-source backend computes it (backend/src/v2/cacheutils):
 input artifact names, input parameter values, output artifact names and types, and the image, command and args.
@@ -31,6 +32,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
 OUTPUT_FILE_PLACEHOLDER = "{{{{$.outputs.parameters['{}'].output_file}}}}"
+INPUT_PARAMETER_PLACEHOLDER = "{{{{$.inputs.parameters['{}']}}}}"
 
 
 class ReplayError(RuntimeError):
@@ -91,7 +93,11 @@ def replay(
     spec = load_spec(spec_path)
     executors = spec["deploymentSpec"]["executors"]
     tasks = spec["root"]["dag"]["tasks"]
-    recorded = metadata.start_run(spec["pipelineInfo"]["name"], run_id, root, parameters or {}) if metadata else None
+    # The run's parameters over the spec's defaults, as the backend resolves a run's root inputs.
+    declared = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    defaults = {key: value["defaultValue"] for key, value in declared.items() if "defaultValue" in value}
+    parameters = {**defaults, **(parameters or {})}
+    recorded = metadata.start_run(spec["pipelineInfo"]["name"], run_id, root, parameters) if metadata else None
     runs: dict[str, TaskRun] = {}
     for name in topological_order(tasks):
         task = tasks[name]
@@ -100,7 +106,7 @@ def replay(
         if "container" not in executor:
             raise ReplayError(f"task {name}: executor {sorted(executor)} is not a container (resolver/importer?)")
         task_dir = os.path.join(root, run_id, name)
-        executor_input = _executor_input(name, task, component, runs, parameters or {}, task_dir, run_id)
+        executor_input = _executor_input(name, task, component, runs, parameters, task_dir, run_id)
         json_format.ParseDict(executor_input, pipeline_spec_pb2.ExecutorInput())  # the shape the launcher sends
         container = executor["container"]
         key = _cache_key(executor_input, container)
@@ -225,6 +231,10 @@ def _run(
         arg = arg.replace(EXECUTOR_INPUT_PLACEHOLDER, serialized)
         for key, parameter in executor_input["outputs"].get("parameters", {}).items():
             arg = arg.replace(OUTPUT_FILE_PLACEHOLDER.format(key), parameter["outputFile"])
+        for key, value in executor_input["inputs"]["parameterValues"].items():
+            arg = arg.replace(
+                INPUT_PARAMETER_PLACEHOLDER.format(key), value if isinstance(value, str) else json.dumps(value)
+            )
         argv.append(arg)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"===== {label}\n")

@@ -31,21 +31,28 @@ RESOLVER = "resolve-data-window"
 # Every component and what it waits for: the pipeline's topology (pipeline/pipeline.py).
 DEPENDENCIES = {
     "WindowExampleGen": [],
-    "StatisticsGen": ["WindowExampleGen"],
+    "StatisticsGen": ["ImportSchemaGen", "WindowExampleGen"],
     "SchemaGen": ["StatisticsGen"],
     "ImportSchemaGen": [],
     "ExampleValidator": ["ImportSchemaGen", "StatisticsGen"],
     "DataGate": ["ExampleValidator"],
     "DistributionValidator": ["StatisticsGen"],
-    "DriftGate": ["DistributionValidator", "WindowExampleGen"],
-    "Transform": ["DataGate", "DriftGate", "ImportSchemaGen", "WindowExampleGen"],
+    "DriftGate": ["DistributionValidator", "StatisticsGen", "WindowExampleGen"],
+    "DriftStop": ["DriftGate"],
+    "Transform": ["DataGate", "DriftStop", "ImportSchemaGen", "WindowExampleGen"],
     "Trainer": ["ImportSchemaGen", "Transform", "WindowExampleGen"],
     "ServingBaseline": ["Trainer"],
     "Evaluator": ["ServingBaseline", "Trainer", "WindowExampleGen"],
     "Pusher": ["Evaluator", "Trainer"],
 }
-# In the compiled spec, WindowExampleGen also waits for the task that resolves the window when the run starts.
-TASK_DEPENDENCIES = {**DEPENDENCIES, "WindowExampleGen": [RESOLVER], RESOLVER: []}
+# In the compiled spec, WindowExampleGen and DriftGate also wait for the task that resolves the window (and reads
+# the drift verdicts) when the run starts.
+TASK_DEPENDENCIES = {
+    **DEPENDENCIES,
+    "WindowExampleGen": [RESOLVER],
+    "DriftGate": sorted([*DEPENDENCIES["DriftGate"], RESOLVER]),
+    RESOLVER: [],
+}
 
 
 @pytest.fixture(scope="module")
@@ -150,11 +157,27 @@ def test_the_window_is_resolved_when_the_run_starts_by_an_uncached_task(compiled
     assert "cachingOptions" not in tasks[RESOLVER]  # runs in every run: new spans are always seen
     resolver = _containers(spec)[RESOLVER]
     assert resolver["command"] == ["python", "-m", "components.window_example_gen.resolve"]
-    assert resolver["args"][:4] == ["--data-path", "gs://bucket/data/chicago_taxi", "--window", "4"]
-    assert resolver["args"][-1] == "{{$.outputs.parameters['custom_config'].output_file}}"
-    # ExampleGen's cache key includes the resolved window: reused when no span was added or changed.
-    wired = tasks["WindowExampleGen"]["inputs"]["parameters"]["custom_config"]
-    assert wired == {"taskOutputParameter": {"producerTask": RESOLVER, "outputParameterKey": "custom_config"}}
+    args = dict(zip(resolver["args"][::2], resolver["args"][1::2], strict=True))
+    assert args == {
+        "--data-path": "gs://bucket/data/chicago_taxi",
+        "--window": "4",
+        "--pipeline-name": "chicago-taxi",  # whose drift verdicts apply
+        "--metadata": "grpc://metadata-grpc-service.kubeflow:8080",  # KFP's ML Metadata, where they are recorded
+        "--accept-drift": "{{$.inputs.parameters['accept_drift']}}",
+        "--output-file": "{{$.outputs.parameters['custom_config'].output_file}}",
+        "--acceptance-file": "{{$.outputs.parameters['drift_acceptance'].output_file}}",
+    }
+    # ExampleGen's cache key includes the resolved window (spans left out, reference): reused when no span or
+    # verdict changed. The DriftGate's includes the acceptance.
+    for task, key, output in (("WindowExampleGen", "custom_config", "custom_config"),
+                              ("DriftGate", "acceptance", "drift_acceptance")):  # fmt: skip
+        wired = tasks[task]["inputs"]["parameters"][key]
+        assert wired == {"taskOutputParameter": {"producerTask": RESOLVER, "outputParameterKey": output}}
+    # Who accepts the newest span's drift is a run-time parameter (kfx submit --param accept_drift=NAME), "" by default.
+    assert spec["root"]["inputDefinitions"]["parameters"]["accept_drift"] == {
+        "parameterType": "STRING", "defaultValue": "", "isOptional": True
+    }  # fmt: skip
+    assert tasks[RESOLVER]["inputs"]["parameters"]["accept_drift"] == {"componentInputParameter": "accept_drift"}
 
 
 def test_the_served_model_is_read_in_every_run_and_the_policy_reaches_the_evaluator(compiled):

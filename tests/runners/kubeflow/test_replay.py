@@ -31,6 +31,7 @@ from conftest import REPO, run_kfx
 from kfp_mlmd import KfpMetadataRecorder
 from kfp_replay import kfx_compile, load_spec, replay
 
+from components.drift_gate import ledger
 from monitoring import lineage, store
 
 SOURCE_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
@@ -42,10 +43,12 @@ BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def _add_span(data_dir, span: int) -> None:
-    """Span N holds rows (N-1)*ROWS .. N*ROWS of the shipped 2013 span."""
+    """Span N holds every third row of the shipped 2013 span's first 3 * ROWS, from row N - 1: the CSV is grouped (by
+    pickup area, company, ...), so contiguous blocks differ in their shares (pickup_community_area by 0.2, which the
+    drift check rejects), while interleaved rows are spans of the same traffic."""
     with open(SOURCE_CSV, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
-        rows = [next(reader), *itertools.islice(reader, (span - 1) * ROWS, span * ROWS)]
+        rows = [next(reader), *itertools.islice(reader, span - 1, 3 * ROWS, 3)]
     (data_dir / f"span-{span}").mkdir(parents=True)
     with open(data_dir / f"span-{span}" / "data.csv", "w", encoding="utf-8", newline="") as f:
         csv.writer(f).writerows(rows)
@@ -110,6 +113,7 @@ def _check_lineage_of_first_push(metadata_path: str, version: str, first: dict, 
 def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_it(tmp_path):
     spec_path = str(tmp_path / "pipeline.yaml")
     serving_dir = tmp_path / "serving"
+    metadata_path = str(tmp_path / "kfp-metadata.sqlite")
     argv = [
         f"--config={_small_config(tmp_path)}",
         "--image=localhost/kfx-pipeline:replay-test",
@@ -119,13 +123,13 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
         f"--schema-path={SCHEMA}",
         *[f"--beam-arg={arg}" for arg in BEAM_ARGS],
         "--allow-local-paths",
+        f"--metadata-path={metadata_path}",  # the window resolver reads the drift verdicts where KFP records runs
         f"--output={spec_path}",
     ]
     assert kfx_compile(argv) == 0
     tasks = set(load_spec(spec_path)["root"]["dag"]["tasks"])
     model_base = serving_dir / MODEL_NAME
     cache = {}  # the backend's cache, shared by the recurring runs of one compiled spec
-    metadata_path = str(tmp_path / "kfp-metadata.sqlite")
     # The cluster's MLMD, as the KFP driver and launcher write it (the real MLMD library refuses what it would refuse,
     # e.g. an artifact given to one task under two input names).
     recorder = KfpMetadataRecorder(metadata_path)
@@ -168,6 +172,13 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
     examples = third["WindowExampleGen"].outputs["examples"][0]["metadata"]
     assert (examples["span"], examples["window_spans"], examples["previous_span"]) == (2, "1,2", 1)
     assert third["DriftGate"].outputs["drift"][0]["metadata"]["checked"] == 1
+    # The verdicts as KFP recorded them (numbers as doubles), read back as the window resolver reads them.
+    verdicts = ledger.read(ledger.connect(metadata_path), "chicago-taxi").verdicts
+    assert {span: (v.verdict, v.reference) for span, v in verdicts.items()} == {
+        1: ("not checked", None),
+        2: ("passed", 1),
+    }
+    assert all(not v.accepted_by for v in verdicts.values())  # accept_drift defaults to "": nothing accepted
     baseline = third["Evaluator"].executor_input["inputs"]["artifacts"]["baseline_model"]["artifacts"][0]
     assert baseline["metadata"]["has_model"] == 1 and baseline["metadata"]["served_version"] == int(version)
     assert os.path.exists(os.path.join(baseline["uri"], "Format-Serving", "saved_model.pb"))
