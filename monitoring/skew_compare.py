@@ -20,7 +20,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from components.drift_gate import measures
-from pipeline.config import SkewCheck, SkewConfig
+from pipeline.config_checks import SkewCheck, SkewConfig
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 JENSEN_SHANNON, INFINITY_NORM, MEDIAN_CHANGE = "jensen_shannon", "infinity_norm", "median_change"

@@ -16,12 +16,14 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
-from pydantic import BeforeValidator, Field, StrictFloat, StrictInt, StrictStr, WithJsonSchema
+from pydantic import Field, StrictFloat, StrictInt, StrictStr
 
 from components.champion_evaluator import policy as champion_policy
 from models.features import FeatureConfig, LabelRule
 from models.hparams import HParams
 from pipeline import config_errors
+from pipeline.config_checks import DriftConfig, SkewConfig
+from pipeline.config_types import Column, Count, Share, Value, section
 
 # Evaluation metrics a threshold can name, mapped to their TFMA metric class.
 METRICS = {"auc": "AUC", "accuracy": "BinaryAccuracy", "precision": "Precision", "recall": "Recall"}
@@ -54,24 +56,10 @@ class ConfigError(ValueError):
     """The configuration file is missing, unreadable or invalid."""
 
 
-Column = Annotated[StrictStr, Field(min_length=1)]
-Value = Annotated[
-    StrictStr,
-    BeforeValidator(lambda value: str(value) if type(value) is int else value),  # bools stay refused
-    WithJsonSchema({"type": ["string", "integer"]}),
-]
-Count = Annotated[StrictInt, Field(ge=1)]
-Share = Annotated[StrictFloat, Field(ge=0, le=1)]
-Measure = Annotated[StrictFloat, Field(gt=0, le=1)]  # TFDV's comparators: 0 would flag every difference
-Change = Annotated[StrictFloat, Field(gt=0)]  # a relative change, which may pass 1 (x2.5 is a change of 1.5)
 Metric = Literal[tuple(METRICS)]
-Action = Literal["block", "warn"]
-
-# Strict sections: unknown keys are errors, and so are NaN and infinite numbers.
-_section = pydantic.dataclasses.dataclass(frozen=True, config=pydantic.ConfigDict(extra="forbid", allow_inf_nan=False))
 
 
-@_section
+@section
 class SplitConfig:
     """Hash buckets of the deterministic train/eval split done by ExampleGen."""
 
@@ -79,7 +67,7 @@ class SplitConfig:
     eval: Count = Field(1, description="Hash buckets of the eval split (held-out rows).")
 
 
-@_section
+@section
 class DataConfig:
     """Where the CSV data is and how it is read and split."""
 
@@ -98,7 +86,7 @@ class DataConfig:
 
 # The one definition of the label: the graph's LabelRule (parse, below) and the row reader's rows.Label
 # (pipeline/data.py rules_of) are built from it field for field.
-@_section
+@section
 class LabelSection:
     """A binary label computed from raw columns: `column` > `greater_than` (x `times`), or `column` in `one_of`."""
 
@@ -115,7 +103,7 @@ class LabelSection:
             raise ValueError("'times' only applies together with 'greater_than'")
 
 
-@_section
+@section
 class FeaturesSection:
     """Raw columns the model reads, by encoding."""
 
@@ -134,7 +122,7 @@ class FeaturesSection:
             raise ValueError(f"columns {duplicates} are listed more than once; keep each in one group")
 
 
-@_section
+@section
 class TrainingConfig:
     """The step budget and the hyperparameters of `models.hparams.HParams` (defaults from there)."""
 
@@ -163,7 +151,7 @@ class TrainingConfig:
         return HParams(**values)
 
 
-@_section
+@section
 class ComparisonConfig:
     """How a candidate is compared with the served model: AUC on the same eval rows, with DeLong's interval."""
 
@@ -188,7 +176,7 @@ _REPLACED = {
 }
 
 
-@_section
+@section
 class EvaluationConfig:
     """What TFMA computes and what a candidate must reach to be pushed."""
 
@@ -210,7 +198,7 @@ class EvaluationConfig:
         return raw
 
 
-@_section
+@section
 class ServingConfig:
     """Where the Pusher puts blessed models: <serving dir>/<model_name>/<version>/."""
 
@@ -220,91 +208,7 @@ class ServingConfig:
     ]
 
 
-@_section
-class DriftDefault:
-    """Thresholds of the drift measures for every feature, and what crossing them does (calibrated on the shipped
-    spans: README "Drift", bench/drift_calibration.py)."""
-
-    jensen_shannon: Measure = Field(0.3, description="Largest Jensen-Shannon divergence (shape), in (0, 1].")
-    infinity_norm: Measure = Field(
-        0.15, description="Largest change of one value's share (categorical features), in (0, 1]."
-    )
-    median_change: Change = Field(
-        0.17, description="Largest relative change of the median of the non-zero values (numeric features)."
-    )
-    action: Action = Field("block", description="block: stop the run; warn: report only.")
-
-
-@_section
-class FeatureDrift:
-    """One feature's own thresholds and action (None: as drift.default)."""
-
-    jensen_shannon: Measure | None = Field(None, description="Largest Jensen-Shannon divergence, in (0, 1].")
-    infinity_norm: Measure | None = Field(None, description="Largest change of one value's share, in (0, 1].")
-    median_change: Change | None = Field(None, description="Largest relative change of the non-zero median.")
-    action: Action | None = Field(None, description="block: stop the run; warn: report only.")
-
-
-@_section
-class LabelDrift:
-    """Largest change of the label's positive rate (absolute) from the reference span, at a confidence: the change
-    counts only as large as the lower bound of its confidence interval, so a small span's noise does not block."""
-
-    max_rate_change: Measure = Field(0.05, description="Largest change of the positive rate, in (0, 1].")
-    confidence: Annotated[StrictFloat, Field(gt=0, lt=1)] = Field(
-        0.95, description="Confidence of the interval of the change (two-sided), in (0, 1)."
-    )
-    action: Action = "block"
-
-
-@_section
-class RowCountDrift:
-    """Allowed row count of the newest span, as a fraction of the reference span's."""
-
-    min_fraction: StrictFloat = Field(0.1, gt=0, le=1)
-    max_fraction: StrictFloat = Field(10.0, ge=1)
-    action: Action = "warn"
-
-
-@_section
-class DriftConfig:
-    """The newest span against its reference (the last span that passed the check), checked before Transform."""
-
-    default: DriftDefault = DriftDefault()
-    features: dict[Column, FeatureDrift] = Field(default_factory=dict, description="Per-feature overrides.")
-    label: LabelDrift = LabelDrift()
-    row_count: RowCountDrift = RowCountDrift()
-
-
-@_section
-class SkewDefault:
-    """Thresholds of the skew measures for every model feature (calibrated: README "Training/serving skew")."""
-
-    jensen_shannon: Measure = Field(0.3, description="Largest Jensen-Shannon divergence, in (0, 1].")
-    infinity_norm: Measure = Field(0.2, description="Largest change of one value's share (categorical), in (0, 1].")
-    median_change: Change = Field(
-        0.7, description="Largest relative change of the median of the non-zero values (numeric features)."
-    )
-
-
-@_section
-class SkewCheck:
-    """Thresholds of the skew measures for one feature (None: as skew.default)."""
-
-    jensen_shannon: Measure | None = Field(None, description="Largest Jensen-Shannon divergence, in (0, 1].")
-    infinity_norm: Measure | None = Field(None, description="Largest change of one value's share, in (0, 1].")
-    median_change: Change | None = Field(None, description="Largest relative change of the non-zero median.")
-
-
-@_section
-class SkewConfig:
-    """Serving requests against the training data of the version that answered them (`kfx monitor`)."""
-
-    default: SkewDefault = SkewDefault()
-    features: dict[Column, SkewCheck] = Field(default_factory=dict, description="Per-feature overrides.")
-
-
-@_section
+@section
 class ConfigFile:
     """The pipeline configuration file, e.g. configs/chicago_taxi.yaml."""
 

@@ -15,7 +15,8 @@ from typing import Any
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.proto import distribution_validator_pb2
 
-from pipeline.config import DriftDefault, FeatureDrift, PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.config_checks import DriftDefault, FeatureDrift
 
 
 def _effective(config: PipelineConfig, feature: str) -> DriftDefault:

@@ -14,6 +14,7 @@ import yaml
 
 from models.hparams import HParams
 from pipeline import config as config_lib
+from pipeline import config_checks
 
 SCHEMA_FILE = os.path.join(os.path.dirname(config_lib.__file__), "..", "configs", "config.schema.json")
 SCHEMA = config_lib.json_schema()
@@ -289,10 +290,10 @@ def test_a_partial_default_keeps_the_other_defaults_which_the_schema_shows(raw):
     raw["drift"] = {"default": {"action": "warn"}}
     raw["skew"] = {"default": {"jensen_shannon": 0.25}}
     parsed = config_lib.parse(raw, "cfg.yaml")
-    assert parsed.drift.default == config_lib.DriftDefault(
+    assert parsed.drift.default == config_checks.DriftDefault(
         jensen_shannon=0.3, infinity_norm=0.15, median_change=0.17, action="warn"
     )
-    assert parsed.skew.default == config_lib.SkewDefault(jensen_shannon=0.25, infinity_norm=0.2, median_change=0.7)
+    assert parsed.skew.default == config_checks.SkewDefault(jensen_shannon=0.25, infinity_norm=0.2, median_change=0.7)
     shown = {name: SCHEMA["$defs"][name]["properties"] for name in ("DriftDefault", "SkewDefault")}
     assert {key: node["default"] for key, node in shown["DriftDefault"].items()} == {
         "jensen_shannon": 0.3,
