@@ -13,11 +13,8 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx import types
-from tfx.components.example_validator import executor as example_validator_executor
-from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.drift_gate import validator
 from monitoring import store as store_lib
 
 _Artifact = TypeVar("_Artifact", bound=types.Artifact)
@@ -50,11 +47,15 @@ def load_statistics(
     artifact: standard_artifacts.ExampleStatistics, split: str
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """The statistics of one split, as StatisticsGen wrote them."""
+    from tfx.components.statistics_gen import stats_artifact_utils  # here: tfx.components loads every component (5 s)
+
     return stats_artifact_utils.load_statistics(artifact, split).proto()
 
 
 def load_anomalies(artifact: standard_artifacts.ExampleAnomalies, split: str) -> anomalies_pb2.Anomalies:
     """ExampleValidator's anomalies of one split (TFX 1.16 has no reader: its executor names the file)."""
+    from tfx.components.example_validator import executor as example_validator_executor  # as in load_statistics
+
     split_uri = artifact_utils.get_split_uri([artifact], split)
     return anomalies_util.load_anomalies_binary(os.path.join(split_uri, example_validator_executor.DEFAULT_FILE_NAME))
 
@@ -64,6 +65,8 @@ def load_split_pair_anomalies(
 ) -> anomalies_pb2.Anomalies | None:
     """DistributionValidator's anomalies of `test_split` against `baseline_split`; None when it did not compare them
     (its executor lists each pair it compared as a split named `<test>_<baseline>`)."""
+    from components.drift_gate import validator  # as in load_statistics: it defines a TFX executor
+
     if f"{test_split}_{baseline_split}" not in artifact.splits:
         return None
     return anomalies_util.load_anomalies_binary(validator.anomalies_path(artifact.uri, test_split, baseline_split))

@@ -12,8 +12,8 @@ from typing import Any
 import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 
-from components.champion_evaluator import executor as evaluator_executor
 from components.champion_evaluator import policy
+from components.champion_evaluator import properties as evaluator_properties
 
 # The slice size below which a slice is listed only, for runs recorded without it.
 DEFAULT_MIN_SLICE_SIZE = 30
@@ -24,7 +24,7 @@ def load(blessing: metadata_store_pb2.Artifact | None) -> dict[str, Any] | None:
     """The Evaluator's comparison record, or None when the blessing has none (an older run, or no Evaluator)."""
     if blessing is None:
         return None
-    path = os.path.join(blessing.uri, evaluator_executor.COMPARISON_FILE)
+    path = os.path.join(blessing.uri, evaluator_properties.COMPARISON_FILE)
     if not tf.io.gfile.exists(path):
         return None
     with tf.io.gfile.GFile(path) as f:

@@ -23,8 +23,8 @@ from typing import Any
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.atomic_pusher import executor as pusher_executor
-from components.champion_evaluator import executor as evaluator_executor
+from components.atomic_pusher import properties as pusher_properties
+from components.champion_evaluator import properties as evaluator_properties
 from components.serving_baseline import executor as baseline_executor
 from components.window_example_gen import window as window_executor
 from monitoring import store as store_lib
@@ -35,18 +35,18 @@ PUSHED_MODEL = "PushedModel"
 _FLAGS = {
     "blessed",
     baseline_executor.HAS_MODEL_PROPERTY,
-    evaluator_executor.PASSED_PROPERTY,
-    evaluator_executor.THRESHOLDS_PROPERTY,
+    evaluator_properties.PASSED_PROPERTY,
+    evaluator_properties.THRESHOLDS_PROPERTY,
 }
 _COMPARISON = [
-    evaluator_executor.THRESHOLDS_PROPERTY,
-    evaluator_executor.POLICY_PROPERTY,
-    evaluator_executor.DIFFERENCE_PROPERTY,
-    evaluator_executor.LOWER_PROPERTY,
-    evaluator_executor.UPPER_PROPERTY,
-    evaluator_executor.PASSED_PROPERTY,
-    evaluator_executor.REASON_PROPERTY,
-    evaluator_executor.FINGERPRINT_PROPERTY,
+    evaluator_properties.THRESHOLDS_PROPERTY,
+    evaluator_properties.POLICY_PROPERTY,
+    evaluator_properties.DIFFERENCE_PROPERTY,
+    evaluator_properties.LOWER_PROPERTY,
+    evaluator_properties.UPPER_PROPERTY,
+    evaluator_properties.PASSED_PROPERTY,
+    evaluator_properties.REASON_PROPERTY,
+    evaluator_properties.FINGERPRINT_PROPERTY,
 ]
 
 
@@ -172,7 +172,7 @@ def served_lineage(store: metadata_store.MetadataStore, version: str | None = No
     graph = _Graph(store)
     pusher = graph.producer(pushed[version].id)
     steps = [graph.step(pusher)]
-    steps[0].details = _properties(pushed[version], [pusher_executor.FINGERPRINT_PROPERTY])
+    steps[0].details = _properties(pushed[version], [pusher_properties.FINGERPRINT_PROPERTY])
     pusher_inputs = graph.artifacts(pusher.id, Event.INPUT)
 
     evaluator = graph.producer(pusher_inputs["model_blessing"].id)

@@ -14,8 +14,8 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 
-from components.atomic_pusher import executor as pusher_executor
-from components.champion_evaluator import executor as evaluator_executor
+from components.atomic_pusher import properties as pusher_properties
+from components.champion_evaluator import properties as evaluator_properties
 from components.drift_gate import executor as drift_executor
 from components.drift_gate import policy as drift_policy
 from components.serving_baseline import executor as baseline_executor
@@ -96,8 +96,8 @@ def summarize(run: RunRecord) -> RunSummary:
         summary.evaluation_uri = evaluation.uri
         _add_evaluation(summary, evaluation.uri, blessing)
     pushed = run.output("Pusher", "pushed_model")
-    summary.model_fingerprint = custom(pushed, pusher_executor.FINGERPRINT_PROPERTY)
-    summary.identical_to_version = custom(pushed, pusher_executor.IDENTICAL_VERSION_PROPERTY)
+    summary.model_fingerprint = custom(pushed, pusher_properties.FINGERPRINT_PROPERTY)
+    summary.identical_to_version = custom(pushed, pusher_properties.IDENTICAL_VERSION_PROPERTY)
     if custom(pushed, "pushed"):
         summary.pushed_version = custom(pushed, "pushed_version")
         summary.pushed_path = custom(pushed, "pushed_destination")
@@ -183,7 +183,7 @@ def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessing: metadata
 
 def _add_comparison(summary: RunSummary, blessing: metadata_store_pb2.Artifact) -> None:
     """The comparison with the served model and its decision; a refusal joins the reasons not to bless."""
-    thresholds_met = custom(blessing, evaluator_executor.THRESHOLDS_PROPERTY)
+    thresholds_met = custom(blessing, evaluator_properties.THRESHOLDS_PROPERTY)
     summary.thresholds_met = None if thresholds_met is None else bool(thresholds_met)
     summary.comparison = comparison_lib.load(blessing)
     if summary.comparison and not summary.comparison["passed"]:

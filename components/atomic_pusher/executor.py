@@ -12,12 +12,9 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components.atomic_pusher import fingerprint, publish
+from components.atomic_pusher.properties import FINGERPRINT_PROPERTY, IDENTICAL_VERSION_PROPERTY
 from serving import versions
 
-# Custom properties of the PushedModel artifact: the pushed (or refused) model's fingerprint, and the version
-# already in the serving folder with the same content when the push was refused for that.
-FINGERPRINT_PROPERTY = "model_fingerprint"
-IDENTICAL_VERSION_PROPERTY = "identical_to_version"
 _TIMESTAMP_VERSIONING = (pusher_pb2.Versioning.AUTO, pusher_pb2.Versioning.UNIX_TIMESTAMP)
 
 

@@ -15,13 +15,13 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
-from components.champion_evaluator import executor
+from components.champion_evaluator import executor, properties
 
 
 class ChampionEvaluatorSpec(standard_component_specs.EvaluatorSpec):
     PARAMETERS = {
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
-        executor.COMPARISON_KEY: component_spec.ExecutionParameter(type=str),
+        properties.COMPARISON_KEY: component_spec.ExecutionParameter(type=str),
     }
 
 

@@ -15,18 +15,19 @@ from tfx.utils import io_utils, path_utils
 
 from components.atomic_pusher import fingerprint
 from components.champion_evaluator import auc_comparison, policy
+from components.champion_evaluator.properties import (
+    COMPARISON_FILE,
+    COMPARISON_KEY,
+    DIFFERENCE_PROPERTY,
+    FINGERPRINT_PROPERTY,
+    LOWER_PROPERTY,
+    PASSED_PROPERTY,
+    POLICY_PROPERTY,
+    REASON_PROPERTY,
+    THRESHOLDS_PROPERTY,
+    UPPER_PROPERTY,
+)
 from components.serving_baseline import executor as baseline_executor
-
-COMPARISON_KEY = "comparison"
-COMPARISON_FILE = "comparison.json"
-# Custom properties of the blessing: the decision against the served model and the numbers behind it.
-PASSED_PROPERTY = "comparison_passed"
-REASON_PROPERTY = "comparison_reason"
-POLICY_PROPERTY = "comparison_policy"
-DIFFERENCE_PROPERTY = "auc_difference"
-LOWER_PROPERTY, UPPER_PROPERTY = "auc_difference_lower", "auc_difference_upper"
-FINGERPRINT_PROPERTY = "candidate_fingerprint"
-THRESHOLDS_PROPERTY = "thresholds_met"
 
 
 class Executor(evaluator_executor.Executor):

@@ -15,7 +15,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components.atomic_pusher import executor, fingerprint, publish
+from components.atomic_pusher import executor, fingerprint, properties, publish
 
 # Publishes argv[1] to argv[2] as version argv[3], but hangs after copying the first file, printing its target.
 HANGING_PUSH = """
@@ -110,7 +110,7 @@ def test_a_model_already_in_the_serving_folder_is_never_pushed_again(tmp_path):
     (version,) = _entries(base)
     assert first.get_int_custom_property("pushed") == 1
     assert first.get_string_custom_property("pushed_version") == version
-    assert first.get_string_custom_property(executor.FINGERPRINT_PROPERTY) == fingerprint.fingerprint(
+    assert first.get_string_custom_property(properties.FINGERPRINT_PROPERTY) == fingerprint.fingerprint(
         str(base / version)
     )
 
@@ -119,7 +119,7 @@ def test_a_model_already_in_the_serving_folder_is_never_pushed_again(tmp_path):
     shutil.copytree(base / version, again)
     refused = _push(again, base)
     assert refused.get_int_custom_property("pushed") == 0
-    assert refused.get_int_custom_property(executor.IDENTICAL_VERSION_PROPERTY) == int(version)
+    assert refused.get_int_custom_property(properties.IDENTICAL_VERSION_PROPERTY) == int(version)
     assert _entries(base) == [version]
 
     # One byte of the weights different: a new model, pushed as a new version.

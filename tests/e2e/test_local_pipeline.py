@@ -295,18 +295,6 @@ def test_drifted_span_is_blocked_before_training(span_2_pushed, span_3_drifted):
     assert all({"feature", "measure", "value", "threshold", "action"} <= set(m) for m in measured)
 
 
-def test_the_next_normal_span_after_a_rejected_one_passes_against_the_last_passed(span_3_drifted, tmp_path):
-    project = _next_stage(span_3_drifted, tmp_path, new_data=True)
-    _write_span(project, 4, SPAN_2_CSV, 3000)  # span 2's rows again: normal against span 2, not against span 3
-    data_before = tree_digest(str(project["data"]))
-    result = run_pipeline(project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    summary = _summary(result)
-    assert summary["spans"] == [1, 2, 4] and summary["previous_span"] == 2  # span 3 left out, no file touched
-    assert summary["drift_verdict"] == "passed" and summary["drift"].startswith("passed"), summary["drift"]
-    assert tree_digest(str(project["data"])) == data_before
-
-
 def test_accept_drift_accepts_the_rejected_span_on_record(span_3_drifted, tmp_path):
     project = _next_stage(span_3_drifted, tmp_path, new_data=False)
     result = run_pipeline(project, "--accept-drift", "fare reform")
