@@ -9,7 +9,8 @@ from monitoring import summary as summary_lib
 # What each gate's failure means, in the report's words (any other failed node: see the run log).
 _GATES = {
     "DataGate": "the data does not match the schema (see Validation)",
-    "DriftGate": "the newest span drifted past a blocking threshold (see Drift)",
+    "DriftStop": "the newest span drifted past a blocking threshold (see Drift)",  # DriftGate records, it stops
+    "DriftGate": "the drift check itself failed (see the run log)",
 }
 
 

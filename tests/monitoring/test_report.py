@@ -229,11 +229,12 @@ def _leaves_the_page(requested: list[str]) -> list[str]:
 
 def test_the_verdict_names_the_gate_that_stopped_the_run():
     summary = summary_lib.RunSummary(
-        run_id="2026-01-01T00:00:00.000003", states={"WindowExampleGen": "COMPLETE", "DriftGate": "FAILED"}
+        run_id="2026-01-01T00:00:00.000003",
+        states={"WindowExampleGen": "COMPLETE", "DriftGate": "COMPLETE", "DriftStop": "FAILED"},
     )
     verdict = _Page(report_lib.render(report_lib.ReportData("chicago-taxi", summary))).sections["verdict"]
-    assert verdict.startswith("Verdict Stopped at DriftGate: nothing was pushed"), verdict
-    assert "Stopped by DriftGate: the newest span drifted past a blocking threshold (see Drift)" in verdict
+    assert verdict.startswith("Verdict Stopped at DriftStop: nothing was pushed"), verdict
+    assert "Stopped by DriftStop: the newest span drifted past a blocking threshold (see Drift)" in verdict
     assert "no comparison: the Evaluator did not run" in verdict and "Pushed version none" in verdict
 
 
