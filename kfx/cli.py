@@ -15,12 +15,12 @@ from kfx import (
     board_cmd,
     compile_cmd,
     config_cmd,
+    labels_cmd,
     lineage_cmd,
     monitor_cmd,
     options,
     predict_cmd,
     report_cmd,
-    rollout_cmd,
     run_cmd,
     serve_cmd,
     submit_cmd,
@@ -33,7 +33,7 @@ from runners.kubeflow.connection import BackendError, SubmitError
 from runners.local.run import RunFailed
 
 COMMANDS = (
-    run_cmd, compile_cmd, submit_cmd, serve_cmd, predict_cmd, rollout_cmd,
+    run_cmd, compile_cmd, submit_cmd, serve_cmd, predict_cmd, labels_cmd,
     lineage_cmd, board_cmd, monitor_cmd, report_cmd, config_cmd,
 )  # fmt: skip
 # Errors a command leaves to this module: each is one line on stderr (a traceback too with --verbose).

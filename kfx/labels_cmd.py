@@ -1,4 +1,4 @@
-"""`kfx promote` and `kfx rollback`: move a version label of the served model (serving.rollout)."""
+"""`kfx promote` and `kfx rollback`: move a version label of the served model (serving.labels)."""
 
 import argparse
 import os
@@ -33,22 +33,22 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_label_move(args: argparse.Namespace) -> int:
     """Plans the move (exit 2 if it cannot be done), applies it (exit 1 if the server refuses) and says what moved."""
     options.quiet_tensorflow()
-    from serving import rollout
+    from serving import labels
 
     try:
         model = serve_cmd.model_name(args)
         path = args.model_config_file or os.path.join(serve_cmd.serving_dir(args), serve_cmd.MODEL_CONFIG_FILE)
         base = os.path.join(serve_cmd.serving_dir(args), model)
         if args.command == "promote":
-            plan = rollout.promotion(path, model, base, args.version, args.label)
+            plan = labels.promotion(path, model, base, args.version, args.label)
         else:
-            plan = rollout.rollback(path, model, base, args.label)
-    except (ConfigError, rollout.RolloutError) as error:
+            plan = labels.rollback(path, model, base, args.label)
+    except (ConfigError, labels.LabelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     try:
-        live = rollout.apply_plan(plan, args.grpc_address)
-    except rollout.RolloutError as error:
+        live = labels.apply_plan(plan, args.grpc_address)
+    except labels.LabelError as error:
         print(f"error: {error}; label '{args.label}' and {path} are unchanged", file=sys.stderr)
         return options.EXIT_FAILED
     before = plan.before if plan.before is not None else "(none)"

@@ -29,7 +29,7 @@ ModelServerConfig = model_server_config_pb2.ModelServerConfig
 HEADER = "# TF Serving model config (ModelServerConfig, text format), written by `kfx promote` / `kfx rollback`.\n"
 
 
-class RolloutError(ValueError):
+class LabelError(ValueError):
     """A promotion or rollback that cannot be done; nothing was changed."""
 
 
@@ -46,7 +46,7 @@ def load(path: str) -> ModelServerConfig:
     try:
         return read_model_config_file(path)
     except ConfigError as error:
-        raise RolloutError(str(error)) from None
+        raise LabelError(str(error)) from None
 
 
 def write(path: str, config: ModelServerConfig) -> None:
@@ -70,7 +70,7 @@ def read_history(path: str) -> dict:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        raise RolloutError(f"{_history_path(path)} cannot be read ({error}); fix or delete it") from None
+        raise LabelError(f"{_history_path(path)} cannot be read ({error}); fix or delete it") from None
 
 
 def _write_history(path: str, history: dict) -> None:
@@ -81,12 +81,12 @@ def _write_history(path: str, history: dict) -> None:
 
 
 def model_config(config: ModelServerConfig, name: str):
-    """The ModelConfig named `name`, or RolloutError naming the models there are."""
+    """The ModelConfig named `name`, or LabelError naming the models there are."""
     for model in config.model_config_list.config:
         if model.name == name:
             return model
     known = ", ".join(m.name for m in config.model_config_list.config) or "none"
-    raise RolloutError(f"model '{name}' is not in the model config (models: {known})")
+    raise LabelError(f"model '{name}' is not in the model config (models: {known})")
 
 
 def _keep_versions(model, stack: dict, extra: set[int]) -> None:
@@ -104,13 +104,13 @@ def plan_promotion(config: ModelServerConfig, history: dict, model_name: str, ve
     on_disk = versions_lib.complete_versions(model.base_path)
     if version not in on_disk:
         listed = ", ".join(map(str, sorted(on_disk))) or "none"
-        raise RolloutError(
+        raise LabelError(
             f"version {version} of '{model_name}' is not a SavedModel under {model.base_path} "
             f"(versions there: {listed})"
         )
     previous = model.version_labels[label] if label in model.version_labels else None
     if previous == version:
-        raise RolloutError(f"label '{label}' already points at version {version}")
+        raise LabelError(f"label '{label}' already points at version {version}")
     stack = history.setdefault(model_name, {})
     _keep_versions(model, stack, {version} | ({previous} if previous is not None else set()))
     adding = ModelServerConfig()
@@ -129,7 +129,7 @@ def plan_rollback(config: ModelServerConfig, history: dict, model_name: str, lab
     moves = history.get(model_name, {}).get(label, [])
     current = model.version_labels[label] if label in model.version_labels else None
     if not moves or moves[-1]["to"] != current or moves[-1]["from"] is None:
-        raise RolloutError(
+        raise LabelError(
             f"nothing to roll back: label '{label}' of '{model_name}' has no earlier version recorded by `kfx promote`"
         )
     move = moves.pop()
@@ -158,23 +158,23 @@ def _target(config_path: str, model: str, base_path: str) -> tuple[ModelServerCo
 
 
 def promotion(config_path: str, model: str, base_path: str, version: str, label: str) -> Plan:
-    """Plans pointing `label` at `version`, a version number or 'latest' (the newest on disk); RolloutError if not."""
+    """Plans pointing `label` at `version`, a version number or 'latest' (the newest on disk); LabelError if not."""
     config, history = _target(config_path, model, base_path)
     served = model_config(config, model)
     if version == "latest":
         latest = versions_lib.latest_complete_version(served.base_path)
         if latest is None:
-            raise RolloutError(f"no pushed version under {served.base_path}: run `kfx run` first")
+            raise LabelError(f"no pushed version under {served.base_path}: run `kfx run` first")
         version = str(latest[0])
     if not (version.isascii() and version.isdigit()):
-        raise RolloutError(f"version '{version}' is not a version number (or 'latest')")
+        raise LabelError(f"version '{version}' is not a version number (or 'latest')")
     before = served.version_labels.get(label)
     adding, final, history = plan_promotion(config, history, model, int(version), label)
     return Plan(config_path, [adding, final], history, model, label, before, int(version))
 
 
 def rollback(config_path: str, model: str, base_path: str, label: str) -> Plan:
-    """Plans moving `label` back to the version it pointed at before its last promotion; RolloutError if none."""
+    """Plans moving `label` back to the version it pointed at before its last promotion; LabelError if none."""
     config, history = _target(config_path, model, base_path)
     final, history, (before, after) = plan_rollback(config, history, model, label)
     return Plan(config_path, [final], history, model, label, before, after)
@@ -200,9 +200,9 @@ def _wait_available(client: GrpcClient, model: str, version: int, timeout: float
             if status.state == AVAILABLE:
                 return
             if status.status.error_code:
-                raise RolloutError(f"version {version} failed to load: {status.status.error_message}")
+                raise LabelError(f"version {version} failed to load: {status.status.error_message}")
         time.sleep(0.2)
-    raise RolloutError(f"version {version} did not become AVAILABLE within {timeout:.0f} s")
+    raise LabelError(f"version {version} did not become AVAILABLE within {timeout:.0f} s")
 
 
 def apply(
@@ -228,7 +228,7 @@ def apply(
                 client.reload_config(step)
                 if index == 0:
                     _wait_available(client, model, version, wait_seconds)
-    except (RolloutError, ClientError) as error:
+    except (LabelError, ClientError) as error:
         if original is not None:
             write(path, original)
             if live:
@@ -236,7 +236,7 @@ def apply(
                     client.reload_config(original)
                 except ClientError:
                     pass
-        raise RolloutError(str(error)) from None
+        raise LabelError(str(error)) from None
     finally:
         if client is not None:
             client.close()
