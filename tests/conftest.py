@@ -27,6 +27,7 @@ from pipeline import config as config_lib
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_PATH = os.path.join(REPO, "configs", "chicago_taxi.yaml")
 TAXI_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
+SPAN_2_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-2", "data.csv")
 E2E_ROWS = 3000
 RUN_TIMEOUT = 1200  # seconds for one `kfx run` subprocess (about a minute on two free cores)
 E2E_TEST_TIMEOUT = RUN_TIMEOUT + 300  # an e2e test's body: a run of its own, and checks that outlive it a little
@@ -168,3 +169,48 @@ def pushed_taxi_model(e2e_span_1, e2e_project, tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("served") / "chicago_taxi"
     shutil.copytree(os.path.join(serving_dir(e2e_project), version), base / version)
     return {"base": str(base), "version": int(version)}
+
+
+def write_span(project, number, source, rows, change=None):
+    """Writes span `number` from the first `rows` rows of `source`, each passed through `change(index, row)`."""
+    span = project["data"] / f"span-{number}"
+    span.mkdir(exist_ok=True)
+    with open(source, newline="") as f_in, open(span / "data.csv", "w", newline="") as f_out:
+        reader = csv.DictReader(f_in)
+        writer = csv.DictWriter(f_out, fieldnames=reader.fieldnames)
+        writer.writeheader()
+        for index, row in enumerate(reader):
+            if index == rows:
+                break
+            writer.writerow(change(index, row) if change else row)
+
+
+def next_stage(parent: dict, root, new_data: bool) -> dict:
+    """The project of the stage after `parent`, under `root`: its workspace copied, with a copy of its data folder and
+    a config that reads it (to add a span), or with the parent's own data and config (whose cached work it reuses)."""
+    project = {**copy_workspace(parent, str(root / "ws")), "root": root}
+    if not new_data:
+        return project
+    shutil.copytree(parent["data"], root / "data")
+    with open(parent["config"]) as f:
+        raw = yaml.safe_load(f)
+    raw["data"]["path"] = str(root / "data")
+    (root / "config.yaml").write_text(yaml.safe_dump(raw))
+    return {**project, "data": root / "data", "config": str(root / "config.yaml")}
+
+
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def span_2_refused(e2e_project, e2e_span_1, tmp_path_factory) -> dict:
+    """Span 1's workspace and data copied, span 2 added, and a weak candidate (5 steps) run on them ("run")."""
+    project = next_stage(e2e_project, tmp_path_factory.mktemp("span-2-refused"), new_data=True)
+    write_span(project, 2, SPAN_2_CSV, 3000)
+    return {**project, "run": run_pipeline(project, "--train-steps", "5")}
+
+
+@pytest.fixture(scope="session")
+@runs_the_pipeline
+def span_2_pushed(span_2_refused, tmp_path_factory) -> dict:
+    """The weak candidate's workspace copied and the config's 300 steps run on the same data and config ("run")."""
+    project = next_stage(span_2_refused, tmp_path_factory.mktemp("span-2-pushed"), new_data=False)
+    return {**project, "run": run_pipeline(project)}

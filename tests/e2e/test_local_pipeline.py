@@ -10,12 +10,10 @@ stage's workspace never changes once built, so each test runs alone and in any o
   anything runs), unknown payment types (the data gate blocks it).
 """
 
-import csv
 import getpass
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +21,17 @@ import urllib.request
 
 import pytest
 import yaml
-from conftest import REPO, TAXI_CSV, copy_workspace, run_kfx, run_pipeline, runs_the_pipeline, serving_dir, tree_digest
+from conftest import (
+    REPO,
+    SPAN_2_CSV,
+    next_stage,
+    run_kfx,
+    run_pipeline,
+    runs_the_pipeline,
+    serving_dir,
+    tree_digest,
+    write_span,
+)
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
@@ -34,7 +42,6 @@ STANDARD_COMPONENTS = {
     "Pusher", "ImportSchemaGen",
 }  # fmt: skip
 OUR_COMPONENTS = {"WindowExampleGen", "DriftGate", "DriftStop", "DataGate", "ServingBaseline"}
-SPAN_2_CSV = os.path.join(os.path.dirname(os.path.dirname(TAXI_CSV)), "span-2", "data.csv")
 
 
 def _store(project):
@@ -66,55 +73,10 @@ def _summary(result: subprocess.CompletedProcess) -> dict:
         return json.load(f)
 
 
-def _write_span(project, number, source, rows, change=None):
-    """Writes span `number` from the first `rows` rows of `source`, each passed through `change(index, row)`."""
-    span = project["data"] / f"span-{number}"
-    span.mkdir(exist_ok=True)
-    with open(source, newline="") as f_in, open(span / "data.csv", "w", newline="") as f_out:
-        reader = csv.DictReader(f_in)
-        writer = csv.DictWriter(f_out, fieldnames=reader.fieldnames)
-        writer.writeheader()
-        for index, row in enumerate(reader):
-            if index == rows:
-                break
-            writer.writerow(change(index, row) if change else row)
-
-
-def _next_stage(parent: dict, root, new_data: bool) -> dict:
-    """The project of the stage after `parent`, under `root`: its workspace copied, with a copy of its data folder and
-    a config that reads it (to add a span), or with the parent's own data and config (whose cached work it reuses)."""
-    project = {**copy_workspace(parent, str(root / "ws")), "root": root}
-    if not new_data:
-        return project
-    shutil.copytree(parent["data"], root / "data")
-    with open(parent["config"]) as f:
-        raw = yaml.safe_load(f)
-    raw["data"]["path"] = str(root / "data")
-    (root / "config.yaml").write_text(yaml.safe_dump(raw))
-    return {**project, "data": root / "data", "config": str(root / "config.yaml")}
-
-
-@pytest.fixture(scope="session")
-@runs_the_pipeline
-def span_2_refused(e2e_project, e2e_span_1, tmp_path_factory) -> dict:
-    """Span 1's workspace and data copied, span 2 added, and a weak candidate (5 steps) run on them ("run")."""
-    project = _next_stage(e2e_project, tmp_path_factory.mktemp("span-2-refused"), new_data=True)
-    _write_span(project, 2, SPAN_2_CSV, 3000)
-    return {**project, "run": run_pipeline(project, "--train-steps", "5")}
-
-
-@pytest.fixture(scope="session")
-@runs_the_pipeline
-def span_2_pushed(span_2_refused, tmp_path_factory) -> dict:
-    """The weak candidate's workspace copied and the config's 300 steps run on the same data and config ("run")."""
-    project = _next_stage(span_2_refused, tmp_path_factory.mktemp("span-2-pushed"), new_data=False)
-    return {**project, "run": run_pipeline(project)}
-
-
 def _span_3(span_2_pushed, root, change) -> dict:
     """A copy of the pushed span 2 stage with a span 3 of its own: rows of span 2 passed through `change`."""
-    project = _next_stage(span_2_pushed, root, new_data=True)
-    _write_span(project, 3, SPAN_2_CSV, 3000, change)
+    project = next_stage(span_2_pushed, root, new_data=True)
+    write_span(project, 3, SPAN_2_CSV, 3000, change)
     return project
 
 
@@ -238,7 +200,7 @@ def test_new_span_trained_properly_beats_the_served_model_and_is_pushed(span_2_r
 def evaluation_changed(span_2_pushed, tmp_path_factory) -> dict:
     """The pushed span 2 stage copied, and run again after a change to the `evaluation` section only ("run")."""
     root = tmp_path_factory.mktemp("evaluation-changed")
-    project = _next_stage(span_2_pushed, root, new_data=False)
+    project = next_stage(span_2_pushed, root, new_data=False)
     with open(project["config"]) as f:
         raw = yaml.safe_load(f)
     raw["evaluation"]["thresholds"] = {"auc": 0.69}
@@ -296,7 +258,7 @@ def test_drifted_span_is_blocked_before_training(span_2_pushed, span_3_drifted):
 
 
 def test_accept_drift_accepts_the_rejected_span_on_record(span_3_drifted, tmp_path):
-    project = _next_stage(span_3_drifted, tmp_path, new_data=False)
+    project = next_stage(span_3_drifted, tmp_path, new_data=False)
     result = run_pipeline(project, "--accept-drift", "fare reform")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = _summary(result)
