@@ -27,7 +27,7 @@ class WebhookConfig:
         "KFX_ROLLOUT_WEBHOOK_URL",
         description="the name of an environment variable holding the webhook URL (wins over url), e.g. SLACK_URL",
     )
-    url: Url | None = Field(None, description="Webhook URL, if url_env's variable is not set; better kept out of files.")
+    url: Url | None = Field(None, description="Webhook URL if url_env's variable is unset; keep it out of files.")
     # A receiver that takes longer than this is down for our purposes; cron jobs must not hang on it.
     timeout_seconds: StrictFloat = Field(5.0, gt=0, le=60, description="Per attempt.")
     # Two retries with backoff (1 s, 2 s) ride out a receiver's restart; more would only delay the cron job.
