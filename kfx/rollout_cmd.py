@@ -87,6 +87,35 @@ def context(args: argparse.Namespace, config: config_lib.PipelineConfig):
     )
 
 
+def after_push(config: config_lib.PipelineConfig, workspace, version: str | None, console) -> int:
+    """`kfx run`'s switch (rollout.on_push): a version the run pushed starts a canary or shadow rollout, or, for a
+    model with no stable version yet, becomes stable. Exit 1 if the move failed, else 0 (a rollout already in
+    progress leaves the new version alone, with a note)."""
+    mode = config.rollout.on_push
+    if mode == "none" or version is None:
+        return 0
+    from rollout import actions, steps
+
+    model = config.serving.model_name
+    target = actions.Target(workspace.serving_dir, model, config.rollout.grpc_address)
+    rollout_context = steps.Context(target, config.rollout, workspace.metadata_path, "", "", "", "")
+    try:
+        if "stable" not in actions.labels_of(target):
+            outcome = steps.first_stable(rollout_context, int(version))
+        else:
+            outcome = steps.start(rollout_context, int(version), mode, None, "pushed by kfx run (rollout.on_push)")
+    except actions.MoveFailed as error:
+        console.write(f"rollout.on_push: {error}\n")
+        return options.EXIT_FAILED
+    except actions.RolloutError as error:
+        console.write(f"rollout.on_push: version {version} left alone: {error}\n")
+        return 0
+    console.write(format_outcome(outcome, rollout_context) + "\n")
+    for warning in outcome.warnings:
+        console.write(f"warning: {warning}\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when done (a wait and "nothing in rollout" included), 1 when a move failed, 2 on bad input."""
     options.quiet_tensorflow()

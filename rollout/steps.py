@@ -111,12 +111,12 @@ def first_stable(context: Context, version: int) -> Outcome:
     return _finish(context, Outcome("promote", version, reason, live=live), [])
 
 
-def step(context: Context) -> Outcome:
-    """Decides and acts once; with nothing in rollout, says so."""
+def step(context: Context, gathered: rules.Evidence | None = None) -> Outcome:
+    """Decides (on `gathered`, else on what `gather` finds now) and acts once; with nothing in rollout, says so."""
     rollout = actions.current(context.target)
     if rollout is None:
         return Outcome("none", None, f"nothing in rollout for '{context.target.model}' (no canary or shadow label)")
-    decision = rules.decide(gather(context, rollout), context.rules)
+    decision = rules.decide(gathered or gather(context, rollout), context.rules)
     outcome = Outcome(decision.action, rollout.candidate, decision.reason, decision.checks)
     if decision.action == "wait":
         return outcome
