@@ -2,8 +2,10 @@
 
 `promote(V, label)` pins V in the model's `specific` version policy and points the label at it; the version the
 label left stays loaded, so `rollback(label)` can point the label back at once. A history of label moves is kept
-next to the config (`<config>.history.json`), so rollbacks go back one promotion at a time. Versions that no label
-uses and no rollback needs are dropped from the policy (and unloaded).
+next to the config (`<config>.history.json`, each move with its time and, from `kfx rollout`, its reason), so
+rollbacks go back one promotion at a time. `relabel` moves several labels in one config and can remove a label (a
+removed label has nothing to roll back to). Versions that no label uses and no rollback needs are dropped from the
+policy (and unloaded).
 
 With a running server, both steps go through ModelService.HandleReloadConfigRequest, in TF Serving's safe order:
 first a config that adds the version, then (once it is AVAILABLE) the one that moves the label. A version that
