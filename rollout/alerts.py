@@ -72,6 +72,18 @@ def redact(text: str, url: str) -> str:
     return text
 
 
+def skew_alarms(report, report_path: str) -> list[dict[str, Any]]:
+    """One alarm body per version of a `kfx monitor` skew report (monitoring.skew.SkewReport) with skew past a
+    threshold."""
+    bodies = []
+    for version in report.versions:
+        if version.over:
+            past = ", ".join(f"{m.feature} {m.measure} {m.value:.4f} > {m.threshold:g}" for m in version.over)
+            bodies.append(message("alarm", version.model, int(version.version), "alarm", f"skew past a threshold: "
+                                  f"{past}", report=report_path, requests=version.requests))  # fmt: skip
+    return bodies
+
+
 def send(config: WebhookConfig, body: dict[str, Any], environ: Mapping[str, str] = os.environ) -> str | None:
     """Posts to the configured webhook, if there is one; returns a warning or None."""
     url, source = webhook(config, environ)

@@ -92,3 +92,22 @@ def test_a_receiver_that_answers_500_is_given_up_after_the_retries(retries):
     expected = f"the webhook ($X) did not take the alert after {retries + 1} attempt(s): HTTP 500 Internal Server Error"
     assert warning == expected
     assert len(broken.paths) == retries + 1
+
+
+def test_kfx_monitor_posts_one_alarm_per_skewed_version(receiver):
+    from monitoring.skew import SkewReport, VersionSkew
+    from monitoring.skew_compare import Measurement
+
+    skewed = VersionSkew("chicago_taxi", "2", 400, 400, "stats", [Measurement("fare", "median_change", 2.5, 0.7, True),
+                         Measurement("company", "infinity_norm", 0.1, 0.2, False)], [])  # fmt: skip
+    calm = VersionSkew(
+        "chicago_taxi", "1", 900, 900, "stats", [Measurement("fare", "median_change", 0.1, 0.7, False)], []
+    )
+    report = SkewReport("logs", [], "cfg.yaml", "2026-12-05T00:00:00+00:00", [calm, skewed], {})
+    (body,) = alerts.skew_alarms(report, "/ws/monitoring/skew-1.json")
+    assert (
+        body["text"]
+        == "[kfx rollout] chicago_taxi: alarm for version 2: skew past a threshold: fare median_change 2.5000 > 0.7"
+    )
+    assert body["report"] == "/ws/monitoring/skew-1.json" and body["requests"] == 400
+    assert alerts.send(WebhookConfig(url=receiver.url), body, environ={}) is None and receiver.bodies == [body]
