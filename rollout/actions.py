@@ -7,7 +7,9 @@ Label moves go through serving.labels: atomic files, a running server reloaded i
 history file with the reason of each move.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 
 from rollout import glue
@@ -15,6 +17,7 @@ from serving import labels
 from serving import versions as versions_lib
 
 MODEL_CONFIG_FILE = "models.config"  # as kfx serve and kfx promote: <serving dir>/models.config
+LOCK_FILE = ".rollout.lock"  # in the serving dir: one rollout move at a time (cron, kfx run's on_push, a user)
 MODES = ("canary", "shadow")
 
 
@@ -82,6 +85,21 @@ def current(target: Target) -> Rollout | None:
     return Rollout(target.model, mode, found[mode], found.get("stable"), share, started)
 
 
+@contextlib.contextmanager
+def _locked(target: Target, expected: "Rollout | None" = None):
+    """Holds the serving folder's rollout lock (without waiting) and checks the rollout is still `expected`."""
+    os.makedirs(target.serving_dir, exist_ok=True)
+    with open(os.path.join(target.serving_dir, LOCK_FILE), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RolloutError(f"another kfx rollout is moving the labels of '{target.model}' now; try again") from None
+        if expected is not None and current(target) != expected:
+            raise RolloutError(f"the {expected.mode} of version {expected.candidate} changed while this step decided; "
+                               "nothing was moved, the next step decides again")  # fmt: skip
+        yield
+
+
 def _route(target: Target, mode: str | None, share: float) -> None:
     weight = share if mode == "canary" else 0.0
     glue.write_route(target.routing_path, target.model, weight, share if mode == "shadow" else 0.0)
@@ -120,32 +138,38 @@ def start(target: Target, version: int, mode: str, share: float, reason: str) ->
     if running is not None:
         raise RolloutError(f"version {running.candidate} is already in {running.mode} since {running.started}: "
                            "let `kfx rollout step` finish it, or `kfx rollout abort`")  # fmt: skip
-    before = glue.read_routes(target.routing_path).get(target.model)
-    _route(target, mode, share)
-    try:
-        return _move(target, {mode: version}, reason)
-    except RolloutError:
-        if before is None:
-            _route(target, None, 0.0)
-        else:
-            glue.write_route(target.routing_path, target.model, before["canary_weight"], before["shadow_sample"])
-        raise
+    with _locked(target):
+        if current(target) is not None:
+            raise RolloutError(f"another rollout of '{target.model}' started meanwhile")
+        before = glue.read_routes(target.routing_path).get(target.model)
+        _route(target, mode, share)
+        try:
+            return _move(target, {mode: version}, reason)
+        except RolloutError:
+            if before is None:
+                _route(target, None, 0.0)
+            else:
+                glue.write_route(target.routing_path, target.model, before["canary_weight"], before["shadow_sample"])
+            raise
 
 
 def promote(target: Target, rollout: Rollout, reason: str) -> bool:
     """`stable` to the candidate and its label removed, then its weight to 0."""
-    live = _move(target, {"stable": rollout.candidate, rollout.mode: None}, reason)
-    _route(target, None, 0.0)
-    return live
+    with _locked(target, rollout):
+        live = _move(target, {"stable": rollout.candidate, rollout.mode: None}, reason)
+        _route(target, None, 0.0)
+        return live
 
 
 def roll_back(target: Target, rollout: Rollout, reason: str) -> bool:
     """The weight to 0, then the candidate's label removed (its version unloaded)."""
-    _route(target, None, 0.0)
-    return _move(target, {rollout.mode: None}, reason)
+    with _locked(target, rollout):
+        _route(target, None, 0.0)
+        return _move(target, {rollout.mode: None}, reason)
 
 
 def first_stable(target: Target, version: int, reason: str) -> bool:
     """Points `stable` at the first version of a model that has none (nothing to compare a canary with)."""
-    _route(target, None, 0.0)
-    return _move(target, {"stable": version}, reason)
+    with _locked(target):
+        _route(target, None, 0.0)
+        return _move(target, {"stable": version}, reason)

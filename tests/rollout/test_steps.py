@@ -140,3 +140,20 @@ def test_start_refuses_a_second_rollout_and_a_model_without_stable(context):
     os.remove(context.target.config_path)
     with pytest.raises(actions.RolloutError, match="no stable version to compare a canary with"):
         steps.start(context, 3, "canary", None)
+
+
+def test_one_move_at_a_time_and_a_decision_on_a_changed_rollout_moves_nothing(context):
+    import fcntl
+
+    with open(os.path.join(context.target.serving_dir, actions.LOCK_FILE), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as another kfx rollout in the middle of a move
+        with pytest.raises(actions.RolloutError, match="another kfx rollout is moving the labels of 'toy' now"):
+            steps.start(context, 2, "canary", None)
+    assert routing(context) is None
+    steps.start(context, 2, "canary", None)
+    decided_on = actions.current(context.target)
+    steps.abort(context, "meanwhile")
+    steps.start(context, 3, "canary", None)
+    with pytest.raises(actions.RolloutError, match="the canary of version 2 changed while this step decided"):
+        actions.promote(context.target, decided_on, "stale")
+    assert version_labels(context) == {"stable": 1, "canary": 3}
