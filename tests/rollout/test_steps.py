@@ -60,6 +60,8 @@ def test_canary_start_then_promotion_moves_routing_and_labels_and_records_why(co
     config = labels.load(context.target.config_path).model_config_list.config[0]
     assert list(config.model_version_policy.specific.versions) == [1, 2]
     assert steps.step(context).action == "none"
+    plan = labels.rollback(context.target.config_path, "toy", context.target.base_path, "stable")
+    assert (plan.before, plan.after) == (2, 1)  # `kfx rollback` can still undo the automatic promotion
 
 
 def _skew_report(context, version: str, over: bool) -> str:
