@@ -2,7 +2,8 @@
 
 `kfx run` runs the pipeline locally (runners.local); `kfx compile`, `kfx compile-monitor` and `kfx submit` take it to
 Kubeflow (runners.kubeflow); `kfx serve`, `kfx predict`, `kfx promote` and `kfx rollback` serve the pushed model
-(serving); `kfx lineage`, `kfx board`, `kfx report` and `kfx monitor` read what the runs recorded (monitoring).
+(serving); `kfx rollout` canaries or shadows a pushed version and promotes or rolls it back (rollout); `kfx lineage`,
+`kfx board`, `kfx report` and `kfx monitor` read what the runs recorded (monitoring).
 """
 
 import argparse
@@ -21,6 +22,7 @@ from kfx import (
     options,
     predict_cmd,
     report_cmd,
+    rollout_cmd,
     run_cmd,
     serve_cmd,
     submit_cmd,
@@ -33,7 +35,7 @@ from runners.kubeflow.connection import BackendError, SubmitError
 from runners.local.run import RunFailed
 
 COMMANDS = (
-    run_cmd, compile_cmd, submit_cmd, serve_cmd, predict_cmd, labels_cmd,
+    run_cmd, compile_cmd, submit_cmd, serve_cmd, predict_cmd, labels_cmd, rollout_cmd,
     lineage_cmd, board_cmd, monitor_cmd, report_cmd, config_cmd,
 )  # fmt: skip
 # Errors a command leaves to this module: each is one line on stderr (a traceback too with --verbose).

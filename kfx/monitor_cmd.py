@@ -4,7 +4,8 @@ Reads the PredictionLog files the server writes when the model's `logging_config
 by lineage the training statistics of each version that answered, and compares them with TFDV's skew comparators
 (thresholds: the `skew` section of the configuration). Writes a JSON and an HTML report. Exit code 0: no skew past
 a threshold; 1: skew past a threshold; 2: bad input (no or unreadable logs, a version this workspace never pushed,
-ML Metadata unreachable). On Kubeflow, `kfx compile-monitor` puts this command in a one-task pipeline for a recurring
+ML Metadata unreachable); skew past a threshold is also posted to the webhook of the `rollout` section, if one is
+set. On Kubeflow, `kfx compile-monitor` puts this command in a one-task pipeline for a recurring
 run (runners/kubeflow/monitor.py): any non-zero exit fails that run, which is the alert.
 
 Logs, training statistics and reports may be local paths or gs:// URIs (tf.io.gfile); ML Metadata is the workspace's
@@ -80,7 +81,19 @@ def run(args: argparse.Namespace) -> int:
         return options.EXIT_BAD_INPUT
     print(summary(report))
     print(f"report: {json_path}\n        {html_path}")
+    _alert(config, report, json_path)
     return EXIT_SKEW if report.skewed else 0
+
+
+def _alert(config, report: "SkewReport", json_path: str) -> None:
+    """Posts each skewed version to the webhook of the config's rollout section, if one is set; a receiver that
+    is down is a warning, the exit code stays the check's."""
+    from rollout import alerts
+
+    for body in alerts.skew_alarms(report, json_path):
+        warning = alerts.send(config.rollout.webhook, body)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def summary(report: "SkewReport") -> str:

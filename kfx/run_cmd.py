@@ -3,7 +3,8 @@
 import argparse
 import sys
 
-from kfx import options
+from kfx import options, rollout_cmd
+from pipeline import config as config_lib
 from runners import cpus
 from runners.local import run as local_run
 
@@ -60,5 +61,7 @@ def run_local(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         accept_drift=args.accept_drift,
     )
-    local_run.run(run_options, sys.stdout)
-    return 0
+    summary = local_run.run(run_options, sys.stdout)
+    # rollout.on_push: a pushed version goes to canary or shadow instead of leaving the labels alone.
+    config = config_lib.load(args.config)
+    return rollout_cmd.after_push(config, run_options.workspace, summary.get("pushed_version"), sys.stdout)

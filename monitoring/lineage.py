@@ -27,6 +27,7 @@ from components.atomic_pusher import properties as pusher_properties
 from components.champion_evaluator import properties as evaluator_properties
 from components.serving_baseline import executor as baseline_executor
 from components.window_example_gen import window as window_executor
+from monitoring import decisions as decisions_lib
 from monitoring import store as store_lib
 
 Event = metadata_store_pb2.Event
@@ -74,6 +75,9 @@ class Lineage:
     version: int
     path: str
     steps: list[Step]
+    # What `kfx rollout` decided about the version (start, promote, rollback), oldest first: when and why it went
+    # live or was withdrawn.
+    decisions: list[decisions_lib.RolloutDecision] = dataclasses.field(default_factory=list)
 
     def step(self, node: str) -> Step | None:
         return next((s for s in self.steps if s.node == node), None)
@@ -214,7 +218,7 @@ def served_lineage(store: metadata_store.MetadataStore, version: str | None = No
     steps += _checks(graph, examples)
     steps.append(example_gen)
     path = store_lib.custom(pushed[version], "pushed_destination") or ""
-    return Lineage(version=int(version), path=path, steps=steps)
+    return Lineage(int(version), path, steps, decisions_lib.about(store, pushed[version]))
 
 
 def _checks(graph: _Graph, examples: metadata_store_pb2.Artifact) -> list[Step]:
@@ -251,6 +255,12 @@ def format_lineage(lineage: Lineage) -> str:
             lines.append(f"  {'':<22} {key}: {uri}")
         for key, value in step.details.items():
             lines.append(f"  {'':<22} {key}: {value}")
+    if lineage.decisions:
+        lines.append("  rollout decisions (kfx rollout):")
+    for decision in lineage.decisions:
+        lines.append(
+            f"    {decision.time}  {decision.action:<8} {decision.reason}  (execution {decision.execution_id})"
+        )
     return "\n".join(lines)
 
 

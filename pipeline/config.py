@@ -23,6 +23,7 @@ from models.features import FeatureConfig, LabelRule
 from models.hparams import HParams
 from pipeline import config_errors
 from pipeline.config_checks import DriftConfig, SkewConfig
+from pipeline.config_rollout import RolloutConfig
 from pipeline.config_types import Column, Count, Share, Value, section
 
 # Evaluation metrics a threshold can name, mapped to their TFMA metric class.
@@ -227,6 +228,7 @@ class ConfigFile:
     serving: ServingConfig
     drift: DriftConfig = DriftConfig()
     skew: SkewConfig = SkewConfig()
+    rollout: RolloutConfig = RolloutConfig()
 
     def __post_init__(self) -> None:
         model_inputs = self.features.numeric + self.features.bucketized + self.features.categorical
@@ -259,6 +261,7 @@ class PipelineConfig:
     serving: ServingConfig
     drift: DriftConfig
     skew: SkewConfig
+    rollout: RolloutConfig = RolloutConfig()
 
 
 _FILE = pydantic.TypeAdapter(ConfigFile)
@@ -314,6 +317,7 @@ def parse(raw: Any, path: str) -> PipelineConfig:
         serving=file.serving,
         drift=file.drift,
         skew=file.skew,
+        rollout=file.rollout,
     )
 
 

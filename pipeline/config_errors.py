@@ -59,8 +59,9 @@ def _message(problem: Any, schema: dict[str, Any]) -> str:
     if kind in ("string_too_short", "too_short"):
         return f"{key} must not be empty"
     if kind == "literal_error":
-        hint = difflib.get_close_matches(str(value), node.get("enum", []), n=1)
-        choices = ", ".join(f"'{choice}'" for choice in node.get("enum", []))
+        allowed = node.get("enum", [node["const"]] if "const" in node else [])  # a one-value Literal is a const
+        hint = difflib.get_close_matches(str(value), allowed, n=1)
+        choices = ", ".join(f"'{choice}'" for choice in allowed)
         return f"{key} must be one of {choices}, got {_show(value)}" + (f"; did you mean '{hint[0]}'?" if hint else "")
     if kind in _OUT_OF_RANGE:
         percent = node.get("maximum") == 1 and isinstance(value, (int, float)) and 1 < value <= 100

@@ -2,8 +2,10 @@
 
 `promote(V, label)` pins V in the model's `specific` version policy and points the label at it; the version the
 label left stays loaded, so `rollback(label)` can point the label back at once. A history of label moves is kept
-next to the config (`<config>.history.json`), so rollbacks go back one promotion at a time. Versions that no label
-uses and no rollback needs are dropped from the policy (and unloaded).
+next to the config (`<config>.history.json`, each move with its time and, from `kfx rollout`, its reason), so
+rollbacks go back one promotion at a time. `relabel` moves several labels in one config and can remove a label (a
+removed label has nothing to roll back to). Versions that no label uses and no rollback needs are dropped from the
+policy (and unloaded).
 
 With a running server, both steps go through ModelService.HandleReloadConfigRequest, in TF Serving's safe order:
 first a config that adds the version, then (once it is AVAILABLE) the one that moves the label. A version that
@@ -90,34 +92,59 @@ def model_config(config: ModelServerConfig, name: str):
 
 
 def _keep_versions(model, stack: dict, extra: set[int]) -> None:
-    """Pins the labelled versions, each label's rollback target and `extra` in a specific policy."""
+    """Pins the labelled versions, each label's rollback target and `extra` in a specific policy (a removed label
+    has no rollback target)."""
     keep = set(model.version_labels.values()) | extra
-    keep |= {moves[-1]["from"] for moves in stack.values() if moves and moves[-1]["from"] is not None}
+    keep |= {moves[-1]["from"] for moves in stack.values() if _rollback_target(moves) is not None}
     model.model_version_policy.specific.versions[:] = sorted(keep)
 
 
-def plan_promotion(config: ModelServerConfig, history: dict, model_name: str, version: int, label: str):
+def _rollback_target(moves: list[dict]) -> int | None:
+    return moves[-1]["from"] if moves and moves[-1]["to"] is not None else None
+
+
+def plan_promotion(
+    config: ModelServerConfig, history: dict, model_name: str, version: int, label: str, reason: str = ""
+):
     """(config that only adds the version, config that also moves the label, new history)."""
+    return plan_moves(config, history, model_name, {label: version}, reason)
+
+
+def plan_moves(
+    config: ModelServerConfig, history: dict, model_name: str, moves: dict[str, int | None], reason: str = ""
+):
+    """Several label moves at once (None removes the label): (config that only adds the new versions, config with
+    every move, new history). Each move is recorded in the history with its time and `reason`."""
     updated = ModelServerConfig()
     updated.CopyFrom(config)
     model = model_config(updated, model_name)
     on_disk = versions_lib.complete_versions(model.base_path)
-    if version not in on_disk:
-        listed = ", ".join(map(str, sorted(on_disk))) or "none"
-        raise LabelError(
-            f"version {version} of '{model_name}' is not a SavedModel under {model.base_path} "
-            f"(versions there: {listed})"
-        )
-    previous = model.version_labels[label] if label in model.version_labels else None
-    if previous == version:
-        raise LabelError(f"label '{label}' already points at version {version}")
     stack = history.setdefault(model_name, {})
-    _keep_versions(model, stack, {version} | ({previous} if previous is not None else set()))
+    current = dict(model.version_labels)
+    for label, version in moves.items():
+        if version is not None and version not in on_disk:
+            listed = ", ".join(map(str, sorted(on_disk))) or "none"
+            raise LabelError(
+                f"version {version} of '{model_name}' is not a SavedModel under {model.base_path} "
+                f"(versions there: {listed})"
+            )
+        if current.get(label) == version:
+            raise LabelError(
+                f"label '{label}' already points at version {version}"
+                if version is not None
+                else f"'{model_name}' has no label '{label}' to remove"
+            )
+    _keep_versions(model, stack, {v for v in moves.values() if v is not None} | set(current.values()))
     adding = ModelServerConfig()
     adding.CopyFrom(updated)
-    model.version_labels[label] = version
-    stack.setdefault(label, []).append({"from": previous, "to": version, "at": _now()})
-    _keep_versions(model, stack, {version})
+    for label, version in moves.items():
+        if version is None:
+            del model.version_labels[label]
+        else:
+            model.version_labels[label] = version
+        move = {"from": current.get(label), "to": version, "at": _now()}
+        stack.setdefault(label, []).append({**move, "reason": reason} if reason else move)
+    _keep_versions(model, stack, set())
     return adding, updated, history
 
 
@@ -128,7 +155,7 @@ def plan_rollback(config: ModelServerConfig, history: dict, model_name: str, lab
     model = model_config(updated, model_name)
     moves = history.get(model_name, {}).get(label, [])
     current = model.version_labels[label] if label in model.version_labels else None
-    if not moves or moves[-1]["to"] != current or moves[-1]["from"] is None:
+    if _rollback_target(moves) is None or moves[-1]["to"] != current:
         raise LabelError(
             f"nothing to roll back: label '{label}' of '{model_name}' has no earlier version recorded by `kfx promote`"
         )
@@ -148,7 +175,7 @@ class Plan:
     model: str
     label: str
     before: int | None
-    after: int
+    after: int | None  # None: the label was removed
 
 
 def _target(config_path: str, model: str, base_path: str) -> tuple[ModelServerConfig, dict]:
@@ -171,6 +198,17 @@ def promotion(config_path: str, model: str, base_path: str, version: str, label:
     before = served.version_labels.get(label)
     adding, final, history = plan_promotion(config, history, model, int(version), label)
     return Plan(config_path, [adding, final], history, model, label, before, int(version))
+
+
+def relabel(config_path: str, model: str, base_path: str, moves: dict[str, int | None], reason: str) -> Plan:
+    """Plans several label moves applied together (None removes a label), each recorded with `reason`."""
+    config, history = _target(config_path, model, base_path)
+    current = dict(model_config(config, model).version_labels)
+    adding, final, history = plan_moves(config, history, model, moves, reason)
+    added = [version for version in moves.values() if version is not None]
+    label = next(iter(moves))
+    steps = [adding, final] if added else [final]
+    return Plan(config_path, steps, history, model, label, current.get(label), added[0] if added else None)
 
 
 def rollback(config_path: str, model: str, base_path: str, label: str) -> Plan:
@@ -211,10 +249,10 @@ def apply(
     history: dict,
     server: str | None,
     model: str,
-    version: int,
+    version: int | None,
     wait_seconds: float = 300,
 ) -> bool:
-    """Writes each step and, with a reachable server, reloads it (waiting for `version` after the first step).
+    """Writes each step and, with a reachable server, reloads it (waiting for `version`, if any, after the first).
 
     Returns whether a server took the change. On failure the file and the server go back to the original config.
     """
@@ -226,7 +264,7 @@ def apply(
             write(path, step)
             if live:
                 client.reload_config(step)
-                if index == 0:
+                if index == 0 and version is not None:
                     _wait_available(client, model, version, wait_seconds)
     except (LabelError, ClientError) as error:
         if original is not None:
