@@ -3,6 +3,7 @@
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         rollout_context = context(args, config_lib.load(args.config))
         if args.action == "status":
             found = steps.status(rollout_context, alert=args.alert)
-            print(json.dumps(found, indent=2, default=str) if args.json else format_status(found))
+            print(_json(found) if args.json else format_status(found))
             for warning in found.get("warnings", []):
                 print(f"warning: {warning}", file=sys.stderr)
             return 0
@@ -144,12 +145,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     if getattr(args, "json", False):
-        print(json.dumps(_outcome_dict(outcome), indent=2, default=str))
+        print(_json(_outcome_dict(outcome)))
     else:
         print(format_outcome(outcome, rollout_context))
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _json(found) -> str:
+    """Strict JSON: a p99 above the histogram's last bucket (infinite) becomes null, which every parser reads."""
+
+    def finite(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: finite(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(item) for item in value]
+        return value
+
+    return json.dumps(finite(found), indent=2, default=str, allow_nan=False)
 
 
 def _outcome_dict(outcome) -> dict:
