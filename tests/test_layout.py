@@ -1,5 +1,6 @@
 """The layout rules, read from the sources with `ast` (nothing of the project is imported), so they hold as it grows:
-- imports point one way: models <- pipeline <- monitoring <- runners <- kfx; components and serving stand alone;
+- imports point one way: models <- pipeline <- monitoring <- runners <- kfx, monitoring <- feedback <- kfx;
+  components and serving stand alone;
 - no import cycle between modules of the project, imports inside functions included;
 - every third-party import is a distribution setup.py declares, not one that merely comes with another.
 """
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("models", "pipeline", "components", "monitoring", "serving", "runners", "kfx", "bench")
+PACKAGES = ("models", "pipeline", "components", "monitoring", "serving", "runners", "feedback", "kfx", "bench")
 # Which of our other packages each one may import.
 ALLOWED = {
     "models": set(),
@@ -22,6 +23,7 @@ ALLOWED = {
     "serving": set(),
     "monitoring": {"pipeline", "models", "components", "serving"},
     "runners": {"monitoring", "pipeline", "models", "components", "serving"},
+    "feedback": {"monitoring", "pipeline", "serving"},  # issue 15's contract
     "kfx": set(PACKAGES) - {"kfx", "bench"},
     "bench": set(PACKAGES) - {"bench"},
 }
