@@ -130,7 +130,7 @@ def parse_time(value: Any) -> float:
 def read(path: str) -> tuple[list[store.Outcome], list[BadRow]]:
     """The valid outcomes of a CSV or JSON lines file (by suffix; otherwise by its first character) and its bad rows."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # utf-8-sig: spreadsheets start CSVs with a BOM
             text = f.read()
     except (OSError, UnicodeDecodeError) as error:
         raise FeedbackError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
