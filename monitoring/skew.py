@@ -13,7 +13,7 @@ import dataclasses
 import datetime
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
@@ -26,11 +26,14 @@ from tensorflow_serving.apis import input_pb2, prediction_log_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from models.signatures import EXAMPLES_INPUT, EXAMPLES_SIGNATURE
-from monitoring import artifacts, lineage, request_logs, skew_compare
+from monitoring import artifacts, lineage, online_output, request_logs, skew_compare
 from monitoring.request_logs import LogError, absolute, log_files, one_line
 from monitoring.skew_compare import Anomaly, Measurement
 from pipeline.config import PipelineConfig
 from serving import tensors
+
+if TYPE_CHECKING:
+    from monitoring.online import OnlineReport
 
 TRAIN_SPLIT = "train"  # the split the model was trained on
 SKEW_TEMPLATE = "skew.html.j2"  # in monitoring/templates/
@@ -238,11 +241,13 @@ def load_training_statistics(
     raise lineage.LineageError(f"version {version}: the training statistics in {statistics.uri} {problem}")
 
 
-def write_reports(report: SkewReport, json_path: str, html_path: str) -> None:
-    """Writes the report as JSON and as one self-contained HTML page (inline CSS, no scripts, no links)."""
+def write_reports(report: SkewReport, json_path: str, html_path: str, online: "OnlineReport | None" = None) -> None:
+    """Writes the report as JSON and as one self-contained HTML page (inline CSS, no scripts, no links); with
+    `online`, both carry the online quality section too."""
     environment = jinja2.Environment(loader=jinja2.PackageLoader("monitoring", "templates"), autoescape=True)
-    page = environment.get_template(SKEW_TEMPLATE).render(report=report)
-    for path, text in ((json_path, json.dumps(report.to_dict(), indent=2) + "\n"), (html_path, page)):
+    page = environment.get_template(SKEW_TEMPLATE).render(report=report, online=online, interval=online_output.interval)
+    data = report.to_dict() | ({"online": online.to_dict()} if online is not None else {})
+    for path, text in ((json_path, json.dumps(data, indent=2) + "\n"), (html_path, page)):
         try:
             tf.io.gfile.makedirs(os.path.dirname(absolute(path)))
             with tf.io.gfile.GFile(path, "w") as f:
