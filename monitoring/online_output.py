@@ -34,11 +34,11 @@ def _number(value: float | None, digits: int = 3, sign: bool = False) -> str:
     return "n/a" if value is None else f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
-def interval(estimate: Estimate, sign: bool = False) -> str:
+def interval(estimate: Estimate, sign: bool = False, digits: int = 3) -> str:
     """`0.912 [0.890, 0.934]`, `0.912` without an interval, `n/a` without a value."""
-    text = _number(estimate.value, sign=sign)
+    text = _number(estimate.value, digits, sign)
     if estimate.value is not None and estimate.low is not None:
-        text += f" [{_number(estimate.low, sign=sign)}, {_number(estimate.high, sign=sign)}]"
+        text += f" [{_number(estimate.low, digits, sign)}, {_number(estimate.high, digits, sign)}]"
     return text
 
 
@@ -68,7 +68,7 @@ def summary(report: OnlineReport) -> str:
         )
         lines.append(
             f"  {c.candidate_route} {c.candidate_version} - stable {c.baseline_version}, {c.measure}: "
-            f"{interval(c.difference, sign=True)} ({kind})"
+            f"{interval(c.difference, sign=True, digits=4)} ({kind})"
             + (f": {c.difference.reason}" if c.difference.value is None else "")
         )
     for v in report.versions:

@@ -183,3 +183,19 @@ def test_windows_retries_other_models_entries_without_ids_and_every_log_type(tmp
     with pytest.raises(ValueError, match="last must be at least 1"):
         online.measure(logs, outcomes, MODEL, last=0)
     assert os.path.exists(outcomes)
+
+
+def test_the_skew_report_carries_the_online_section_only_when_measured(tmp_path):
+    from monitoring import skew  # TFDV and TFX's file helpers: imported by this test only
+
+    logs = write_logs(str(tmp_path / "logs"), [Logged("a", 1, "stable", [0.3]), Logged("b", 1, "stable", [0.8])])
+    quality = online.measure(logs, _store(str(tmp_path / "o.sqlite"), {("a", 0): 0, ("b", 0): 1}), MODEL)
+    report = skew.SkewReport(logs, [], "config.yaml", "now", [], {})
+    skew.write_reports(report, str(tmp_path / "with.json"), str(tmp_path / "with.html"), quality)
+    skew.write_reports(report, str(tmp_path / "without.json"), str(tmp_path / "without.html"))
+    with_online = json.loads((tmp_path / "with.json").read_text())
+    assert with_online["online"]["versions"][0]["auc"]["value"] == 1.0
+    assert with_online["online"]["versions"][0]["auc"]["reason"].startswith("no variance with 1 positive")
+    assert "Online quality of chicago_taxi" in (tmp_path / "with.html").read_text()
+    assert "online" not in json.loads((tmp_path / "without.json").read_text())
+    assert "Online quality" not in (tmp_path / "without.html").read_text()
