@@ -11,8 +11,10 @@ import csv
 import dataclasses
 import datetime
 import json
+import math
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pydantic
@@ -25,6 +27,7 @@ REQUIRED = ("request_id", "label")
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 REQUEST_ID = re.compile(r"[!-~]{1,128}")  # the server's rule: 1..128 printable ASCII characters, no spaces
 LABELS = {"0": 0, "1": 1, "false": 0, "true": 1}
+MAX_ROW = 2**31 - 1  # rows of one request; also keeps the value inside SQLite's integers
 
 
 class FeedbackError(ValueError):
@@ -94,10 +97,10 @@ class OutcomeRow(pydantic.BaseModel):
         if value is None or value == "":
             return 0
         if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ROW:
             return value
-        raise ValueError("expected a whole number of at least 0 (the row of the request)")
+        raise ValueError(f"expected a whole number from 0 to {MAX_ROW} (the row of the request)")
 
     @pydantic.field_validator("time", mode="before")
     @classmethod
@@ -109,13 +112,16 @@ class OutcomeRow(pydantic.BaseModel):
 
 def parse_time(value: Any) -> float:
     """Seconds since the epoch from epoch seconds or ISO 8601 (UTC when it names no zone); ValueError otherwise."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     if isinstance(value, str):
         try:
-            return float(value)
+            seconds = float(value)
         except ValueError:
             pass
+        else:
+            if math.isfinite(seconds):
+                return seconds
         try:
             moment = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
@@ -156,7 +162,7 @@ def read(path: str) -> tuple[list[store.Outcome], list[BadRow]]:
 
 def _csv_rows(path: str, text: str) -> list[tuple[int, dict | BadRow]]:
     reader = csv.reader(text.splitlines())
-    header = [name.strip() for name in next(reader)]
+    header = [name.strip() for name in next(_checked(path, reader))]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise FeedbackError(
@@ -164,7 +170,7 @@ def _csv_rows(path: str, text: str) -> list[tuple[int, dict | BadRow]]:
             f"columns: {', '.join(COLUMNS)} (row and time optional)"
         )
     rows = []
-    for values in reader:
+    for values in _checked(path, reader):
         line = reader.line_num
         if not any(value.strip() for value in values):
             continue
@@ -174,6 +180,14 @@ def _csv_rows(path: str, text: str) -> list[tuple[int, dict | BadRow]]:
             continue
         rows.append((line, {name: value.strip() for name, value in zip(header, values, strict=True)}))
     return rows
+
+
+def _checked(path: str, reader) -> Iterator[list[str]]:
+    """The CSV reader's rows; a line it cannot parse at all (a NUL byte, a field past the size limit) stops the file."""
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise FeedbackError(f"{path} line {reader.line_num}: not CSV ({error})") from None
 
 
 def _json_lines(path: str, text: str) -> list[tuple[int, dict | BadRow]]:

@@ -89,10 +89,28 @@ class OnlineReport:
         """The entry of a (version, route), if it answered in the window."""
         return next((v for v in self.versions if v.version == str(version) and v.route == route), None)
 
+    def comparison(
+        self, candidate_version: str, measure: str, baseline_version: str | None = None
+    ) -> Comparison | None:
+        """The comparison of a candidate version with stable (the given stable version, else the first) on a
+        measure (AUC or LOG_LOSS), if both answered in the window."""
+        return next(
+            (
+                c
+                for c in self.comparisons
+                if c.candidate_version == str(candidate_version)
+                and c.measure == measure
+                and (baseline_version is None or c.baseline_version == str(baseline_version))
+            ),
+            None,
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (None for values not computed, never NaN)."""
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
+        """`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2)
 
 

@@ -89,6 +89,7 @@ def test_bad_rows_are_named_by_line_column_and_value_and_the_good_ones_stored(tm
     lines = tmp_path / "bad.jsonl"
     lines.write_text(
         '{"request_id": "j1", "label": 1}\nnot json\n[1, 2]\n{"label": 1}\n{"request_id": "j2", "label": 2}\n'
+        '{"request_id": "j3", "label": 1, "row": 9999999999}\n{"request_id": "j4", "label": 1, "time": NaN}\n'
     )
     result = ingest.ingest([str(csv_file), str(lines)], str(tmp_path / "o.sqlite"))
     assert result.new == 2
@@ -104,6 +105,8 @@ def test_bad_rows_are_named_by_line_column_and_value_and_the_good_ones_stored(tm
         ("bad.jsonl", 3, None, "[1, 2]"),
         ("bad.jsonl", 4, "request_id", ""),
         ("bad.jsonl", 5, "label", "2"),
+        ("bad.jsonl", 6, "row", "9999999999"),
+        ("bad.jsonl", 7, "time", "nan"),
     ]
     messages = [str(bad) for bad in result.bad]
     assert messages[0].endswith("line 3, column label: 'maybe': expected 0, 1, true or false")
@@ -113,7 +116,11 @@ def test_bad_rows_are_named_by_line_column_and_value_and_the_good_ones_stored(tm
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("", "is empty"), ("id,label\nr1,1\n", r"the header has no request_id column \(it has: id, label\)")],
+    [
+        ("", "is empty"),
+        ("id,label\nr1,1\n", r"the header has no request_id column \(it has: id, label\)"),
+        ("request_id,label\nr1,1\nr\0,1\n", r"bad.csv line 3: not CSV \(line contains NUL\)"),
+    ],
 )
 def test_a_file_that_cannot_be_read_stores_nothing(tmp_path, text, expected):
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"

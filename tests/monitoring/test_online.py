@@ -129,6 +129,7 @@ def test_shadow_against_stable_is_paired_and_canary_against_stable_is_not(tmp_pa
     logs = write_logs(str(tmp_path / "logs"), stable + shadow + canary)
     report = online.measure(logs, _store(str(tmp_path / "o.sqlite"), {**labels, **canary_labels}), MODEL)
     found = {(c.candidate_route, c.measure): c for c in report.comparisons}
+    assert report.comparison(3, online.AUC) is found[("shadow", "auc")] and report.comparison(9, online.AUC) is None
     assert set(found) == {("canary", "auc"), ("canary", "log_loss"), ("shadow", "auc"), ("shadow", "log_loss")}
 
     paired = found[("shadow", "auc")]
