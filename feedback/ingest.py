@@ -10,6 +10,7 @@ logged request had are counted as unknown (and stored: their entries may be in l
 import csv
 import dataclasses
 import datetime
+import io
 import json
 import math
 import os
@@ -161,7 +162,7 @@ def read(path: str) -> tuple[list[store.Outcome], list[BadRow]]:
 
 
 def _csv_rows(path: str, text: str) -> list[tuple[int, dict | BadRow]]:
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(io.StringIO(text))  # quoted fields may hold line breaks
     header = [name.strip() for name in next(_checked(path, reader))]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
@@ -192,7 +193,7 @@ def _checked(path: str, reader) -> Iterator[list[str]]:
 
 def _json_lines(path: str, text: str) -> list[tuple[int, dict | BadRow]]:
     rows = []
-    for line, content in enumerate(text.splitlines(), start=1):
+    for line, content in enumerate(text.split("\n"), start=1):  # not splitlines: JSON strings may hold U+2028
         if not content.strip():
             continue
         try:
