@@ -33,6 +33,7 @@ STABLE, CANARY, SHADOW = "stable", "canary", "shadow"
 ROUTES = (STABLE, CANARY, SHADOW, "direct", "latest", "")  # report order; "": logs written before routes existed
 POSITIVE_THRESHOLD = 0.5  # a score at or above it is a positive prediction (positive_rate)
 AUC, LOG_LOSS = "auc", "log_loss"
+HIGHER_IS_BETTER = {AUC: True, LOG_LOSS: False}  # how to read a comparison's difference (candidate - baseline)
 
 
 @dataclasses.dataclass

@@ -1,6 +1,7 @@
 """`kfx feedback`'s package: outcome files (CSV, JSON lines) into the real SQLite store, idempotently."""
 
 import sqlite3
+import threading
 
 import pytest
 from prediction_logs import Logged, write_logs
@@ -147,3 +148,19 @@ def test_ids_no_logged_request_had_are_counted_as_unknown_and_stored(tmp_path):
     assert (unchecked.logs, unchecked.unknown) == (None, 0)
     with pytest.raises(LogError, match="no request log files match"):
         ingest.ingest([str(outcomes)], str(tmp_path / "o3.sqlite"), logs=str(tmp_path / "nowhere"))
+
+
+def test_batches_ingested_at_the_same_time_count_each_outcome_once(tmp_path):
+    path, results = str(tmp_path / "o.sqlite"), []
+    files = []
+    for batch in range(4):  # overlapping halves: every id is in two batches
+        rows = "".join(f"r{i},{i % 2}\n" for i in range(batch * 50, batch * 50 + 100))
+        files.append(tmp_path / f"batch{batch}.csv")
+        files[-1].write_text("request_id,label\n" + rows)
+    threads = [threading.Thread(target=lambda f=f: results.append(ingest.ingest([str(f)], path))) for f in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r.new for r in results) == store.count(path) == 250
+    assert sum(r.repeated for r in results) == 150 and not any(r.conflicts for r in results)
