@@ -159,13 +159,17 @@ def _group(
         if since is not None and entry.timestamp < since:
             continue
         rows = groups[(entry.version, entry.route)]
+        finite = np.isfinite(entry.scores)
+        if not finite.all():  # a model answering NaN: those rows cannot be measured
+            ignored["rows whose score is not a finite number"] += int((~finite).sum())
         if not entry.request_id:
             ignored["entries without a request id (predictions counted, never labelled)"] += 1
-            rows.anonymous += [(entry.timestamp, float(score)) for score in entry.scores]
+            rows.anonymous += [(entry.timestamp, float(s)) for s, ok in zip(entry.scores, finite, strict=True) if ok]
             continue
         for row, score in enumerate(entry.scores):
             key = (entry.request_id, row)
-            rows.by_key[key] = (entry.timestamp, float(score), outcomes.get(key))
+            if finite[row]:
+                rows.by_key[key] = (entry.timestamp, float(score), outcomes.get(key))
     return dict(groups), dict(ignored)
 
 

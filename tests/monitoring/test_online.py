@@ -161,18 +161,20 @@ def test_windows_retries_other_models_entries_without_ids_and_every_log_type(tmp
     logged = [Logged(f"r{i}", 1, "stable", [0.1 + 0.8 * (i % 2)], timestamp=START + i) for i in range(20)]
     logged += [Logged("r19", 1, "stable", [0.9], timestamp=START + 30)]  # a retry of r19
     logged += [Logged("x", 1, "stable", [0.5], model="other_model"), Logged("", 1, "stable", [0.3, 0.6])]
+    logged += [Logged("nan", 1, "stable", [float("nan"), 0.4])]  # row 0 cannot be measured, row 1 can
     logged += [Logged(f"k{i}", 4, "direct", [0.2 + 0.5 * (i % 2)], kind=kind) for i, kind in
                enumerate(["classify", "regress", "classify", "regress"])]  # fmt: skip
     labels = {(f"r{i}", 0): i % 2 for i in range(20)}
-    labels.update({(f"k{i}", 0): i % 2 for i in range(4)})
+    labels.update({(f"k{i}", 0): i % 2 for i in range(4)} | {("nan", 0): 1, ("nan", 1): 0})
     logs = write_logs(str(tmp_path / "logs"), logged)
     outcomes = _store(str(tmp_path / "o.sqlite"), labels)
 
     report = online.measure(logs, outcomes, MODEL)
     stable = report.version("1", "stable")
-    assert (stable.predictions, stable.labelled) == (22, 20)  # the retry once; the id-less entry's 2 rows unlabelled
+    assert (stable.predictions, stable.labelled) == (23, 21)  # the retry once; the id-less entry's 2 rows unlabelled
     assert report.ignored == {"model other_model": 1, "entries without a request id (predictions counted, never "
-                              "labelled)": 1}  # fmt: skip
+                              "labelled)": 1, "rows whose score is not a finite number": 1}  # fmt: skip
+    json.dumps(report.to_dict(), allow_nan=False)
     direct = report.version("4", "direct")
     assert direct.labelled == 4 and direct.auc.value == 1.0
     assert direct.predicted_rate.value == pytest.approx(np.mean(np.float32([0.2, 0.7, 0.2, 0.7])))
