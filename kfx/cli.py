@@ -3,7 +3,8 @@
 `kfx run` runs the pipeline locally (runners.local); `kfx compile`, `kfx compile-monitor` and `kfx submit` take it to
 Kubeflow (runners.kubeflow); `kfx serve`, `kfx predict`, `kfx promote` and `kfx rollback` serve the pushed model
 (serving); `kfx rollout` canaries or shadows a pushed version and promotes or rolls it back (rollout); `kfx lineage`,
-`kfx board`, `kfx report` and `kfx monitor` read what the runs recorded (monitoring).
+`kfx board`, `kfx report` and `kfx monitor` read what the runs recorded (monitoring); `kfx feedback` stores the
+outcomes that online quality joins with the served predictions (feedback).
 """
 
 import argparse
@@ -16,6 +17,7 @@ from kfx import (
     board_cmd,
     compile_cmd,
     config_cmd,
+    feedback_cmd,
     labels_cmd,
     lineage_cmd,
     monitor_cmd,
@@ -36,7 +38,7 @@ from runners.local.run import RunFailed
 
 COMMANDS = (
     run_cmd, compile_cmd, submit_cmd, serve_cmd, predict_cmd, labels_cmd, rollout_cmd,
-    lineage_cmd, board_cmd, monitor_cmd, report_cmd, config_cmd,
+    lineage_cmd, board_cmd, monitor_cmd, feedback_cmd, report_cmd, config_cmd,
 )  # fmt: skip
 # Errors a command leaves to this module: each is one line on stderr (a traceback too with --verbose).
 FAILED = (RunFailed, BackendError)  # the work started and failed

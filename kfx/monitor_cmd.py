@@ -8,6 +8,11 @@ ML Metadata unreachable); skew past a threshold is also posted to the webhook of
 set. On Kubeflow, `kfx compile-monitor` puts this command in a one-task pipeline for a recurring
 run (runners/kubeflow/monitor.py): any non-zero exit fails that run, which is the alert.
 
+Online quality (when the workspace has an outcome store from `kfx feedback`, or with --online): per version and
+route, the AUC, log loss and calibration of the predictions joined with their outcomes, with intervals, and canary or
+shadow against stable; added to both reports and written as Prometheus metrics (online.prom beside the reports). It
+never changes the exit code; --skip-skew measures it alone (exit 0, or 2 on bad input).
+
 Logs, training statistics and reports may be local paths or gs:// URIs (tf.io.gfile); ML Metadata is the workspace's
 SQLite file or, with --metadata-grpc, the MLMD service Kubeflow Pipelines records its runs in.
 """
@@ -15,7 +20,9 @@ SQLite file or, with --metadata-grpc, the MLMD service Kubeflow Pipelines record
 import argparse
 import datetime
 import os
+import re
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from kfx import options
@@ -24,6 +31,8 @@ if TYPE_CHECKING:
     from monitoring.skew import SkewReport
 
 EXIT_SKEW = 1  # the check ran and found skew past a threshold
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")  # --since 24h: that long before now
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -50,7 +59,51 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     options.add_config(monitor, "for the model name and the skew thresholds")
     monitor.add_argument("--output-dir", help="folder for the reports, local or gs:// (default <workspace>/monitoring)")
+    online = monitor.add_argument_group("online quality (predictions joined with the outcomes of `kfx feedback`)")
+    online.add_argument(
+        "--online",
+        action="store_true",
+        help="measure online quality (bad input without an outcome store); without this flag it is measured "
+        "whenever the outcome store exists",
+    )
+    online.add_argument("--skip-skew", action="store_true", help="measure online quality only (no ML Metadata needed)")
+    online.add_argument("--outcomes", help="outcome store (default <workspace>/feedback/outcomes.sqlite)")
+    online.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only requests logged since WHEN: ISO 8601, seconds since the epoch, or a duration back from now "
+        "(30m, 24h, 7d)",
+    )
+    online.add_argument("--last", type=options.positive_int, metavar="N",
+                        help="the last N labelled predictions of each version and route")  # fmt: skip
+    online.add_argument("--confidence", type=confidence, default=0.95, help="of the intervals (default 0.95)")
     monitor.set_defaults(func=run)
+
+
+def confidence(text: str) -> float:
+    """argparse type: a confidence level strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 such as 0.95, got '{text}'")
+    return value
+
+
+def since(text: str | None, now: float) -> float | None:
+    """--since as seconds since the epoch; ValueError naming the forms it accepts."""
+    if text is None:
+        return None
+    duration = DURATION.fullmatch(text.strip())
+    if duration:
+        return now - float(duration.group(1)) * SECONDS[duration.group(2)]
+    from feedback.ingest import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise ValueError(f"--since {text!r}: expected ISO 8601, seconds since the epoch or 30m / 24h / 7d") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,31 +111,58 @@ def run(args: argparse.Namespace) -> int:
     options.quiet_tensorflow()
     from ml_metadata import errors as mlmd_errors
 
-    from monitoring import lineage, skew, store
+    from feedback import store as outcome_store
+    from monitoring import lineage, online, online_output, skew, store
     from pipeline.config import ConfigError, load
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")  # unique per check
     output_dir = skew.absolute(args.output_dir or os.path.join(args.workspace, "monitoring"))
-    json_path, html_path = (os.path.join(output_dir, f"skew-{stamp}.{ext}") for ext in ("json", "html"))
+    name = "online" if args.skip_skew else "skew"
+    json_path, html_path = (os.path.join(output_dir, f"{name}-{stamp}.{ext}") for ext in ("json", "html"))
+    metrics_path = os.path.join(output_dir, online_output.METRICS_FILE)
+    outcomes = args.outcomes or outcome_store.path(args.workspace)
+    measure_online = args.online or args.skip_skew or os.path.exists(outcomes)
+    report = quality = None
     try:
+        window_start = since(args.since, time.time())
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return options.EXIT_BAD_INPUT
+    try:
+        if measure_online and not os.path.exists(outcomes):
+            raise OSError(f"no outcome store at {outcomes}: send outcomes with `kfx feedback FILE` first")
         config = load(args.config)
-        target = (
-            store.GRPC_SCHEME + args.metadata_grpc
-            if args.metadata_grpc
-            else options.workspace(args).recorded_metadata()
-        )
-        report = skew.check(args.logs, store.connect(target), config)
-        skew.write_reports(report, json_path, html_path)
+        if measure_online:
+            quality = online.measure(args.logs, outcomes, config.serving.model_name, since=window_start,
+                                     last=args.last, confidence=args.confidence)  # fmt: skip
+        if args.skip_skew:
+            online_output.write_reports(quality, json_path, html_path)
+        else:
+            target = (
+                store.GRPC_SCHEME + args.metadata_grpc
+                if args.metadata_grpc
+                else options.workspace(args).recorded_metadata()
+            )
+            report = skew.check(args.logs, store.connect(target), config)
+            skew.write_reports(report, json_path, html_path, quality)
+        if quality is not None:
+            online_output.write_metrics(quality, metrics_path)
     except (ConfigError, skew.LogError, lineage.LineageError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     except mlmd_errors.StatusError as error:  # the MLMD service failed part-way through
         print(f"error: ML Metadata at {target}: {store.describe(error)}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
-    print(summary(report))
+    if report is not None:
+        print(summary(report))
+    if quality is not None:
+        print(online_output.summary(quality))
     print(f"report: {json_path}\n        {html_path}")
-    _alert(config, report, json_path)
-    return EXIT_SKEW if report.skewed else 0
+    if quality is not None:
+        print(f"metrics: {metrics_path}")
+    if report is not None:
+        _alert(config, report, json_path)
+    return EXIT_SKEW if report is not None and report.skewed else 0
 
 
 def _alert(config, report: "SkewReport", json_path: str) -> None:

@@ -11,16 +11,14 @@ Logs, statistics and reports are opened with tf.io.gfile, so gs:// (and s3:// wi
 import collections
 import dataclasses
 import datetime
-import glob
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from google.protobuf.message import DecodeError
 from ml_metadata import metadata_store
 from tensorflow.core.example import example_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -28,19 +26,19 @@ from tensorflow_serving.apis import input_pb2, prediction_log_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from models.signatures import EXAMPLES_INPUT, EXAMPLES_SIGNATURE
-from monitoring import artifacts, lineage, skew_compare
+from monitoring import artifacts, lineage, online_output, request_logs, skew_compare
+from monitoring.request_logs import LogError, absolute, log_files, one_line
 from monitoring.skew_compare import Anomaly, Measurement
 from pipeline.config import PipelineConfig
 from serving import tensors
+
+if TYPE_CHECKING:
+    from monitoring.online import OnlineReport
 
 TRAIN_SPLIT = "train"  # the split the model was trained on
 SKEW_TEMPLATE = "skew.html.j2"  # in monitoring/templates/
 _EXAMPLE_LOGS = ("classify_log", "regress_log", "multi_inference_log")  # requests carrying tf.Examples
 _Stats = statistics_pb2.FeatureNameStatistics
-
-
-class LogError(ValueError):
-    """Request logs that cannot be used: none found, unreadable, or none for the configured model."""
 
 
 @dataclasses.dataclass
@@ -92,47 +90,19 @@ class _Requests:
     chunks: list[dict[str, np.ndarray]] = dataclasses.field(default_factory=list)
 
 
-def absolute(path: str) -> str:
-    """A local path made absolute; a URI (gs://, s3://) as it is."""
-    return path if "://" in path else os.path.abspath(path)
-
-
-def log_files(location: str) -> list[str]:
-    """The complete log files in a folder (`*.tfrecord`) or of a `filename_prefix`; `.tmp` files are skipped."""
-    try:
-        pattern = os.path.join(glob.escape(location), "*.tfrecord")
-        if not tf.io.gfile.isdir(location):
-            pattern = f"{glob.escape(location)}-*.tfrecord"
-        files = sorted(tf.io.gfile.glob(pattern))
-    except tf.errors.OpError as error:
-        raise LogError(f"cannot list the request logs at {location}: {_one_line(error)}") from None
-    if not files:
-        raise LogError(f"no request log files match {pattern} (files still being written end in .tmp)")
-    return files
-
-
 def read_requests(files: list[str]) -> tuple[dict[tuple[str, str], _Requests], dict[str, int]]:
     """Request rows grouped by (model, answering version), and the count of records without rows by kind."""
     groups: dict[tuple[str, str], _Requests] = collections.defaultdict(_Requests)
     ignored: collections.Counter = collections.Counter()
-    for path in files:
-        try:
-            for record in tf.data.TFRecordDataset(path):
-                log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-                columns = request_columns(log)
-                if columns is None:
-                    ignored[log.WhichOneof("log_type") or "empty record"] += 1
-                    continue
-                spec = log.log_metadata.model_spec
-                group = groups[(spec.name, str(spec.version.value))]
-                group.count += 1
-                group.chunks.append(columns)
-        except tf.errors.OpError as error:
-            raise LogError(f"{path}: not a readable TFRecord file: {error.message}") from None
-        except DecodeError:
-            raise LogError(f"{path}: holds a record that is not a tensorflow.serving.PredictionLog") from None
-        except LogError as error:
-            raise LogError(f"{path}: {error}") from None
+    for log in request_logs.records(files):
+        columns = request_columns(log)
+        if columns is None:
+            ignored[log.WhichOneof("log_type") or "empty record"] += 1
+            continue
+        spec = log.log_metadata.model_spec
+        group = groups[(spec.name, str(spec.version.value))]
+        group.count += 1
+        group.chunks.append(columns)
     return dict(groups), dict(ignored)
 
 
@@ -267,22 +237,20 @@ def load_training_statistics(
     except tf.errors.NotFoundError:
         problem = "are missing"
     except (ValueError, tf.errors.OpError) as error:  # ValueError: the artifact has no train split
-        problem = f"cannot be read: {_one_line(error)}"
+        problem = f"cannot be read: {one_line(error)}"
     raise lineage.LineageError(f"version {version}: the training statistics in {statistics.uri} {problem}")
 
 
-def write_reports(report: SkewReport, json_path: str, html_path: str) -> None:
-    """Writes the report as JSON and as one self-contained HTML page (inline CSS, no scripts, no links)."""
+def write_reports(report: SkewReport, json_path: str, html_path: str, online: "OnlineReport | None" = None) -> None:
+    """Writes the report as JSON and as one self-contained HTML page (inline CSS, no scripts, no links); with
+    `online`, both carry the online quality section too."""
     environment = jinja2.Environment(loader=jinja2.PackageLoader("monitoring", "templates"), autoescape=True)
-    page = environment.get_template(SKEW_TEMPLATE).render(report=report)
-    for path, text in ((json_path, json.dumps(report.to_dict(), indent=2) + "\n"), (html_path, page)):
+    page = environment.get_template(SKEW_TEMPLATE).render(report=report, online=online, interval=online_output.interval)
+    data = report.to_dict() | ({"online": online.to_dict()} if online is not None else {})
+    for path, text in ((json_path, json.dumps(data, indent=2) + "\n"), (html_path, page)):
         try:
             tf.io.gfile.makedirs(os.path.dirname(absolute(path)))
             with tf.io.gfile.GFile(path, "w") as f:
                 f.write(text)
         except tf.errors.OpError as error:
-            raise OSError(f"cannot write the report {path}: {_one_line(error)}") from None
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(getattr(error, "message", str(error)).split())  # storage errors (gs://) span lines
+            raise OSError(f"cannot write the report {path}: {one_line(error)}") from None

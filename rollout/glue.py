@@ -54,10 +54,8 @@ def online_quality(
     logs: str, outcomes: str, model: str, mode: str, candidate: int, stable: int, since: float, confidence: float
 ) -> tuple[Quality | None, str]:
     """The candidate's online AUC against stable's since the rollout started, or (None, why not)."""
-    try:
-        from monitoring import online  # part B
-    except ImportError:
-        return None, "monitoring.online (online quality, issue 15 part B) is not installed in this tree"
+    from monitoring import online
+
     if not os.path.exists(outcomes):
         return None, f"no outcomes yet ({outcomes}): ingest them with `kfx feedback FILE`"
     try:

@@ -1,5 +1,6 @@
 """The layout rules, read from the sources with `ast` (nothing of the project is imported), so they hold as it grows:
-- imports point one way: models <- pipeline <- monitoring <- rollout, runners <- kfx; components, serving stand alone;
+- imports point one way: models <- pipeline <- monitoring <- feedback <- rollout, runners <- kfx; components and
+  serving stand alone;
 - no import cycle between modules of the project, imports inside functions included;
 - every third-party import is a distribution setup.py declares, not one that merely comes with another.
 """
@@ -13,7 +14,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("models", "pipeline", "components", "monitoring", "serving", "rollout", "runners", "kfx", "bench")
+PACKAGES = (
+    "models", "pipeline", "components", "monitoring", "serving", "feedback", "rollout", "runners", "kfx", "bench",
+)  # fmt: skip
 # Which of our other packages each one may import.
 ALLOWED = {
     "models": set(),
@@ -21,8 +24,9 @@ ALLOWED = {
     "components": set(),
     "serving": set(),
     "monitoring": {"pipeline", "models", "components", "serving"},
-    "rollout": {"monitoring", "pipeline", "models", "components", "serving"},
+    "rollout": {"feedback", "monitoring", "pipeline", "models", "components", "serving"},
     "runners": {"monitoring", "pipeline", "models", "components", "serving"},
+    "feedback": {"monitoring", "pipeline", "serving"},  # issue 15's contract
     "kfx": set(PACKAGES) - {"kfx", "bench"},
     "bench": set(PACKAGES) - {"bench"},
 }

@@ -318,6 +318,11 @@ def _setup_top_level_packages() -> set[str]:
     raise AssertionError("setup.py has no find_packages(include=[...])")
 
 
+def test_setup_installs_every_package_the_commands_use() -> None:
+    packages = {path.parent.name for path in REPO.glob("*/__init__.py")} - {"bench"}  # bench runs from a clone
+    assert _setup_top_level_packages() == packages
+
+
 def test_dockerfile_builds_on_the_tfx_image() -> None:
     instructions = _dockerfile_instructions()
     assert instructions[0] == ("FROM", "tensorflow/tfx:1.16.0")

@@ -1,11 +1,13 @@
 """The glue to parts A and B: the routing file in the contract's JSON, and the reading of an online report shaped as
-CONTRACT.md section 3 declares it (until monitoring.online is merged, these stand-ins have its field names)."""
+the rules read it, from request logs and outcomes stored as `kfx feedback` stores them."""
 
-import dataclasses
 import json
 
+import numpy as np
 import pytest
+from prediction_logs import MODEL, Logged, write_logs
 
+from feedback import store
 from rollout import glue
 
 
@@ -29,56 +31,36 @@ def test_a_bad_routing_file_names_itself_and_the_fix(tmp_path, text):
         glue.read_routes(str(path))
 
 
-@dataclasses.dataclass
-class Estimate:
-    value: float | None
-    low: float | None
-    high: float | None
-    reason: str = ""
+def _logged_with_outcomes(tmp_path, rng, canary_noise: float, n: int = 1500):
+    """Request logs of a stable version 1 and a canary version 2 on the same kind of traffic, and the outcomes of
+    every row, as `kfx feedback` stores them: the canary's scores are the truth blurred by `canary_noise`."""
+    entries, outcomes = [], []
+    for index in range(2 * n):
+        label = int(rng.random() < 0.3)
+        canary = index % 2 == 1
+        noise = canary_noise if canary else 0.8
+        score = 1 / (1 + np.exp(-(2.5 * (label - 0.5) + rng.normal(0, noise))))
+        request_id = f"r{index}"
+        entries.append(Logged(request_id, 2 if canary else 1, "canary" if canary else "stable", [float(score)]))
+        outcomes.append(store.Outcome(request_id, 0, label, None, f"test:{index}"))
+    logs = write_logs(str(tmp_path / "logs"), entries)
+    outcomes_path = store.path(str(tmp_path / "ws"))
+    store.add(outcomes_path, outcomes)
+    return logs, outcomes_path
 
 
-@dataclasses.dataclass
-class VersionRoute:
-    version: str
-    route: str
-    predictions: int
-    labelled: int
-    auc: Estimate
+def test_online_quality_is_read_from_the_logs_and_outcomes_as_the_rules_need_it(tmp_path):
+    logs, outcomes = _logged_with_outcomes(tmp_path, np.random.default_rng(7), canary_noise=3.0)
+    quality, note = glue.online_quality(logs, outcomes, MODEL, "canary", 2, 1, None, 0.95)
+    assert note == "" and (quality.candidate_labelled, quality.stable_labelled, quality.paired) == (1500, 1500, False)
+    assert quality.candidate.value < quality.stable.value  # the blurred canary ranks worse
+    difference = quality.difference
+    assert difference.low < difference.value < difference.high < 0
+    assert difference.value == pytest.approx(quality.candidate.value - quality.stable.value)
+    missing, why = glue.online_quality(logs, outcomes, MODEL, "shadow", 2, 1, None, 0.95)
+    assert missing is None and why == "no logged predictions of version 2 (shadow) and 1 (stable) yet"
 
 
-@dataclasses.dataclass
-class Comparison:
-    candidate_version: str
-    candidate_route: str
-    baseline_version: str
-    paired: bool
-    measure: str
-    difference: Estimate
-    n: int
-
-
-@dataclasses.dataclass
-class Report:
-    versions: list
-    comparisons: list
-
-
-def test_an_online_report_becomes_the_quality_the_rules_read():
-    report = Report(
-        [VersionRoute("1", "stable", 40000, 30000, Estimate(0.912, 0.908, 0.916)),
-         VersionRoute("2", "canary", 2000, 1500, Estimate(0.905, 0.889, 0.921)),
-         VersionRoute("2", "direct", 10, 10, Estimate(None, None, None, "too few"))],
-        [Comparison("2", "canary", "1", False, "log_loss", Estimate(0.01, 0.0, 0.02), 1500),
-         Comparison("2", "canary", "1", False, "auc", Estimate(-0.007, -0.024, 0.010), 1500)],
-    )  # fmt: skip
-    quality, note = glue.quality_from_report(report, "canary", 2, 1)
-    assert note == "" and quality.difference.value == -0.007 and quality.difference.low == -0.024
-    assert (quality.candidate.value, quality.stable.value) == (0.905, 0.912)
-    assert (quality.candidate_labelled, quality.stable_labelled, quality.paired) == (1500, 30000, False)
-    assert glue.quality_from_report(report, "shadow", 2, 1) == (
-        None, "no logged predictions of version 2 (shadow) and 1 (stable) yet")  # fmt: skip
-
-
-def test_without_part_b_quality_is_unknown_and_says_why(tmp_path):
+def test_without_outcomes_quality_is_unknown_and_says_why(tmp_path):
     quality, note = glue.online_quality(str(tmp_path), str(tmp_path / "o.sqlite"), "m", "canary", 2, 1, None, 0.95)
-    assert quality is None and note
+    assert quality is None and "kfx feedback" in note
