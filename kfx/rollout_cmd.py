@@ -99,7 +99,8 @@ def after_push(config: config_lib.PipelineConfig, workspace, version: str | None
 
     model = config.serving.model_name
     target = actions.Target(workspace.serving_dir, model, config.rollout.grpc_address)
-    rollout_context = steps.Context(target, config.rollout, workspace.metadata_path, "", "", "", "")
+    logs = os.path.join(workspace.root, "request_logs", model)
+    rollout_context = steps.Context(target, config.rollout, workspace.metadata_path, "", logs, "", "")
     try:
         if "stable" not in actions.labels_of(target):
             outcome = steps.first_stable(rollout_context, int(version))
@@ -112,6 +113,8 @@ def after_push(config: config_lib.PipelineConfig, workspace, version: str | None
         console.write(f"rollout.on_push: version {version} left alone: {error}\n")
         return 0
     console.write(format_outcome(outcome, rollout_context) + "\n")
+    for note in outcome.notes:
+        console.write(f"{note}\n")
     for warning in outcome.warnings:
         console.write(f"warning: {warning}\n")
     return 0
@@ -148,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         print(_json(_outcome_dict(outcome)))
     else:
         print(format_outcome(outcome, rollout_context))
+        for note in outcome.notes:
+            print(note)
     for warning in outcome.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -105,9 +105,9 @@ def _route(target: Target, mode: str | None, share: float) -> None:
     glue.write_route(target.routing_path, target.model, weight, share if mode == "shadow" else 0.0)
 
 
-def _move(target: Target, moves: dict[str, int | None], reason: str) -> bool:
+def _move(target: Target, moves: dict[str, int | None], reason: str, log_prefix: str = "") -> bool:
     try:
-        plan = labels.relabel(target.config_path, target.model, target.base_path, moves, reason)
+        plan = labels.relabel(target.config_path, target.model, target.base_path, moves, reason, log_prefix)
     except labels.LabelError as error:
         raise RolloutError(str(error)) from None
     try:
@@ -116,9 +116,10 @@ def _move(target: Target, moves: dict[str, int | None], reason: str) -> bool:
         raise MoveFailed(f"{error}; the labels and {target.config_path} are unchanged") from None
 
 
-def start(target: Target, version: int, mode: str, share: float, reason: str) -> bool:
+def start(target: Target, version: int, mode: str, share: float, reason: str, log_prefix: str = "") -> bool:
     """Puts a pushed version in canary or shadow; returns whether a running server took it. RolloutError if the
-    version is not pushed, is already stable, there is no stable version, or a rollout is already in progress."""
+    version is not pushed, is already stable, there is no stable version, or a rollout is already in progress.
+    Online quality needs the requests logged: a model that logs none gets every request logged at `log_prefix`."""
     if mode not in MODES:
         raise RolloutError(f"unknown rollout mode '{mode}'; use one of {', '.join(MODES)}")
     if not 0 < share <= 1:
@@ -144,7 +145,7 @@ def start(target: Target, version: int, mode: str, share: float, reason: str) ->
         before = glue.read_routes(target.routing_path).get(target.model)
         _route(target, mode, share)
         try:
-            return _move(target, {mode: version}, reason)
+            return _move(target, {mode: version}, reason, log_prefix)
         except RolloutError:
             if before is None:
                 _route(target, None, 0.0)

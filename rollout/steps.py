@@ -39,6 +39,7 @@ class Outcome:
     live: bool = False
     warnings: list[str] = dataclasses.field(default_factory=list)
     recorded: int | None = None  # the ML Metadata execution id
+    notes: list[str] = dataclasses.field(default_factory=list)  # what else the command did
 
 
 def gather(context: Context, rollout: actions.Rollout) -> rules.Evidence:
@@ -100,8 +101,26 @@ def start(context: Context, version: int, mode: str, share: float | None = None,
         else (context.rules.canary_weight if mode == "canary" else context.rules.shadow_sample)
     )
     reason = f"{mode} at {share:.0%}" + (f": {why}" if why else "")
-    live = actions.start(context.target, version, mode, share, reason)
-    return _finish(context, Outcome("start", version, reason, live=live), [])
+    logging = _logs_requests(context)
+    live = actions.start(context.target, version, mode, share, reason, context.logs)
+    outcome = Outcome("start", version, reason, live=live)
+    if context.logs and not logging:
+        outcome.notes.append(
+            f"request logging turned on (every request, {context.logs}-*.tfrecord): online quality joins the "
+            "logged predictions with the outcomes `kfx feedback` stores"
+        )
+    return _finish(context, outcome, [])
+
+
+def _logs_requests(context: Context) -> bool:
+    """Whether the model config already logs the model's requests (start turns logging on if not)."""
+    from serving import labels
+
+    path = context.target.config_path
+    try:
+        return labels.model_config(labels.load(path), context.target.model).HasField("logging_config")
+    except labels.LabelError:
+        return False
 
 
 def first_stable(context: Context, version: int) -> Outcome:

@@ -200,9 +200,17 @@ def promotion(config_path: str, model: str, base_path: str, version: str, label:
     return Plan(config_path, [adding, final], history, model, label, before, int(version))
 
 
-def relabel(config_path: str, model: str, base_path: str, moves: dict[str, int | None], reason: str) -> Plan:
-    """Plans several label moves applied together (None removes a label), each recorded with `reason`."""
+def relabel(
+    config_path: str, model: str, base_path: str, moves: dict[str, int | None], reason: str, log_prefix: str = ""
+) -> Plan:
+    """Plans several label moves applied together (None removes a label), each recorded with `reason`; with
+    `log_prefix`, a model that logs no requests gets every request logged there (`tfrecord`, sampling rate 1)."""
     config, history = _target(config_path, model, base_path)
+    served = model_config(config, model)
+    if log_prefix and not served.HasField("logging_config"):
+        served.logging_config.log_collector_config.type = "tfrecord"
+        served.logging_config.log_collector_config.filename_prefix = os.path.abspath(log_prefix)
+        served.logging_config.sampling_config.sampling_rate = 1.0
     current = dict(model_config(config, model).version_labels)
     adding, final, history = plan_moves(config, history, model, moves, reason)
     added = [version for version in moves.values() if version is not None]
