@@ -65,6 +65,11 @@ def _route(service: InferenceService, spec, call: Call) -> Servable:
     return service.route(*_spec_parts(spec), call)
 
 
+async def _send_id(context: grpc.aio.ServicerContext) -> None:
+    """Returns the request's id (a new one if it has none or a malformed one) for calls that do not use it."""
+    await context.send_initial_metadata(((request_id.HEADER, _request_id(context)[0]),))
+
+
 def _request_id(context: grpc.aio.ServicerContext) -> tuple[str, ServingError | None]:
     """(the id to answer with, the error if the request's own id is malformed)."""
     supplied = next((value for key, value in context.invocation_metadata() or () if key == request_id.HEADER), None)
@@ -83,8 +88,9 @@ def _answer(response_spec, servable: Servable, signature_name: str) -> None:
 class _Calls:
     """Counts and times each call as TF Serving does, and turns ServingError into the gRPC status."""
 
-    def __init__(self, metrics: Metrics):
+    def __init__(self, metrics: Metrics, service: InferenceService):
         self._metrics = metrics
+        self._service = service
 
     async def run(
         self, api: str, model_name: str, context: grpc.aio.ServicerContext, call: Callable[[Call], Awaitable]
@@ -95,16 +101,23 @@ class _Calls:
         given_id, bad_id = _request_id(context)
         record = Call(given_id)
         await context.send_initial_metadata(((request_id.HEADER, record.request_id),))
+        self._service.busy()
         try:
             if bad_id is not None:
                 raise bad_id
             response = await call(record)
         except ServingError as error:
+            self._service.done()
             self._record(api, model_name, record, error.code.name, started)
             await context.abort(error.code, error.message)
         except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
+            self._service.done()
             self._record(api, model_name, record, "DEADLINE_EXCEEDED", started)
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        except BaseException:
+            self._service.done()
+            raise
+        self._service.done()
         self._record(api, model_name, record, "OK", started)
         if record.shadow is not None:
             shadow = record.shadow
@@ -154,7 +167,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     ):
         self._service = service
         self._metrics = metrics
-        self._calls = _Calls(metrics)
+        self._calls = _Calls(metrics, service)
         self._outputs_as_content = outputs_as_content  # --enable_serialization_as_tensor_content
         self._limits = request_limits
 
@@ -258,6 +271,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self._reload_config = reload_config
 
     async def GetModelStatus(self, request, context):  # noqa: N802
+        await _send_id(context)
         if not request.model_spec.name:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
         version = request.model_spec.version.value if request.model_spec.HasField("version") else None
@@ -268,6 +282,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     async def HandleReloadConfigRequest(self, request: model_management_pb2.ReloadConfigRequest, context):  # noqa: N802
         """Applies the config and loads what it asks for (seconds) off the event loop; failures are the RPC's status."""
+        await _send_id(context)
         try:
             await asyncio.get_running_loop().run_in_executor(None, self._reload_config, request.config)
         except ServingError as error:
@@ -319,6 +334,7 @@ class _UnparsedIsInternal(grpc.GenericRpcHandler):
 
         async def answer(request, context):
             if request is _UNPARSED:
+                await _send_id(context)
                 await context.abort(grpc.StatusCode.INTERNAL, "Failed to parse the request message")
             return await behaviour(request, context)
 

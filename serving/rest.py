@@ -82,6 +82,7 @@ class RestApi:
             return web.Response(body=reply, status=404, content_type=_JSON, headers=headers)
         started = time.monotonic()
         model_name, api, shadow = "", "", None
+        self._service.busy()
         try:
             if bad_id is not None:
                 raise bad_id
@@ -110,6 +111,8 @@ class RestApi:
         except Exception as error:  # a bug answers 500 and is logged; the server keeps serving
             logger.exception("REST %s %s failed", request.method, path)
             reply, status, code_name = codec.error_json(f"Internal: {type(error).__name__}: {error}"), 500, "INTERNAL"
+        finally:
+            self._service.done()
         elapsed = time.monotonic() - started
         self._metrics.request(model_name, api, "REST", code_name, elapsed)
         if call.route:

@@ -74,6 +74,13 @@ class InferenceService:
 
         return lambda: self._shadows.submit(servable.name, servable.version, copy)
 
+    def busy(self) -> None:
+        """A request arrived (event loop): shadow copies wait until every request is answered."""
+        self._shadows.busy()
+
+    def done(self) -> None:
+        self._shadows.done()
+
     def predict_future(
         self, servable: Servable, signature: Signature, inputs: Mapping[str, np.ndarray], output_filter, call: Call
     ) -> Future:

@@ -21,16 +21,19 @@ import pytest
 from google.protobuf import text_format
 from server_process import REPO, ServerProcess, builtin_server
 from tensorflow_serving.apis import (
+    get_model_status_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_log_pb2,
     prediction_service_pb2_grpc,
 )
-from tensorflow_serving.config import model_server_config_pb2
+from tensorflow_serving.config import logging_config_pb2, model_server_config_pb2
 from toy_model import save_toy_model
 
 from serving import routing, tensors
+from serving.metrics import Metrics
+from serving.request_log import RequestLogger
 
 STABLE, CANARY, SHADOW = 1, 2, 3
 BODY = '{"instances": [{"x": 1.0, "name": "a"}]}'
@@ -171,6 +174,12 @@ def test_a_supplied_id_is_echoed_and_a_missing_one_generated(server):
     assert status == 200 and len(returned) == 32 and uuid.UUID(hex=returned)
     assert grpc_predict(server, "grpc-7")[1] == "grpc-7"
     assert uuid.UUID(hex=grpc_predict(server)[1])
+    with grpc.insecure_channel(server.grpc) as channel:  # ModelService answers it too
+        status_request = get_model_status_pb2.GetModelStatusRequest()
+        status_request.model_spec.name = "toy"
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        _, call = stub.GetModelStatus.with_call(status_request, metadata=(("x-request-id", "status-1"),), timeout=30)
+    assert dict(call.initial_metadata())["x-request-id"] == "status-1"
     status, returned, reply = rest(server, path="/v1/models/nope:predict", request_id="lost-1")
     assert (status, returned) == (404, "lost-1") and "nope" in reply["error"]  # errors carry it too
 
@@ -283,6 +292,21 @@ def test_routing_files_read_and_write(tmp_path):
         with pytest.raises(routing.RoutingError, match="fix:|write it as") as error:
             routing.read(path)
         assert path in str(error.value) and expected in str(error.value)
+
+
+def test_whether_a_request_is_logged_is_decided_by_its_id(tmp_path):
+    config = logging_config_pb2.LoggingConfig()
+    config.log_collector_config.filename_prefix = str(tmp_path / "logs" / "m")
+    config.sampling_config.sampling_rate = 0.25
+    sampler = RequestLogger("m", config, 1 << 20, Metrics())
+    try:
+        ids = [f"id-{i}" for i in range(4000)]
+        first = [sampler.sampled(request_id) for request_id in ids]
+        assert first == [sampler.sampled(request_id) for request_id in ids]  # the shadow's entry follows the answer's
+        assert first == [routing.bucket(f"log:{request_id}") < 0.25 for request_id in ids]
+        assert abs(sum(first) - 1000) <= 4 * math.sqrt(4000 * 0.25 * 0.75)
+    finally:
+        sampler.close()
 
 
 # --- the shadow ---
