@@ -3,9 +3,10 @@
 In one server run (same process, same warm model): the served version is copied as a second version; labels stable
 (the first) and shadow (the copy); the routing file switches shadow_sample between 0 and 1 (applied at once with
 HandleReloadConfigRequest), in alternating phases (off, on, off, on, ...) so drift in the machine's load falls on both
-sides. Each phase runs 16 clients (4 load processes) over REST, then over gRPC. Reported per protocol: the p50/p99 of
-the primary requests off and on, the difference (goal: p99 <= 0.5 ms more), throughput, and the shadow copies run and
-dropped while on (from the server's Prometheus page).
+sides (BENCH_SHADOW_PHASES pairs, default 2). Each phase runs 16 clients (4 load processes) over REST, then over
+gRPC. Reported per protocol: the p50/p99 of the primary requests off and on (medians over the phases), the difference
+(goal: p99 <= 0.5 ms more), the spread of p99 between the "off" phases (the noise the difference must stand out of),
+throughput, and the shadow copies run and dropped while on (from the server's Prometheus page).
 """
 
 import os
@@ -42,7 +43,7 @@ def _shadow_counts(model_name: str) -> dict[str, float]:
 
 
 def measure(scratch: str, version_dir: str, model_name: str, single: dict[str, list[bytes]], server: Callable,
-            load: Callable, phases: int = 2) -> dict:  # fmt: skip
+            load: Callable, phases: int = int(os.environ.get("BENCH_SHADOW_PHASES", "2"))) -> dict:  # fmt: skip
     """`server(scratch, batching, model_flags=...)` and `load(scratch, protocol, requests, clients, processes)` are
     serving_bench's."""
     base = os.path.join(scratch, "shadow-base", model_name)
@@ -82,6 +83,8 @@ def measure(scratch: str, version_dir: str, model_name: str, single: dict[str, l
         figures = {side: _pooled(measured) for side, measured in sides.items()}
         figures["p99_difference_ms"] = round(figures["on"]["p99_ms"] - figures["off"]["p99_ms"], 3)
         figures["p50_difference_ms"] = round(figures["on"]["p50_ms"] - figures["off"]["p50_ms"], 3)
+        off_p99s = [m["p99_ms"] for m in sides["off"]]
+        figures["off_p99_spread_ms"] = round(max(off_p99s) - min(off_p99s), 3)  # the noise: off against off
         result[protocol] = figures
     result["shadow_copies"] = shadow
     return result
@@ -94,19 +97,21 @@ def _pooled(measured: list[dict]) -> dict:
     return {
         "p50_ms": sorted(m["p50_ms"] for m in measured)[len(measured) // 2],
         "p99_ms": middle["p99_ms"],
+        "p99_ms_by_phase": {str(i + 1): m["p99_ms"] for i, m in enumerate(measured)},
         "requests_per_s": round(sum(m["requests_per_s"] for m in measured) / len(measured)),
         "errors": sum(m["errors"] for m in measured),
     }
 
 
 def markdown_lines(result: dict) -> list[str]:
-    lines = ["| shadow overhead, 16 clients, 1 row | p50 off / on | p99 off / on | p99 difference | req/s off / on |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| shadow overhead, 16 clients, 1 row | p50 off / on | p99 off / on | p99 difference | p99 spread, off "
+             "phases | req/s off / on |", "|---|---|---|---|---|---|"]  # fmt: skip
     for protocol, label in (("rest", "REST"), ("grpc", "gRPC")):
         off, on = result[protocol]["off"], result[protocol]["on"]
         lines.append(
             f"| {label} | {off['p50_ms']} / {on['p50_ms']} ms | {off['p99_ms']} / {on['p99_ms']} ms "
             f"| {result[protocol]['p99_difference_ms']} ms (goal <= {GOAL_MS}) "
+            f"| {result[protocol]['off_p99_spread_ms']} ms "
             f"| {off['requests_per_s']:,} / {on['requests_per_s']:,} |"
         )
     copies = result["shadow_copies"]

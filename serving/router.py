@@ -17,7 +17,7 @@ class Router:
 
     def reload(self) -> bool:
         """Re-reads the file if it changed; True if it did. A bad file raises RoutingError and the previous
-        routing stays (the same bad text is reported once)."""
+        routing stays (the server logs the same bad text once)."""
         if not self.path:
             return False
         try:

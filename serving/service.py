@@ -62,6 +62,9 @@ class InferenceService:
         servable = self.router.shadow(call.model_name, call.route, call.request_id)
         if servable is None:
             return None
+        if self._shadows.full():  # counted now: no copy to build, nothing to queue after the answer
+            self.metrics.shadowed(servable.name, "DROPPED")
+            return None
         shadow_call = Call(call.request_id, SHADOW, servable.name, servable.version)
 
         def copy() -> None:
