@@ -78,7 +78,7 @@ class InferenceService:
         return lambda: self._shadows.submit(servable.name, servable.version, copy)
 
     def busy(self) -> None:
-        """A request arrived (event loop): shadow copies wait until every request is answered."""
+        """A request arrived (event loop): shadow copies wait for a quiet server (serving/shadow.py)."""
         self._shadows.busy()
 
     def done(self) -> None:
