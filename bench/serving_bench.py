@@ -9,9 +9,13 @@ is none), with real rows from the shipped CSV, in each round:
 - 100-row requests, 4 concurrent clients: predictions/s;
 - 16 concurrent single-row clients, batching off and on: requests/s;
 - the REST decode in-process (serving/codec.parse_body, then json_inputs.predict_inputs) of 100-row bodies;
-- p99 while new versions load and warm up against steady p99, 16 clients (bench/swap_latency.py), on a copy.
+- p99 while new versions load and warm up against steady p99, 16 clients (bench/swap_latency.py), on a copy;
+- the shadow's p99 overhead on the primary path, 16 clients, without and with a copy of every request
+  (bench/shadow_overhead.py).
 Load comes from separate processes (bench/load.py) sending pre-encoded requests, so client-side encoding is not
 counted as server time. Medians over BENCH_REPEATS rounds (default 3). Results: workspace/bench/serving.json, .md.
+BENCH_ONLY=shadow runs the shadow measurement alone (workspace/bench/serving-shadow.json, .md); BENCH_SECONDS sets
+the measured seconds of each load run (default 8).
 """
 
 import contextlib
@@ -31,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from bench import results, swap_latency
+from bench import results, shadow_overhead, swap_latency
 from bench.load import write_payloads
 from serving import codec, json_inputs, tensors, versions
 
@@ -39,7 +43,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_NAME = "chicago_taxi"
 MODEL_BASE = os.path.join(REPO, "workspace", "serving_model", MODEL_NAME)
 DATA_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
-SECONDS, WARMUP = 8.0, 2.0
+SECONDS, WARMUP = float(os.environ.get("BENCH_SECONDS", "8")), 2.0
 SAMPLE_ROWS = 1000
 BATCHING = (
     "max_batch_size { value: 64 } batch_timeout_micros { value: 0 } num_batch_threads { value: 2 } "
@@ -145,10 +149,11 @@ def payloads(rows: list[dict], dtypes: dict, size: int) -> dict[str, list[bytes]
 
 
 @contextlib.contextmanager
-def server(scratch: str, batching: bool, base: str = MODEL_BASE):
-    """The built-in server on loopback; stopped with SIGTERM, which must end it with exit code 0."""
-    command = [sys.executable, "-m", "serving", f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
-               "--port=18500", "--rest_api_port=18501"]  # fmt: skip
+def server(scratch: str, batching: bool, base: str = MODEL_BASE, model_flags: list[str] | None = None):
+    """The built-in server on loopback (`base`, or `model_flags` instead); stopped with SIGTERM, which must end it
+    with exit code 0."""
+    models = model_flags or [f"--model_base_path={base}", f"--model_name={MODEL_NAME}"]
+    command = [sys.executable, "-m", "serving", *models, "--port=18500", "--rest_api_port=18501"]
     if batching:
         path = os.path.join(scratch, "batching.config")
         with open(path, "w") as f:
@@ -239,7 +244,9 @@ def run(repeats: int) -> dict:
             measured = one_round(scratch, single, hundred)
             decode = measure_rest_decode(hundred["rest"], dtypes)
             swap = swap_round(scratch, version_dir, single)
-            rounds.append({"floor": floor, **measured, "rest_decode_100_rows": decode, "swap_under_load": swap})
+            shadow = shadow_overhead.measure(scratch, version_dir, MODEL_NAME, single, server, load)
+            rounds.append({"floor": floor, **measured, "rest_decode_100_rows": decode, "swap_under_load": swap,
+                           "shadow_overhead": shadow})  # fmt: skip
             print(f"round {index + 1}: {json.dumps(rounds[-1])}", flush=True)
     return {**median_of(rounds), "rounds": len(rounds), "raw": rounds}
 
@@ -274,6 +281,7 @@ def summarize(result: dict) -> dict:
         >= 20000,
         "batching on >= 2x off, 16 clients (REST, gRPC)": all((speedup[p] or 0) >= 2 for p in speedup),
         "p99 during a swap <= 3x steady p99, 16 clients": result["swap_under_load"]["ratio"] <= 3,
+        "shadow adds <= 0.5 ms at p99, 16 clients (REST, gRPC)": shadow_overhead.goal_met(result["shadow_overhead"]),
         "no failed request": summary["failed_requests"] == 0,
     }
     return {**result, "summary": summary}
@@ -321,6 +329,8 @@ def markdown(result: dict) -> str:
         f"against {swap['steady_p99_ms']} ms steady, {swap['ratio']}x (goal <= 3x)",
         f"- failed requests, all rounds: {summary['failed_requests']}",
         "",
+        *shadow_overhead.markdown_lines(result["shadow_overhead"]),
+        "",
         "| goal | met |",
         "|---|---|",
         *[f"| {goal} | {'yes' if met else '**no**'} |" for goal, met in summary["goals"].items()],
@@ -328,7 +338,23 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_shadow_only() -> None:
+    """BENCH_ONLY=shadow: the shadow's overhead alone, one round."""
+    version_dir = newest_version()
+    signature = tf.saved_model.load(version_dir).signatures["serving_default"]
+    dtypes = {name: spec.dtype.name for name, spec in signature.structured_input_signature[1].items()}
+    single = payloads(sample_rows(dtypes, SAMPLE_ROWS), dtypes, 1)
+    with tempfile.TemporaryDirectory(prefix="kfx-serving-bench-") as scratch:
+        result = shadow_overhead.measure(scratch, version_dir, MODEL_NAME, single, server, load)
+    result["goal_met"] = shadow_overhead.goal_met(result)
+    title = f"# Shadow overhead (built-in server, {version_dir}, loopback, {SECONDS:g} s per load run)"
+    results.write("serving-shadow", result, "\n".join([title, "", *shadow_overhead.markdown_lines(result)]) + "\n")
+
+
 def main() -> None:
+    if os.environ.get("BENCH_ONLY") == "shadow":
+        run_shadow_only()
+        return
     result = summarize(run(int(os.environ.get("BENCH_REPEATS", "3"))))
     results.write("serving", result, markdown(result))
 

@@ -2,19 +2,23 @@
 
 The server is the `serving` package's; this adds what the project knows: the model name from the pipeline
 configuration and the folder the Pusher writes to (`<workspace>/serving_model/<model name>/<version>/`), or the model
-config file `kfx promote` wrote there.
+config file `kfx promote` wrote there with the routing file next to it (canary weight, shadow sample), and the
+Prometheus page on (`kfx rollout status` reads errors and latency from it) unless a monitoring config is given.
 """
 
 import argparse
 import os
 import sys
+import tempfile
 
 from kfx import options
 from pipeline import config as config_lib
-from serving import launch
+from serving import launch, routing
 from serving import options as server_options
 
 MODEL_CONFIG_FILE = "models.config"  # written by `kfx promote` next to the pushed models
+ROUTING_FILE = routing.FILE_NAME  # next to models.config
+PROMETHEUS_CONFIG = "prometheus_config { enable: true }\n"  # at TF Serving's /monitoring/prometheus/metrics
 
 
 def add_project_flags(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +45,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Runs tensorflow_model_server when it is on PATH, else the built-in TF-Serving-compatible "
         "server, with TF Serving's own flags. With no model flags it serves the newest pushed version of the "
         f"configured model (or the versions and labels of <serving dir>/{MODEL_CONFIG_FILE} once `kfx promote` "
-        "wrote it).",
+        f"wrote it, routed by <serving dir>/{ROUTING_FILE}). Prometheus metrics are on unless "
+        "--monitoring_config_file is given.",
     )
     add_project_flags(serve)
     launch.add_server_choice(serve)
@@ -67,4 +72,21 @@ def run_serve(args: argparse.Namespace) -> int:
                       "or pass --model_base_path", file=sys.stderr)  # fmt: skip
                 return options.EXIT_BAD_INPUT
             args.model_name, args.model_base_path = name, base
+    routing_file = os.path.join(serving_dir(args), ROUTING_FILE)
+    serves_written_config = args.model_config_file == os.path.join(serving_dir(args), MODEL_CONFIG_FILE)
+    if not args.routing_config_file and (serves_written_config or os.path.isfile(routing_file)):
+        args.routing_config_file = routing_file
+    if not args.monitoring_config_file:
+        args.monitoring_config_file = prometheus_config()
     return launch.launch(args)
+
+
+def prometheus_config() -> str:
+    """A monitoring config that turns TF Serving's Prometheus page on, written once (atomically) to a temp folder."""
+    path = os.path.join(tempfile.gettempdir(), f"kfx-serve-monitoring-{os.getuid()}.config")
+    if not os.path.isfile(path):
+        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(handle, "w") as f:
+            f.write(PROMETHEUS_CONFIG)
+        os.replace(temporary, path)
+    return path

@@ -53,6 +53,7 @@ def find_binary(choice: str) -> str | None:
 def launch(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Runs the chosen server until it stops; 2 for bad flags or config, 1 when the server cannot start."""
     from serving.config import ConfigError, model_server_config
+    from serving.routing import RoutingError, read
 
     try:
         binary = find_binary(args.server)
@@ -63,7 +64,9 @@ def launch(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             print(f"TF-Serving-compatible server (kfx serving), TensorFlow {_tensorflow_version()}", file=out)
             return 0
         model_server_config(options)
-    except (options_lib.OptionsError, ConfigError) as error:
+        if options.routing_config_file:
+            read(options.routing_config_file)
+    except (options_lib.OptionsError, ConfigError, RoutingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for warning in warnings:
@@ -72,7 +75,7 @@ def launch(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
     try:
         server = Server(options)
-    except ConfigError as error:
+    except (ConfigError, RoutingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:

@@ -3,7 +3,7 @@
 prometheus_client keeps the counts; `render()` writes them the way TF Serving's PrometheusExporter does: the
 TensorFlow metric path with "/" turned into ":" (`:tensorflow:serving:request_count`), `# TYPE` lines without
 HELP, counters under their own names (no `_total` added), latencies in microseconds. The server's own metrics, which
-TF Serving does not have, live under `:kfx:serving:`.
+TF Serving does not have, live under `:kfx:serving:` (version files, shutdown, routes and shadow copies).
 """
 
 import math
@@ -89,6 +89,19 @@ class Metrics:
             "1 while the files of a served version differ from those it was loaded from, until it is reloaded.",
             ["model_name", "version"], registry=registry,
         )  # fmt: skip
+        self._route_count = Counter(
+            ":kfx:serving:route_request_count",
+            "Requests per version and route (stable, canary, shadow, direct, latest).",
+            ["model_name", "version", "route", "status"], registry=registry,
+        )  # fmt: skip
+        self._route_latency = Histogram(
+            ":kfx:serving:route_request_latency", "Wall time (in microseconds) of successful requests per route.",
+            ["model_name", "version", "route"], buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self._shadow_count = Counter(
+            ":kfx:serving:shadow_request_count", "Shadow copies: OK, DROPPED (queue full) or the error code.",
+            ["model_name", "status"], registry=registry,
+        )  # fmt: skip
         self._drain_cut = Counter(
             ":kfx:serving:shutdown_unfinished_requests",
             "Requests still running when the --drain_seconds deadline passed, answered UNAVAILABLE (REST 503).",
@@ -100,6 +113,15 @@ class Metrics:
         self._request_count.labels(model_name, status).inc()
         if status == "OK":
             self._request_latency.labels(model_name, api, entrypoint).observe(seconds * 1e6)
+
+    def routed(self, model_name: str, version: int, route: str, status: str, seconds: float) -> None:
+        """One request that reached a version by a route; only successful ones enter the latency histogram."""
+        self._route_count.labels(model_name, str(version), route, status).inc()
+        if status == "OK":
+            self._route_latency.labels(model_name, str(version), route).observe(seconds * 1e6)
+
+    def shadowed(self, model_name: str, status: str) -> None:
+        self._shadow_count.labels(model_name, status).inc()
 
     def load(self, model_path: str, seconds: float, ok: bool) -> None:
         self._load_attempts.labels(model_path, "success" if ok else "fail").inc()

@@ -70,6 +70,13 @@ OWN_FLAGS: dict[str, tuple[type, object, str]] = {
     # Bounded work per request (serving/limits.py).
     "decode_allowance_bytes": (int, 1 << 20, "requests decode to at most 8x their size + this (this server only)"),
     "rest_api_read_timeout_in_ms": (int, 30000, "a REST body must arrive within this, else 408 (this server only)"),
+    "shadow_queue_size": (int, 64, "shadow copies waiting to run; more are dropped and counted (this server only)"),
+    "routing_config_file": (
+        str,
+        None,
+        "JSON canary weights and shadow samples per model, re-read with the model config; an extension, TF Serving "
+        "has no traffic split (this server only)",
+    ),
 }
 _FLAGS = {**TF_SERVING_FLAGS, **OWN_FLAGS}
 _DEFAULTS = {name: spec[1] for name, spec in _FLAGS.items()}
@@ -140,6 +147,8 @@ def from_args(args: argparse.Namespace) -> tuple[ServerOptions, list[str]]:
         raise OptionsError("--rest_api_timeout_in_ms cannot be negative; --rest_api_max_request_bytes must be positive")
     if options.decode_allowance_bytes < 0 or options.rest_api_read_timeout_in_ms <= 0:
         raise OptionsError("--decode_allowance_bytes cannot be negative, --rest_api_read_timeout_in_ms must be > 0")
+    if options.shadow_queue_size < 1:
+        raise OptionsError("--shadow_queue_size must be at least 1")
     if options.rest_api_num_threads < 1:
         raise OptionsError("--rest_api_num_threads must be at least 1")
     grpc_arguments(options)

@@ -8,9 +8,12 @@ Open-source TF Serving registers no log collector type, so this server registers
     }
 
 Each sampled request and its response become one `tensorflow.serving.PredictionLog` (predict_log, classify_log or
-regress_log; `log_metadata.model_spec` names the version that answered) in TFRecord files named
+regress_log; `log_metadata.model_spec` names the version that answered, `request_origin` holds the request id and
+`request_criticality` the route: TF Serving's LogMetadata has no fields of their own) in TFRecord files named
 `<filename_prefix>-<UTC start time>-<pid>-<n>.tfrecord`. A file is written as `.tfrecord.tmp` and renamed when it
 reaches the size limit, is a minute old, or the server stops, so readers only ever see complete files.
+Whether a request is logged is decided from its id (bucket("log:" + id) < sampling_rate), so the answer and the
+shadow's copy of one request are both logged or both not, whatever the process.
 A request never waits for the disk: entries go through a bounded queue to a writer thread; when the queue is full the
 entry is dropped and counted (`:tensorflow:serving:request_log_count{status="RESOURCE_EXHAUSTED"}`).
 """
@@ -20,7 +23,6 @@ import itertools
 import logging
 import os
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -30,8 +32,9 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import logging_config_pb2
 
-from serving import tensors
+from serving import routing, tensors
 from serving.metrics import Metrics
+from serving.request_id import Call
 from serving.servable import fill_classification_result, fill_regression_result
 
 logger = logging.getLogger(__name__)
@@ -61,10 +64,10 @@ class RequestLogger:
         self._thread = threading.Thread(target=self._write_loop, name=f"request-log-{model_name}", daemon=True)
         self._thread.start()
 
-    def sampled(self) -> bool:
-        return self.sampling_rate > 0 and random.random() < self.sampling_rate
+    def sampled(self, request_id: str) -> bool:
+        return self.sampling_rate >= 1 or routing.bucket(f"log:{request_id}") < self.sampling_rate
 
-    def log_predict(self, servable, signature_name: str, inputs: dict, outputs: dict) -> None:
+    def log_predict(self, servable, signature_name: str, inputs: dict, outputs: dict, call: Call) -> None:
         def build() -> prediction_log_pb2.PredictionLog:
             request = predict_pb2.PredictRequest()
             _spec(request.model_spec, servable, signature_name, with_version=False)
@@ -74,23 +77,23 @@ class RequestLogger:
             _spec(response.model_spec, servable, signature_name)
             for name, value in outputs.items():
                 response.outputs[name].CopyFrom(tensors.to_proto(value))
-            log = self._log(servable, signature_name)
+            log = self._log(servable, signature_name, call)
             log.predict_log.request.CopyFrom(request)
             log.predict_log.response.CopyFrom(response)
             return log
 
         self._enqueue(build)
 
-    def log_classify(self, servable, signature_name: str, examples: list[bytes], classes, scores) -> None:
-        self._log_examples("classify_log", servable, signature_name, examples, fill_classification_result,
-                           (classes, scores))  # fmt: skip
+    def log_classify(self, servable, signature_name: str, examples: list[bytes], outputs, call: Call) -> None:
+        self._log_examples("classify_log", servable, signature_name, examples, fill_classification_result, outputs,
+                           call)  # fmt: skip
 
-    def log_regress(self, servable, signature_name: str, examples: list[bytes], values: np.ndarray) -> None:
-        self._log_examples("regress_log", servable, signature_name, examples, fill_regression_result, values)
+    def log_regress(self, servable, signature_name: str, examples: list[bytes], values: np.ndarray, call: Call) -> None:
+        self._log_examples("regress_log", servable, signature_name, examples, fill_regression_result, values, call)
 
-    def _log_examples(self, kind: str, servable, signature_name: str, examples: list[bytes], fill, outputs) -> None:
+    def _log_examples(self, kind: str, servable, signature_name: str, examples, fill, outputs, call: Call) -> None:
         def build() -> prediction_log_pb2.PredictionLog:
-            log = self._log(servable, signature_name)
+            log = self._log(servable, signature_name, call)
             request, response = getattr(log, kind).request, getattr(log, kind).response
             _spec(request.model_spec, servable, signature_name, with_version=False)
             _spec(response.model_spec, servable, signature_name)
@@ -106,10 +109,12 @@ class RequestLogger:
         self._queue.put(None)
         self._thread.join(timeout=60)
 
-    def _log(self, servable, signature_name: str) -> prediction_log_pb2.PredictionLog:
+    def _log(self, servable, signature_name: str, call: Call) -> prediction_log_pb2.PredictionLog:
         log = prediction_log_pb2.PredictionLog()
         metadata = log.log_metadata
         _spec(metadata.model_spec, servable, signature_name)
+        metadata.request_origin = call.request_id
+        metadata.request_criticality = call.route
         metadata.sampling_config.sampling_rate = self.sampling_rate
         metadata.saved_model_tags.append("serve")
         metadata.timestamp_secs = int(time.time())
@@ -184,9 +189,10 @@ class RequestLogs:
         for request_logger in old.values():
             request_logger.close()
 
-    def for_model(self, name: str) -> RequestLogger | None:
+    def for_model(self, name: str, request_id: str) -> RequestLogger | None:
+        """The model's logger if this request is to be logged, else None."""
         request_logger = self._loggers.get(name)
-        return request_logger if request_logger is not None and request_logger.sampled() else None
+        return request_logger if request_logger is not None and request_logger.sampled(request_id) else None
 
     def close(self) -> None:
         self.configure([])

@@ -2,6 +2,8 @@
 
 Routing follows TF Serving's regular expressions (model_servers/http_rest_api_util.cc), including its quirks: the
 path is case-insensitive but the verb must be lower case; a status request with a label lists every version.
+Every response carries the request's `x-request-id` (serving/request_id.py); name-only predict/classify/regress
+requests are routed by the routing file (serving/router.py) and may get a shadow copy once answered.
 """
 
 import asyncio
@@ -13,9 +15,10 @@ import urllib.parse
 from aiohttp import web
 from tensorflow_serving.apis import model_pb2
 
-from serving import codec, example_json, json_inputs
+from serving import codec, example_json, json_inputs, request_id
 from serving.limits import RequestLimits
 from serving.metrics import Metrics
+from serving.request_id import Call
 from serving.servable import Servable, signature_for
 from serving.service import InferenceService, wait
 from serving.status import HTTP_STATUS, ServingError, failed_precondition, invalid_argument
@@ -64,22 +67,33 @@ class RestApi:
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
+        call, bad_id = Call(""), None
+        try:
+            call.request_id = request_id.take(request.headers.get(request_id.HEADER))
+        except ServingError as error:  # answered below, with an id of the server's
+            call.request_id, bad_id = request_id.generate(), error
+        headers = {**self._headers, request_id.HEADER: call.request_id}
         if self._metrics_path and request.rel_url.raw_path == self._metrics_path and request.method == "GET":
-            return web.Response(body=self._metrics.render(), content_type="text/plain", charset="utf-8")
+            return web.Response(body=self._metrics.render(), content_type="text/plain", charset="utf-8",
+                                headers=headers)  # fmt: skip
         path = request.raw_path  # with the query string: TF Serving matches its routes against both
         if not _API.match(path):  # TF Serving's HTTP library answers 404 outside /v1/
-            return web.Response(body=codec.error_json(f"Not found: {path}"), status=404, content_type=_JSON)
+            reply = codec.error_json(f"Not found: {path}")
+            return web.Response(body=reply, status=404, content_type=_JSON, headers=headers)
         started = time.monotonic()
-        model_name, api = "", ""
+        model_name, api, shadow = "", "", None
+        self._service.busy()
         try:
+            if bad_id is not None:
+                raise bad_id
             body = await self._read(request)
             if request.method == "OPTIONS":  # a CORS preflight, answered as TF Serving's http_server.cc does
                 if not re.search(r"https?://", request.headers.get("Origin", "")):
                     raise failed_precondition("Origin header is missing in CORS preflight")
-                return web.Response(status=200, headers=self._headers)
+                return web.Response(status=200, headers=headers)
             method, model_name, version, label, api, subresource = _route(request.method, path)
             if method == "POST":
-                reply = await self._post(model_name, version, label, api, body)
+                reply, shadow = await self._post(model_name, version, label, api, body, call)
             elif subresource == "metadata":
                 reply = self._metadata(model_name, version, label)
             else:
@@ -97,8 +111,15 @@ class RestApi:
         except Exception as error:  # a bug answers 500 and is logged; the server keeps serving
             logger.exception("REST %s %s failed", request.method, path)
             reply, status, code_name = codec.error_json(f"Internal: {type(error).__name__}: {error}"), 500, "INTERNAL"
-        self._metrics.request(model_name, api, "REST", code_name, time.monotonic() - started)
-        response = web.Response(body=reply, status=status, content_type=_JSON, headers=self._headers)
+        finally:
+            self._service.done()
+        elapsed = time.monotonic() - started
+        self._metrics.request(model_name, api, "REST", code_name, elapsed)
+        if call.route:
+            self._metrics.routed(call.model_name, call.version, call.route, code_name, elapsed)
+        if shadow is not None and status == 200:  # queued once this answer is on its way
+            asyncio.get_running_loop().call_soon(shadow)
+        response = web.Response(body=reply, status=status, content_type=_JSON, headers=headers)
         if status == 408:  # close now: the rest of that body is no request, and aiohttp would linger 10 s for it
             response.force_close()
             await response.prepare(request)
@@ -117,29 +138,32 @@ class RestApi:
                 f"{request.content.total_bytes} of {expected if expected is not None else 'its'} bytes arrived"
             ) from None
 
-    async def _post(self, name: str, version: int | None, label: str | None, api: str, body: bytes) -> bytes:
+    async def _post(self, name: str, version: int | None, label: str | None, api: str, body: bytes, call: Call):
+        """(reply body, the function that queues its shadow copy or None)."""
         document = codec.parse_body(body)
         signature_name = codec.signature_name(document)
         if api == "predict":
-            servable = self._manager.resolve(name, version, label)
+            servable = self._service.route(name, version, label, call)
             signature = servable.signature(signature_name)
             if signature is None:
                 raise invalid_argument(
                     f'Serving signature name: "{signature_name or "serving_default"}" not found in signature def'
                 )
             inputs, request_format = json_inputs.predict_inputs(document, signature.input_dtypes)
-            outputs = await self._service.predict_async(servable, signature, inputs, timeout=self._timeout)
-            return codec.predict_response(outputs, request_format)
+            outputs = await self._service.predict_async(servable, signature, inputs, (), self._timeout, call)
+            return codec.predict_response(outputs, request_format), self._service.shadow(
+                call, api, signature_name, inputs
+            )
         examples = example_json.examples(document, self._limits.budget(len(body)))
-        servable = self._manager.resolve(name, version, label)
+        servable = self._service.route(name, version, label, call)
         signature = signature_for(servable, signature_name, api)
+        run = self._service.classify if api == "classify" else self._service.regress
+        outputs = await wait(self._service.submit(run, servable, signature, examples, call), self._timeout)
         if api == "classify":
-            future = self._service.submit(self._service.classify, servable, signature, examples)
-            classes, scores = await wait(future, self._timeout)
-            return example_json.classify_response(classes, scores)
-        future = self._service.submit(self._service.regress, servable, signature, examples)
-        values = await wait(future, self._timeout)
-        return example_json.regress_response(values)
+            reply = example_json.classify_response(*outputs)
+        else:
+            reply = example_json.regress_response(outputs)
+        return reply, self._service.shadow(call, api, signature_name, examples)
 
     def _status(self, name: str, version: int | None) -> bytes:
         if not name:

@@ -4,6 +4,10 @@ As TF Serving does, it opens its ports only once every configured model has an A
 first version to appear) and exits with an error if one fails to load then. On SIGTERM (what a Kubernetes rollout
 sends) or Ctrl-C it stops accepting connections and answers every request it has received (serving/drain.py): those
 still running after --drain_seconds get UNAVAILABLE. Then it writes out the request logs and exits 0.
+The routing file (--routing_config_file, serving/routing.py) is read at start, before the model config in each poll
+of it, and on every HandleReloadConfigRequest: a writer that writes the routing file first and the model config
+second never exposes a canary to name-only requests before its weight applies. A bad routing file keeps the previous
+routing, and the model config change waits for a good one.
 """
 
 import asyncio
@@ -28,8 +32,9 @@ from serving.metrics import Metrics
 from serving.options import ServerOptions, grpc_arguments
 from serving.request_log import RequestLogs
 from serving.rest import RestApi
+from serving.routing import RoutingError
 from serving.service import InferenceService
-from serving.status import ServingError
+from serving.status import ServingError, invalid_argument
 
 logger = logging.getLogger(__name__)
 
@@ -76,15 +81,19 @@ class Server:
         self.request_logs.configure(config.model_config_list.config)
         batcher = BatchScheduler(batching, self.metrics.batch) if batching is not None else None
         self.service = InferenceService(self.manager, self.metrics, self.request_logs, batcher,
-                                        options.rest_api_num_threads)  # fmt: skip
+                                        options.rest_api_num_threads, options.routing_config_file,
+                                        options.shadow_queue_size)  # fmt: skip
+        self.service.router.reload()  # a bad file stops the start (RoutingError, a ConfigError's sibling)
         self._config_text = self._read_config_text()
         self._reload_lock = threading.Lock()
+        self._routing_error: str | None = None
 
     # ---- configuration changes ------------------------------------------------------------------------------------
     def reload_config(self, config: ModelServerConfig) -> None:
         """HandleReloadConfigRequest: check, apply, load what it asks for, then move the labels (or refuse them)."""
         config_lib.check_model_server_config(config, "ReloadConfigRequest")
         with self._reload_lock:
+            self._reload_routing()
             self.manager.apply_config(config)
             self.request_logs.configure(config.model_config_list.config)
             self.manager.initial_load()
@@ -100,7 +109,26 @@ class Server:
         except OSError:
             return None
 
+    def _reload_routing(self) -> None:
+        """Re-reads the routing file; a bad one is INVALID_ARGUMENT and the previous routing stays."""
+        try:
+            if self.service.router.reload():
+                logger.info("routing file changed: %s", self.service.router.config.model_dump_json())
+        except RoutingError as error:
+            raise invalid_argument(f"routing file not applied, the previous routing stays: {error}") from None
+
     def _poll_config_file(self) -> None:
+        try:
+            with self._reload_lock:
+                self._reload_routing()  # before the model config: see the module's docstring
+        except ServingError as error:
+            if error.message != self._routing_error:  # said once per bad file, not every poll
+                logger.error("%s; the model config waits for a good one", error.message)
+                self._routing_error = error.message
+            return
+        self._routing_error = None
+        if not self.options.model_config_file:
+            return
         text = self._read_config_text()
         if text is None or text == self._config_text:
             return
@@ -209,7 +237,8 @@ class Server:
         pollers = []
         if self.options.file_system_poll_wait_seconds > 0:
             pollers.append(Poller(self.options.file_system_poll_wait_seconds, self.manager.poll, "version-poll"))
-        if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
+        watched = self.options.model_config_file or self.options.routing_config_file
+        if watched and self.options.model_config_file_poll_wait_seconds > 0:
             interval = self.options.model_config_file_poll_wait_seconds
             pollers.append(Poller(interval, self._poll_config_file, "config-poll"))
         return [poller.start() for poller in pollers]

@@ -76,8 +76,12 @@ def test_serve_with_no_flags_runs_the_binary_on_path_with_tf_serving_flags_for_k
         assert f"REST  http://127.0.0.1:{server.rest_port}/v1/models/chicago_taxi" in printed
         argv = (tmp_path / "argv").read_text().split()
         assert sorted(flag.split("=")[0] for flag in argv) == [
-            "--model_base_path", "--model_name", "--port", "--rest_api_port",
-        ]  # fmt: skip
+            "--model_base_path",
+            "--model_name",
+            "--monitoring_config_file",
+            "--port",
+            "--rest_api_port",
+        ]  # fmt: skip  the Prometheus page is on by default; our own flags never reach the binary
         assert f"--port={server.grpc_port}" in argv and "--model_name=chicago_taxi" in argv
 
         rows = tmp_path / "rows.csv"
@@ -178,6 +182,7 @@ def test_promote_and_rollback_move_labels_on_a_running_server(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "label 'stable' (none) -> 1" in result.stdout and "no server answered" in result.stdout
     config_path = serving_dir / "models.config"
+    (serving_dir / "routing.json").write_text('{"models": {"toy": {"canary_weight": 1.0}}}')  # no canary label yet
 
     server = ServerProcess([*KFX, "serve", "--serving-dir", str(serving_dir)], str(tmp_path / "serve.log"),
                            ready_models=("toy",)).start()  # fmt: skip
@@ -191,6 +196,12 @@ def test_promote_and_rollback_move_labels_on_a_running_server(tmp_path):
     try:
         assert "written by kfx promote" in server.output()
         assert stable_offset() == 1.0
+        assert "metrics http://" in server.wait_for_output("metrics http://")  # Prometheus on by default
+        RestClient(server.rest).predict("toy", {"x": np.array([0.0], np.float32), "name": np.array([b"n"], object)})
+        with urllib.request.urlopen(f"http://{server.rest}/monitoring/prometheus/metrics", timeout=30) as reply:
+            page = reply.read().decode()
+        # routing.json next to models.config routes name-only requests: to "stable" while no canary label exists
+        assert ':kfx:serving:route_request_count{model_name="toy",version="1",route="stable",status="OK"} 1' in page
         live = [*common, "--grpc-address", server.grpc]
         result = run_kfx("promote", "latest", *live)
         assert result.returncode == 0, result.stderr
