@@ -1,53 +1,28 @@
-"""The only place the rollout touches issue 15's other two parts: the routing file (part A, serving/routing.py) and
-online quality (part B, monitoring/online.py), both as CONTRACT.md declares them.
+"""Where the rollout meets the server and the outcomes: the routing file (serving/routing.py) and online quality
+(monitoring/online.py), read into the plain numbers rollout/rules.py decides on."""
 
-Until those parts are merged, the routing file is read and written here in the contract's JSON format, and online
-quality is reported as unknown (so a step waits) when `monitoring.online` is not there.
-"""
-
-import json
 import os
-import tempfile
 
 from rollout.rules import Interval, Quality
+from serving import routing
 
-ROUTING_FILE = "routing.json"  # <serving dir>/routing.json, next to models.config
-
-
-class RoutingFileError(ValueError):
-    """The routing file cannot be read; the message names it and the fix."""
+ROUTING_FILE = routing.FILE_NAME  # <serving dir>/routing.json, next to models.config
+RoutingFileError = routing.RoutingError
 
 
 def read_routes(path: str) -> dict[str, dict[str, float]]:
-    """Model -> {canary_weight, shadow_sample} of the routing file (no file: none).
-
-    Switch to `serving.routing.read(path).models` once part A is merged."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        raise RoutingFileError(f"{path} cannot be read ({error}); fix or delete it") from None
-    models = data.get("models", {}) if isinstance(data, dict) else None
-    if not isinstance(models, dict):
-        raise RoutingFileError(f'{path}: expected {{"models": {{<model>: {{"canary_weight": ...}}}}}}')
-    return {name: {"canary_weight": 0.0, "shadow_sample": 0.0, **route} for name, route in models.items()}
+    """Model -> {canary_weight, shadow_sample} of the routing file (no file: none); RoutingError if it is bad."""
+    return {name: route.model_dump() for name, route in routing.read(path).models.items()}
 
 
 def write_route(path: str, model: str, canary_weight: float, shadow_sample: float) -> None:
-    """Sets one model's entry (other models' entries are kept), atomically: a temporary file renamed over the old.
+    """Sets one model's entry (other models' entries are kept), atomically (serving.routing.write).
 
     A model keeps its entry at weight 0 once a rollout ends, so that name-only requests keep going to the `stable`
-    label rather than to the newest loaded version. Switch to `serving.routing.read` / `serving.routing.write` with
-    `ModelRoute(canary_weight=..., shadow_sample=...)` once part A is merged."""
-    routes = read_routes(path)
-    routes[model] = {"canary_weight": canary_weight, "shadow_sample": shadow_sample}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".routing.json.", delete=False) as f:
-        json.dump({"models": routes}, f, indent=2)
-    os.replace(f.name, path)
+    label rather than to the newest loaded version."""
+    config = routing.read(path)
+    config.models[model] = routing.ModelRoute(canary_weight=canary_weight, shadow_sample=shadow_sample)
+    routing.write(path, config)
 
 
 def online_quality(
