@@ -30,6 +30,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving import tensors
+from serving.request_id import HEADER as REQUEST_ID
 
 PROTOCOLS = ("rest", "grpc")
 DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
@@ -42,6 +43,7 @@ class ClientError(Exception):
 
 class _Base:
     address: str
+    last_request_id = ""  # the x-request-id the server answered the last predict with ("" if it sent none)
 
     def predict(
         self,
@@ -50,7 +52,9 @@ class _Base:
         version: int | None = None,
         label: str | None = None,
         signature: str = "",
+        request_id: str | None = None,
     ) -> dict[str, np.ndarray]:
+        """Outputs of a Predict call; `request_id` is sent as x-request-id (else the server makes one up)."""
         raise NotImplementedError
 
     def status(self, model: str, version: int | None = None) -> get_model_status_pb2.GetModelStatusResponse:
@@ -76,13 +80,16 @@ class RestClient(_Base):
         self._connection = http.client.HTTPConnection(host, port, timeout=timeout)
         self._output_dtypes: dict[tuple, dict[str, np.dtype]] = {}
 
-    def _call(self, method: str, path: str, body: bytes | None = None) -> dict:
+    def _call(self, method: str, path: str, body: bytes | None = None, request_id: str | None = None) -> dict:
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        if request_id:
+            headers[REQUEST_ID] = request_id
         for attempt in range(2):
             try:
                 self._connection.request(method, path, body=body, headers=headers)
                 response = self._connection.getresponse()
                 payload = response.read()
+                self.last_request_id = response.getheader(REQUEST_ID, "")
                 break
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self._connection.close()
@@ -112,7 +119,7 @@ class RestClient(_Base):
             path += f"/labels/{urllib.parse.quote(label, safe='')}"
         return path
 
-    def predict(self, model, inputs, version=None, label=None, signature=""):
+    def predict(self, model, inputs, version=None, label=None, signature="", request_id=None):
         key = (model, version, label, signature)
         if key not in self._output_dtypes:
             _, signatures = self.metadata(model, version, label)
@@ -128,7 +135,8 @@ class RestClient(_Base):
         if signature:
             body["signature_name"] = signature
         encoded = json.dumps(body, allow_nan=True).encode()
-        outputs = self._call("POST", self._model_path(model, version, label) + ":predict", encoded)["outputs"]
+        path = self._model_path(model, version, label) + ":predict"
+        outputs = self._call("POST", path, encoded, request_id)["outputs"]
         dtypes = self._output_dtypes[key]
         if not isinstance(outputs, dict) or len(dtypes) == 1 and set(outputs) != set(dtypes):
             outputs = {next(iter(dtypes)): outputs}
@@ -162,9 +170,14 @@ class GrpcClient(_Base):
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
-    def _call(self, method, request):
+    def _call(self, method, request, request_id: str | None = None):
         try:
-            return method(request, timeout=self._timeout)
+            if request_id is None and method is not self._predictions.Predict:
+                return method(request, timeout=self._timeout)
+            metadata = [(REQUEST_ID, request_id)] if request_id else None
+            response, call = method.with_call(request, timeout=self._timeout, metadata=metadata)
+            self.last_request_id = dict(call.initial_metadata() or ()).get(REQUEST_ID, "")
+            return response
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.UNAVAILABLE and "connect" in (error.details() or "").lower():
                 raise ClientError(f"cannot reach {self.address} over gRPC: connection refused") from None
@@ -180,12 +193,12 @@ class GrpcClient(_Base):
         if signature:
             spec.signature_name = signature
 
-    def predict(self, model, inputs, version=None, label=None, signature=""):
+    def predict(self, model, inputs, version=None, label=None, signature="", request_id=None):
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, model, version, label, signature)
         for name, values in inputs.items():
             request.inputs[name].CopyFrom(tensors.to_proto(values))
-        response = self._call(self._predictions.Predict, request)
+        response = self._call(self._predictions.Predict, request, request_id)
         return {name: tensors.from_proto(proto) for name, proto in response.outputs.items()}
 
     def status(self, model, version=None):

@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import sys
@@ -90,8 +91,10 @@ def test_serve_with_no_flags_runs_the_binary_on_path_with_tf_serving_flags_for_k
         for protocol, address in (("rest", server.rest), ("grpc", server.grpc)):
             result = run_kfx("predict", "--csv", str(rows), "--protocol", protocol, "--address", address)
             assert result.returncode == 0, result.stderr
-            assert f"scored 2 rows with chicago_taxi version 2 over {protocol}" in result.stderr
+            assert f"scored 2 rows with chicago_taxi (the versions the server chose) over {protocol}" in result.stderr
             answers[protocol] = list(csv.DictReader(io.StringIO(result.stdout)))
+            ids = [answer.pop("request_id") for answer in answers[protocol]]
+            assert re.fullmatch(r"[0-9a-f]{32}", ids[0]) and ids[0] == ids[1], ids  # one request held both rows
         expected = [
             {"row": "1", "greeting": "hello a", "name_bytes": "a", "y": "5"},
             {"row": "2", "greeting": "hello b", "name_bytes": "b", "y": "-2"},
@@ -131,12 +134,25 @@ def test_serve_with_no_flags_serves_the_pushed_model_for_curl_and_kfx_predict(ta
         (score,) = json.loads(reply.read())["predictions"]
     assert 0.0 < score < 1.0
 
-    result = run_kfx("predict", "--csv", rows_csv, "--address", taxi_server.rest)
+    outcomes = os.path.join(os.path.dirname(rows_csv), "outcomes.csv")
+    result = run_kfx("predict", "--csv", rows_csv, "--address", taxi_server.rest, "--batch-size", "8",
+                     "--outcomes", outcomes)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert f"scored 20 rows with chicago_taxi version {version} over rest" in result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0] == "row,score" and len(lines) == 21
-    assert all(0.0 < float(line.split(",")[1]) < 1.0 for line in lines[1:])
+    assert "scored 20 rows with chicago_taxi (the versions the server chose) over rest" in result.stderr
+    scored = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(scored[0]) == ["row", "request_id", "score"] and len(scored) == 20
+    assert all(0.0 < float(row["score"]) < 1.0 for row in scored)
+    assert len({row["request_id"] for row in scored}) == 3  # 8 + 8 + 4 rows
+    # The outcomes are the rows' real labels (tips > 0.2 * fare), each beside its request id and place in it.
+    with open(rows_csv, newline="") as f:
+        truth = [float(r["tips"]) > 0.2 * float(r["fare"]) for r in csv.DictReader(f) if r["tips"] and r["fare"]]
+    with open(outcomes, newline="") as f:
+        written = list(csv.DictReader(f))
+    assert [int(o["label"]) for o in written] == [int(t) for t in truth] and len(written) == 20
+    assert [(o["request_id"], int(o["row"])) for o in written] == [
+        (row["request_id"], (int(row["row"]) - 1) % 8) for row in scored
+    ]
+    assert f"wrote 20 outcomes to {outcomes}" in result.stderr
 
 
 def _taxi_rows(count: int) -> list[dict]:
