@@ -34,7 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     actions = rollout.add_subparsers(dest="action", required=True, metavar="ACTION")
     start = actions.add_parser("start", help="put a pushed version in canary or shadow")
-    start.add_argument("version", type=options.positive_int, help="pushed version (its folder name)")
+    start.add_argument("version", type=_version, help="pushed version (its folder name), or 'latest'")
     mode = start.add_mutually_exclusive_group(required=True)
     mode.add_argument(
         "--canary",
@@ -57,6 +57,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     for sub in (start, status, step, abort):
         _common_flags(sub)
         sub.set_defaults(func=run)
+
+
+def _version(text: str) -> str:
+    if text != "latest" and not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"expected a version number or 'latest', got '{text}'")
+    return text
+
+
+def _resolve(version: str, target) -> int:
+    """A version number, or the newest complete version under the model's folder for 'latest'."""
+    from rollout import actions
+    from serving import versions
+
+    if version != "latest":
+        return int(version)
+    found = versions.latest_complete_version(target.base_path)
+    if found is None:
+        raise actions.RolloutError(f"no pushed version under {target.base_path}: run `kfx run` first")
+    return found[0]
 
 
 def _common_flags(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "start":
             mode = "shadow" if args.shadow else "canary"
             amount = args.sample if args.shadow else (args.canary or None)
-            outcome = steps.start(rollout_context, args.version, mode, amount, args.reason)
+            version = _resolve(args.version, rollout_context.target)
+            outcome = steps.start(rollout_context, version, mode, amount, args.reason)
         elif args.action == "step":
             outcome = steps.step(rollout_context)
         else:
