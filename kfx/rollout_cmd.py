@@ -3,6 +3,7 @@
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -114,6 +115,7 @@ def after_push(config: config_lib.PipelineConfig, workspace, version: str | None
     mode = config.rollout.on_push
     if mode == "none" or version is None:
         return 0
+    logging.getLogger("absl").setLevel(logging.WARNING)  # the run left it at INFO: ML Metadata's connection notice
     from rollout import actions, steps
 
     model = config.serving.model_name

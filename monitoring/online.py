@@ -18,6 +18,7 @@ A (request id, row) logged twice for the same (version, route), a retry, counts 
 import collections
 import dataclasses
 import datetime
+import itertools
 import json
 import os
 import pathlib
@@ -247,12 +248,14 @@ def _comparisons(groups: dict[tuple[str, str], _Rows], last: int | None, confide
     for version, route in sorted(groups, key=_order):
         if route not in (CANARY, SHADOW):
             continue
-        rows = groups[(version, route)]
-        for baseline in stables:
-            compare = _paired if route == SHADOW else _unpaired
+        rows, compare, mine = groups[(version, route)], _paired if route == SHADOW else _unpaired, []
+        for baseline in (b for b in stables if b != version):  # a version is never its own baseline
             n, baseline_n, differences = compare(rows, groups[(baseline, STABLE)], last, confidence)
-            for measure, difference in differences.items():
-                found.append(Comparison(version, route, baseline, route == SHADOW, measure, difference, n, baseline_n))
+            mine.append([Comparison(version, route, baseline, route == SHADOW, measure, difference, n, baseline_n)
+                         for measure, difference in differences.items()])  # fmt: skip
+        overlapping = [comparisons for comparisons in mine if comparisons[0].baseline_n]
+        # Only the stable versions that answered beside it; if none did, every one, with the reason.
+        found.extend(itertools.chain.from_iterable(overlapping or mine))
     return found
 
 

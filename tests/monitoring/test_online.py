@@ -157,6 +157,25 @@ def test_shadow_against_stable_is_paired_and_canary_against_stable_is_not(tmp_pa
     assert (found_loss.low, found_loss.high) == pytest.approx((low, high))
 
 
+def test_a_canary_is_compared_with_the_stable_versions_that_answered_beside_it_only(tmp_path, rng):
+    # Version 1 was stable, then version 2 after its canary; version 3's canary ran beside stable version 2 only.
+    old, labels = _requests(rng, 100, 1, "stable", "a")
+    canary_2, more = _requests(rng, 100, 2, "canary", "b")
+    stable_2, later = _requests(rng, 100, 2, "stable", "c", start=START + 500)
+    canary_3, last = _requests(rng, 100, 3, "canary", "d", start=START + 500)
+    logs = write_logs(str(tmp_path / "logs"), old + canary_2 + stable_2 + canary_3)
+    report = online.measure(logs, _store(str(tmp_path / "o.sqlite"), {**labels, **more, **later, **last}), MODEL)
+    pairs = {(c.candidate_version, c.candidate_route, c.baseline_version) for c in report.comparisons}
+    assert pairs == {("2", "canary", "1"), ("3", "canary", "2")}  # not 2 against itself, nor 3 against 1
+    assert all(c.baseline_n > 0 and c.difference.value is not None for c in report.comparisons)
+
+    alone, labels = _requests(rng, 50, 4, "canary", "e", start=START + 900)  # no stable answered at that time
+    logs = write_logs(str(tmp_path / "alone"), old + alone)
+    report = online.measure(logs, _store(str(tmp_path / "alone.sqlite"), labels), MODEL)
+    reasons = {(c.baseline_version, c.difference.reason) for c in report.comparisons}
+    assert reasons == {("1", "no labelled stable predictions in the canary's time span")}  # said, not hidden
+
+
 def test_windows_retries_other_models_entries_without_ids_and_every_log_type(tmp_path):
     logged = [Logged(f"r{i}", 1, "stable", [0.1 + 0.8 * (i % 2)], timestamp=START + i) for i in range(20)]
     logged += [Logged("r19", 1, "stable", [0.9], timestamp=START + 30)]  # a retry of r19
