@@ -138,7 +138,12 @@ def write_reports(report: OnlineReport, json_path: str, html_path: str) -> None:
     """Online quality alone as JSON and as one self-contained HTML page."""
     environment = jinja2.Environment(loader=jinja2.PackageLoader("monitoring", "templates"), autoescape=True)
     page = environment.get_template(ONLINE_TEMPLATE).render(online=report, interval=interval)
-    for path, text in ((json_path, json.dumps({"online": report.to_dict()}, indent=2) + "\n"), (html_path, page)):
+    write_texts({json_path: json.dumps({"online": report.to_dict()}, indent=2) + "\n", html_path: page})
+
+
+def write_texts(texts: dict[str, str]) -> None:
+    """Writes each report file (local or gs://), creating its folder; OSError naming the file it could not write."""
+    for path, text in texts.items():
         try:
             tf.io.gfile.makedirs(os.path.dirname(absolute(path)))
             with tf.io.gfile.GFile(path, "w") as f:

@@ -12,7 +12,6 @@ import collections
 import dataclasses
 import datetime
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -247,10 +246,4 @@ def write_reports(report: SkewReport, json_path: str, html_path: str, online: "O
     environment = jinja2.Environment(loader=jinja2.PackageLoader("monitoring", "templates"), autoescape=True)
     page = environment.get_template(SKEW_TEMPLATE).render(report=report, online=online, interval=online_output.interval)
     data = report.to_dict() | ({"online": online.to_dict()} if online is not None else {})
-    for path, text in ((json_path, json.dumps(data, indent=2) + "\n"), (html_path, page)):
-        try:
-            tf.io.gfile.makedirs(os.path.dirname(absolute(path)))
-            with tf.io.gfile.GFile(path, "w") as f:
-                f.write(text)
-        except tf.errors.OpError as error:
-            raise OSError(f"cannot write the report {path}: {one_line(error)}") from None
+    online_output.write_texts({json_path: json.dumps(data, indent=2) + "\n", html_path: page})
