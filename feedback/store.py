@@ -74,15 +74,27 @@ def path(workspace: str) -> str:
 
 
 def connect(store_path: str) -> sqlite3.Connection:
-    """Opens (creating it and its folder when missing) the store in WAL mode."""
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(store_path)), exist_ok=True)
-        connection = sqlite3.connect(store_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(SCHEMA)
-        return connection
-    except (OSError, sqlite3.Error) as error:
-        raise StoreError(f"cannot open the outcome store {store_path}: {error}") from None
+    """Opens (creating it and its folder when missing) the store in WAL mode.
+
+    Switching to WAL and creating the tables take locks that SQLite's busy timeout does not always wait for (it
+    answers "database is locked" at once rather than risk a deadlock), so several ingestions that open a new store
+    at the same moment try again until the busy timeout has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        connection = None
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(store_path)), exist_ok=True)
+            connection = sqlite3.connect(store_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(SCHEMA)
+            return connection
+        except (OSError, sqlite3.Error) as error:
+            if connection is not None:
+                connection.close()
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise StoreError(f"cannot open the outcome store {store_path}: {error}") from None
+            time.sleep(0.05)
 
 
 def add(store_path: str, outcomes: list[Outcome]) -> Added:

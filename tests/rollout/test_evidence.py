@@ -1,5 +1,5 @@
-"""Requests, errors and p99 per route read from a Prometheus page on loopback, in the exposition our server writes
-(serving.metrics) under the contract's metric names; and a step that rolls back a failing canary from it."""
+"""Requests, errors and p99 per route read from a Prometheus page on loopback, as our server writes them
+(serving.metrics); and a step that rolls back a failing canary from it."""
 
 # ruff: noqa: F811 - the fixtures come from rollout_env (a conftest.py here would shadow tests/conftest.py)
 
@@ -9,7 +9,6 @@ import math
 import threading
 
 import pytest
-from prometheus_client import Counter, Histogram
 from rollout_env import context, toy_versions, version_labels  # noqa: F401
 
 from rollout import evidence, steps
@@ -17,15 +16,10 @@ from serving import metrics as metrics_lib
 
 
 class MetricsPage:
-    """The server's metrics registry with the route metrics of CONTRACT.md, served at TF Serving's path."""
+    """The server's own metrics (serving.metrics, route metrics included), served at TF Serving's path."""
 
     def __init__(self):
         self.metrics = metrics_lib.Metrics()
-        registry = self.metrics.registry
-        self.count = Counter(evidence.ROUTE_COUNT, "Requests per route.", ["model_name", "version", "route", "status"],
-                             registry=registry)  # fmt: skip
-        self.latency = Histogram(evidence.ROUTE_LATENCY, "Latency (us) per route.", ["model_name", "version", "route"],
-                                 buckets=metrics_lib._LATENCY_BUCKETS, registry=registry)  # fmt: skip
         page = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -43,11 +37,10 @@ class MetricsPage:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def requests(self, version: str, route: str, ok: int, failed: int, microseconds: float, model: str = "toy"):
-        self.count.labels(model, version, route, "OK").inc(ok)
-        if failed:
-            self.count.labels(model, version, route, "INTERNAL").inc(failed)
-        for _ in range(ok):  # as TF Serving, only answered requests enter the histogram
-            self.latency.labels(model, version, route).observe(microseconds)
+        for _ in range(ok):  # as the server counts them: only answered requests enter the histogram
+            self.metrics.routed(model, int(version), route, "OK", microseconds / 1e6)
+        for _ in range(failed):
+            self.metrics.routed(model, int(version), route, "INTERNAL", 0.0)
 
 
 @pytest.fixture
