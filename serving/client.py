@@ -52,9 +52,8 @@ class _Base:
         version: int | None = None,
         label: str | None = None,
         signature: str = "",
-        request_id: str | None = None,
     ) -> dict[str, np.ndarray]:
-        """Outputs of a Predict call; `request_id` is sent as x-request-id (else the server makes one up)."""
+        """Outputs of a Predict call; the request id the server answered with is then `last_request_id`."""
         raise NotImplementedError
 
     def status(self, model: str, version: int | None = None) -> get_model_status_pb2.GetModelStatusResponse:
@@ -80,10 +79,8 @@ class RestClient(_Base):
         self._connection = http.client.HTTPConnection(host, port, timeout=timeout)
         self._output_dtypes: dict[tuple, dict[str, np.dtype]] = {}
 
-    def _call(self, method: str, path: str, body: bytes | None = None, request_id: str | None = None) -> dict:
+    def _call(self, method: str, path: str, body: bytes | None = None) -> dict:
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        if request_id:
-            headers[REQUEST_ID] = request_id
         for attempt in range(2):
             try:
                 self._connection.request(method, path, body=body, headers=headers)
@@ -119,7 +116,7 @@ class RestClient(_Base):
             path += f"/labels/{urllib.parse.quote(label, safe='')}"
         return path
 
-    def predict(self, model, inputs, version=None, label=None, signature="", request_id=None):
+    def predict(self, model, inputs, version=None, label=None, signature=""):
         key = (model, version, label, signature)
         if key not in self._output_dtypes:
             _, signatures = self.metadata(model, version, label)
@@ -135,8 +132,7 @@ class RestClient(_Base):
         if signature:
             body["signature_name"] = signature
         encoded = json.dumps(body, allow_nan=True).encode()
-        path = self._model_path(model, version, label) + ":predict"
-        outputs = self._call("POST", path, encoded, request_id)["outputs"]
+        outputs = self._call("POST", self._model_path(model, version, label) + ":predict", encoded)["outputs"]
         dtypes = self._output_dtypes[key]
         if not isinstance(outputs, dict) or len(dtypes) == 1 and set(outputs) != set(dtypes):
             outputs = {next(iter(dtypes)): outputs}
@@ -170,12 +166,11 @@ class GrpcClient(_Base):
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
-    def _call(self, method, request, request_id: str | None = None):
+    def _call(self, method, request):
         try:
-            if request_id is None and method is not self._predictions.Predict:
+            if method is not self._predictions.Predict:
                 return method(request, timeout=self._timeout)
-            metadata = [(REQUEST_ID, request_id)] if request_id else None
-            response, call = method.with_call(request, timeout=self._timeout, metadata=metadata)
+            response, call = method.with_call(request, timeout=self._timeout)
             self.last_request_id = dict(call.initial_metadata() or ()).get(REQUEST_ID, "")
             return response
         except grpc.RpcError as error:
@@ -193,12 +188,12 @@ class GrpcClient(_Base):
         if signature:
             spec.signature_name = signature
 
-    def predict(self, model, inputs, version=None, label=None, signature="", request_id=None):
+    def predict(self, model, inputs, version=None, label=None, signature=""):
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, model, version, label, signature)
         for name, values in inputs.items():
             request.inputs[name].CopyFrom(tensors.to_proto(values))
-        response = self._call(self._predictions.Predict, request, request_id)
+        response = self._call(self._predictions.Predict, request)
         return {name: tensors.from_proto(proto) for name, proto in response.outputs.items()}
 
     def status(self, model, version=None):
