@@ -9,10 +9,14 @@ between two looks (`VersionWatch`), which keeps most other copies in progress ou
 than a look (see ModelManager for what happens when such a version's files change after it was loaded).
 """
 
+import os
+
 import tensorflow as tf
 from tensorflow_serving.config import file_system_storage_path_source_pb2
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+MODEL_CONFIG_FILE = "models.config"  # kfx promote's and kfx rollout's model config, next to the model folders
+STABLE = "stable"  # the label of the version that answers requests naming the model only
 ServableVersionPolicy = file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
 
 
@@ -40,6 +44,37 @@ def latest_complete_version(base_path: str) -> tuple[int, str] | None:
     """(version, folder) of the highest complete version under `base_path`, the one TF Serving serves by default."""
     found = complete_versions(base_path)
     return (max(found), found[max(found)]) if found else None
+
+
+def served_version(base_path: str) -> tuple[int, str] | None:
+    """(version, folder) that answers the requests naming the model only: the `stable` label's version when the model
+    config next to the model folders (`<base_path>/../models.config`, written by kfx promote and kfx rollout) labels a
+    complete one, else the highest complete version (TF Serving's default). A version rolled back stays on disk but is
+    no longer the served one. An unreadable model config is ignored here: the server reports it."""
+    found = complete_versions(base_path)
+    if not found:
+        return None
+    stable = _stable_label(base_path)
+    if stable in found:
+        return stable, found[stable]
+    return max(found), found[max(found)]
+
+
+def _stable_label(base_path: str) -> int | None:
+    from serving.config import ConfigError, read_model_config_file
+
+    model_dir = os.path.abspath(base_path.rstrip("/"))
+    path = os.path.join(os.path.dirname(model_dir), MODEL_CONFIG_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        models = read_model_config_file(path).model_config_list.config
+    except ConfigError:
+        return None
+    for model in models:
+        if os.path.abspath(model.base_path) == model_dir and STABLE in model.version_labels:
+            return model.version_labels[STABLE]
+    return None
 
 
 def fingerprint(version_path: str) -> tuple | None:

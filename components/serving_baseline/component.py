@@ -22,7 +22,8 @@ class ServingBaselineSpec(types.ComponentSpec):
 
 
 class ServingBaseline(base_component.BaseComponent):
-    """Emits the latest complete version under `serving_model_dir` (marked empty when none exists)."""
+    """Emits the served version under `serving_model_dir`: the `stable` label's when models.config labels one, else
+    the latest complete version (marked empty when none exists)."""
 
     SPEC_CLASS = ServingBaselineSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)

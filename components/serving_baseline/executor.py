@@ -21,7 +21,8 @@ SERVED_FINGERPRINT_PROPERTY = "served_fingerprint"
 
 
 class Executor(base_executor.BaseExecutor):
-    """Copies the latest complete version under `serving_model_dir` into the baseline Model artifact."""
+    """Copies the served version under `serving_model_dir` (serving.versions.served_version: the `stable` label's,
+    else the latest complete one) into the baseline Model artifact."""
 
     def Do(
         self,
@@ -30,7 +31,7 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         baseline = artifact_utils.get_single_instance(output_dict[BASELINE_MODEL_KEY])
-        served = versions.latest_complete_version(exec_properties[SERVING_MODEL_DIR_KEY])
+        served = versions.served_version(exec_properties[SERVING_MODEL_DIR_KEY])
         if served is None:
             baseline.set_int_custom_property(HAS_MODEL_PROPERTY, 0)
             return

@@ -45,6 +45,23 @@ def test_executor_copies_the_served_version(tmp_path):
         assert f.read() == "model 42"
 
 
+def test_the_baseline_is_the_stable_version_once_a_model_config_labels_one(tmp_path):
+    """After a rollback the bad version stays on disk as the highest: the stable label says what is served."""
+    model = tmp_path / "serving_model" / "chicago_taxi"
+    for name in ("42", "43", "44"):
+        _version(model, name)
+    config = tmp_path / "serving_model" / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "chicago_taxi" base_path: "{model}" model_platform: "tensorflow" '
+        'model_version_policy { specific { versions: 43 } } version_labels { key: "stable" value: 43 } } }'
+    )
+    assert _run(model, tmp_path / "a").get_int_custom_property(executor.SERVED_VERSION_PROPERTY) == 43
+    config.write_text(config.read_text().replace("value: 43", "value: 41"))  # a label on no complete version
+    assert _run(model, tmp_path / "b").get_int_custom_property(executor.SERVED_VERSION_PROPERTY) == 44
+    config.write_text("not a model config")  # the server reports it; the baseline falls back to the newest
+    assert _run(model, tmp_path / "c").get_int_custom_property(executor.SERVED_VERSION_PROPERTY) == 44
+
+
 def test_executor_marks_an_empty_baseline_when_nothing_is_served(tmp_path):
     baseline = _run(tmp_path / "serving", tmp_path / "baseline")
     assert not executor.has_model(baseline)
