@@ -16,7 +16,7 @@ from rollout import glue
 from serving import labels
 from serving import versions as versions_lib
 
-MODEL_CONFIG_FILE = "models.config"  # as kfx serve and kfx promote: <serving dir>/models.config
+MODEL_CONFIG_FILE = versions_lib.MODEL_CONFIG_FILE  # <serving dir>/models.config, as kfx serve and kfx promote
 LOCK_FILE = ".rollout.lock"  # in the serving dir: one rollout move at a time (cron, kfx run's on_push, a user)
 MODES = ("canary", "shadow")
 
