@@ -12,6 +12,9 @@ from typing import Any
 FEATURES_KEY = "features"
 HPARAMS_KEY = "hparams"
 
+# What str.strip and tf.strings.strip (absl's StripAsciiWhitespace) both remove.
+ASCII_WHITESPACE = " \t\n\v\f\r"
+
 # Token that stands for a missing categorical value, so "missing" gets its own vocabulary entry.
 MISSING_TOKEN = "__missing__"
 
@@ -19,19 +22,29 @@ MISSING_TOKEN = "__missing__"
 @dataclasses.dataclass(frozen=True)
 class LabelRule:
     """A binary label computed from raw columns: positive when `column` > `greater_than` (× `times`), or
-    when `column` is one of `one_of`. Columns used only by the label never reach the model's inputs. Built from the
-    configuration's label section, field for field (pipeline/config.py), as the row reader's rows.Label is."""
+    when `column` is one of `one_of` (negative: one of `negative` if given, else any other value; with `fold_case`
+    values are compared as `fold` makes them). Columns used only by the label never reach the model's inputs. Built
+    from the configuration's label section, field for field (pipeline/config.py), as the row reader's rows.Label is."""
 
     name: str
     column: str
     greater_than: float | None = None
     times: str | None = None
     one_of: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()  # none: every value not in one_of is negative
+    other: str = "stop"  # values in neither one_of nor negative: "stop" the run, or "drop" their rows
+    fold_case: bool = False  # compare fold(value)s
 
     @property
     def columns(self) -> tuple[str, ...]:
         """Raw columns the label is computed from."""
         return (self.column, self.times) if self.times else (self.column,)
+
+    @staticmethod
+    def fold(value: str) -> str:
+        """A value as fold_case compares it: lowercased, without surrounding ASCII whitespace, as the graph's
+        tf.strings.lower and tf.strings.strip make it (rows.Label.fold is the same rule)."""
+        return value.strip(ASCII_WHITESPACE).lower()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +77,7 @@ class FeatureConfig:
     def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
         label = dict(data["label"])
         label["one_of"] = tuple(label.get("one_of") or ())
+        label["negative"] = tuple(label.get("negative") or ())
         fields = {k: tuple(data.get(k) or ()) for k in ("numeric", "bucketized", "categorical")}
         return cls(
             label=LabelRule(**label),

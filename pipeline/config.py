@@ -6,17 +6,18 @@ checks every key and value and is published as a JSON Schema (`kfx config schema
 the file's own directory.
 
 Column names must be text: YAML reads an unquoted `2023` as a number and `yes` as a boolean, so such names are
-refused with a hint to quote them. Cell values (`label.one_of`, `data.missing_values`) may be whole numbers, taken as
-their text (`1` is "1").
+refused with a hint to quote them. Cell values (`label.one_of`, `label.negative`, `data.missing_values`) may be whole
+numbers, taken as their text (`1` is "1").
 """
 
+import codecs
 import dataclasses
 import os
 from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
-from pydantic import Field, StrictFloat, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from components.champion_evaluator import policy as champion_policy
 from models.features import FeatureConfig, LabelRule
@@ -73,6 +74,14 @@ class DataConfig:
     """Where the CSV data is and how it is read and split."""
 
     path: Annotated[StrictStr, Field(min_length=1, description="A CSV file, a folder of CSVs or of span-<N>/ folders.")]
+    delimiter: Literal["auto", ",", ";", "\t", "|"] = Field(
+        "auto", description="Field separator; auto: detected from the first file's first lines (else ',')."
+    )
+    encoding: StrictStr = Field(
+        "auto",
+        min_length=1,
+        description="Text encoding, a Python codec name; auto: UTF-8 if the start decodes, else cp1252.",
+    )
     schema: StrictStr | None = Field(None, min_length=1, description="Curated schema (.pbtxt); none: inferred.")
     split: SplitConfig = SplitConfig()
     window: Count = Field(1, description="Train on the latest N spans.")
@@ -84,24 +93,62 @@ class DataConfig:
         10, description="Fewer rows of either label class in the train or eval split stop the run before training."
     )
 
+    def __post_init__(self) -> None:
+        if self.encoding != "auto":
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise ValueError(
+                    f"encoding {self.encoding!r} is not a codec Python knows; use auto, utf-8, cp1252 or latin-1"
+                ) from None
+
 
 # The one definition of the label: the graph's LabelRule (parse, below) and the row reader's rows.Label
 # (pipeline/data.py rules_of) are built from it field for field.
 @section
 class LabelSection:
-    """A binary label computed from raw columns: `column` > `greater_than` (x `times`), or `column` in `one_of`."""
+    """A binary label computed from raw columns: `column` > `greater_than` (x `times`), or `column` in `one_of`
+    (negative: in `negative` if given, else any other value)."""
 
     name: Annotated[Column, Field(description="Name of the computed label.")]
     column: Annotated[Column, Field(description="Raw column the label comes from; never a model input.")]
     greater_than: StrictFloat | None = Field(None, description="Numeric rule: positive when column > this.")
     times: Column | None = Field(None, description="With greater_than: compare with greater_than x this column.")
     one_of: tuple[Value, ...] = Field((), description="Categorical rule: positive when column is one of these.")
+    negative: tuple[Value, ...] = Field(
+        (), description="With one_of: the negative values; none: every other value is negative."
+    )
+    other: Literal["stop", "drop"] = Field(
+        "stop",
+        description="With negative: values in neither list stop the run (stop) or their rows are left out (drop).",
+    )
+    fold_case: StrictBool = Field(
+        False, description="With one_of: compare values ignoring case and surrounding spaces ('Male ' is 'MALE')."
+    )
 
     def __post_init__(self) -> None:
         if (self.greater_than is None) == (not self.one_of):
             raise ValueError("set exactly one of 'greater_than' (numeric column) or 'one_of' (values)")
         if self.times and self.greater_than is None:
             raise ValueError("'times' only applies together with 'greater_than'")
+        for key, used in (
+            ("negative", bool(self.negative)),
+            ("other", self.other != "stop"),
+            ("fold_case", self.fold_case),
+        ):
+            if used and not self.one_of:
+                raise ValueError(f"'{key}' only applies together with 'one_of' (a categorical label)")
+        if self.other != "stop" and not self.negative:
+            raise ValueError(
+                "'other' only applies together with 'negative': without it every value not in one_of is negative"
+            )
+        fold = LabelRule.fold if self.fold_case else str
+        both = sorted({fold(value) for value in self.one_of} & {fold(value) for value in self.negative})
+        if both:
+            folded = " (case and surrounding spaces ignored: fold_case)" if self.fold_case else ""
+            raise ValueError(
+                f"{', '.join(map(repr, both))} in both 'one_of' and 'negative'{folded}; list each value in one of them"
+            )
 
 
 @section

@@ -26,6 +26,7 @@ _EXPECTED = {
     "int_type": "a whole number",
     "int_from_float": "a whole number",
     "float_type": "a number",
+    "bool_type": "true or false",
     "finite_number": "a finite number",
     "tuple_type": "a list, e.g. [a, b]",
     "dict_type": "a mapping of keys to values",

@@ -108,9 +108,12 @@ def rules_of(config: PipelineConfig) -> rows_lib.Rules:
     return rows_lib.Rules(
         label=rows_lib.Label(**dataclasses.asdict(label)),
         numeric=tuple(dict.fromkeys((*features.numeric, *features.bucketized, *numeric_label))),
+        categorical=features.categorical,
         missing_values=tuple(config.data.missing_values),
         max_missing_label_fraction=config.data.max_missing_label_fraction,
         min_rows_per_class=config.data.min_rows_per_class,
+        delimiter=config.data.delimiter,
+        encoding=config.data.encoding,
     )
 
 

@@ -7,6 +7,7 @@ applies the same ones before anything runs (pipeline/data.py), so both stop on t
 import collections
 import csv
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,38 +56,73 @@ def parse_number(cell: str) -> float | None:
     return float(whole) if _INT64_MIN <= whole <= _INT64_MAX else None
 
 
+# What labels() gives a row whose label value is in neither label.one_of nor label.negative.
+OTHER = "other"
+# What str.strip and tf.strings.strip (absl's StripAsciiWhitespace) both remove.
+_ASCII_WHITESPACE = " \t\n\v\f\r"
+
+
 @dataclasses.dataclass(frozen=True)
 class Label:
-    """The binary label: `column` > `greater_than` (× `times`), or `column` one of `one_of`: the configuration's
-    label section, field for field (pipeline/data.py rules_of), as models/features.py LabelRule is for the graph."""
+    """The binary label: `column` > `greater_than` (× `times`), or `column` one of `one_of` (negative: one of
+    `negative` if given, else any other value; `other`: "stop" or "drop" for values in neither; `fold_case`: compare
+    as `fold` makes the values): the configuration's label section, field for field (pipeline/data.py rules_of), as
+    models/features.py LabelRule is for the graph."""
 
     name: str
     column: str
     greater_than: float | None = None
     times: str | None = None
     one_of: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+    other: str = "stop"
+    fold_case: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.column, self.times) if self.times else (self.column,)
 
+    @staticmethod
+    def fold(value: str) -> str:
+        """A value as fold_case compares it: lowercased, without surrounding ASCII whitespace (as the graph's
+        tf.strings.lower and tf.strings.strip, and models.features.LabelRule.fold)."""
+        return value.strip(_ASCII_WHITESPACE).lower()
+
+    def classify(self, value: str) -> bool | str:
+        """A present value of a categorical rule: True (positive), False (negative) or OTHER."""
+        positive, negative = self._folded
+        value = self.fold(value) if self.fold_case else value
+        if value in positive:
+            return True
+        return False if not self.negative or value in negative else OTHER
+
+    @functools.cached_property
+    def _folded(self) -> tuple[frozenset[str], frozenset[str]]:
+        key = self.fold if self.fold_case else str
+        return frozenset(map(key, self.one_of)), frozenset(map(key, self.negative))
+
     def describe(self) -> str:
         """E.g. "big_tipper (tips > 0.2 × fare)"."""
         if self.greater_than is None:
-            return f"{self.name} ({self.column} is one of {', '.join(self.one_of)})"
+            negative = f", not {', '.join(self.negative)}" if self.negative else ""
+            return f"{self.name} ({self.column} is one of {', '.join(self.one_of)}{negative})"
         times = f" × {self.times}" if self.times else ""
         return f"{self.name} ({self.column} > {self.greater_than:g}{times})"
 
 
 @dataclasses.dataclass(frozen=True)
 class Rules:
-    """How rows are read: which cells mean missing, which columns hold numbers, the label and its limits."""
+    """How rows are read: the file's dialect, which cells mean missing, which columns hold numbers or categories,
+    the label and its limits."""
 
     label: Label
     numeric: tuple[str, ...] = ()  # columns that must hold numbers (or missing cells)
+    categorical: tuple[str, ...] = ()  # columns with a vocabulary (checked for stray text among integers)
     missing_values: tuple[str, ...] = ("",)
     max_missing_label_fraction: float = 0.05
     min_rows_per_class: int = 10
+    delimiter: str = "auto"  # "auto" or the field separator (dialect.py)
+    encoding: str = "auto"  # "auto" or a Python codec name (dialect.py)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -95,10 +131,9 @@ class Rules:
     def from_json(cls, text: str) -> "Rules":
         fields = json.loads(text)
         label = fields.pop("label")
-        return cls(
-            label=Label(**{**label, "one_of": tuple(label["one_of"])}),
-            **{**fields, "numeric": tuple(fields["numeric"]), "missing_values": tuple(fields["missing_values"])},
-        )
+        label = Label(**{**label, **{key: tuple(label[key]) for key in ("one_of", "negative")}})
+        listed = {key: tuple(fields[key]) for key in ("numeric", "categorical", "missing_values")}
+        return cls(label=label, **{**fields, **listed})
 
     def is_missing(self, cell: str) -> bool:
         return cell in self.missing_values
@@ -119,13 +154,15 @@ class Rules:
                     if len(tally.samples[column]) < SAMPLES:
                         tally.samples[column].append((file, line, cells[at]))
 
-    def labels(self, header: Sequence[str], batch: Sequence[tuple[int, list[str]]]) -> list[bool | None]:
-        """The label of each row of `batch`, or None when any of its columns is missing (or not a number, for a
-        numeric rule); each distinct cell is read once per batch."""
+    def labels(self, header: Sequence[str], batch: Sequence[tuple[int, list[str]]]) -> list[bool | str | None]:
+        """The label of each row of `batch`: True or False; None when any of its columns is missing (or not a
+        number, for a numeric rule); OTHER for a value in neither label.one_of nor label.negative. Each distinct
+        cell is read once per batch."""
         at = [header.index(column) for column in self.label.columns]
         if self.label.greater_than is None:
-            one_of = set(self.label.one_of)
-            return [None if self.is_missing(cells[at[0]]) else cells[at[0]] in one_of for _, cells in batch]
+            cells = [cells[at[0]] for _, cells in batch]
+            found = {cell: None if self.is_missing(cell) else self.label.classify(cell) for cell in set(cells)}
+            return [found[cell] for cell in cells]
         numbers = [self._numbers({cells[index] for _, cells in batch}) for index in at]
         bound, found = self.label.greater_than, []
         for _, cells in batch:

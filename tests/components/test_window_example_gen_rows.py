@@ -87,6 +87,37 @@ def test_a_categorical_label_rule():
     assert rules.label.describe() == "churned (status is one of gone, left)"
 
 
+SEX = ["MALE", "Male", " male ", "FEMALE", "female", ".", "", "unknown"]
+
+
+@pytest.mark.parametrize(
+    "negative, other, fold_case, expected",
+    [
+        ((), "stop", False, [True, False, False, False, False, False, None, False]),  # as before: all else negative
+        (("FEMALE",), "stop", False, [True, rows.OTHER, rows.OTHER, False, rows.OTHER, rows.OTHER, None, rows.OTHER]),
+        (("FEMALE",), "drop", True, [True, True, True, False, False, rows.OTHER, None, rows.OTHER]),
+        ((), "stop", True, [True, True, True, False, False, False, None, False]),
+    ],
+    ids=["one-of-only", "negative", "negative-folded", "folded"],
+)
+def test_a_categorical_label_with_named_negatives_and_case_folding(negative, other, fold_case, expected):
+    label = rows.Label("male", "sex", one_of=("MALE",), negative=negative, other=other, fold_case=fold_case)
+    batch = [(line, [sex]) for line, sex in enumerate(SEX, start=2)]
+    assert rows.Rules(label=label).labels(["sex"], batch) == expected
+
+
+def test_folding_is_the_graphs_lower_and_ascii_strip():
+    assert rows.Label.fold(" \tMale\r\n") == "male"
+    assert rows.Label.fold("\u00a0MALE") == "\u00a0male"  # tf.strings.strip leaves non-ASCII spaces
+
+
+def test_rules_with_label_classes_and_a_dialect_travel_as_json_unchanged():
+    label = rows.Label("male", "sex", one_of=("MALE", "M"), negative=("FEMALE",), other="drop", fold_case=True)
+    rules = rows.Rules(label=label, categorical=("region",), delimiter=";", encoding="cp1252")
+    assert rows.Rules.from_json(rules.to_json()) == rules
+    assert label.describe() == "male (sex is one of MALE, M, not FEMALE)"
+
+
 def test_rules_travel_as_json_unchanged():
     assert rows.Rules.from_json(RULES.to_json()) == RULES
     assert TIPPER.describe() == "big_tipper (tips > 0.2 × fare)"
