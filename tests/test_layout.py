@@ -1,6 +1,6 @@
 """The layout rules, read from the sources with `ast` (nothing of the project is imported), so they hold as it grows:
-- imports point one way: models <- pipeline <- monitoring <- feedback <- rollout, runners <- kfx; components and
-  serving stand alone;
+- imports point one way: models <- pipeline <- monitoring and profiling; monitoring <- feedback <- rollout, runners
+  <- kfx; components and serving stand alone;
 - no import cycle between modules of the project, imports inside functions included;
 - every third-party import is a distribution setup.py declares, not one that merely comes with another.
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = (
-    "models", "pipeline", "components", "monitoring", "serving", "feedback", "rollout", "runners", "kfx", "bench",
+    "models", "pipeline", "components", "monitoring", "serving", "feedback", "rollout", "runners", "profiling", "kfx",
+    "bench",
 )  # fmt: skip
 # Which of our other packages each one may import.
 ALLOWED = {
@@ -24,6 +25,7 @@ ALLOWED = {
     "components": set(),
     "serving": set(),
     "monitoring": {"pipeline", "models", "components", "serving"},
+    "profiling": {"pipeline", "models", "components"},  # issue 16's contract
     "rollout": {"feedback", "monitoring", "pipeline", "models", "components", "serving"},
     "runners": {"monitoring", "pipeline", "models", "components", "serving"},
     "feedback": {"monitoring", "pipeline", "serving"},  # issue 15's contract

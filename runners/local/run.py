@@ -9,6 +9,7 @@ from typing import TextIO
 from components.drift_gate import ledger
 from pipeline import config as config_lib
 from pipeline import data as data_lib
+from pipeline import schema_columns
 from runners import cpus, output
 from runners.local import interrupts, lock, progress, recovery, storage
 from runners.local.workspace import Workspace
@@ -54,6 +55,11 @@ def run(options: RunOptions, console: TextIO) -> dict:
         )
     verdicts = _drift_verdicts(options.workspace.metadata_path, config.pipeline_name)
     source = data_lib.locate(config.data.path, config.data.window, options.span, verdicts, options.accept_drift)
+    if config.data.schema:  # a schema written for other columns would stop the run at DataGate, minutes later
+        header = schema_columns.header(source.files[0], config.data.delimiter, config.data.encoding)
+        mismatch = schema_columns.problem(config.data.schema, header)
+        if mismatch:
+            raise data_lib.DataError(f"{config.path}: {mismatch}")
     checked = data_lib.check(source, config)
 
     workspace = options.workspace
