@@ -64,6 +64,8 @@ def _init(args: argparse.Namespace) -> int:
     output = args.output or os.path.splitext(os.path.basename(os.path.abspath(args.data)))[0] + ".yaml"
     if os.path.exists(output) and not args.force:
         raise config_lib.ConfigError(f"'{output}' exists; pass --force to overwrite it, or --output another file")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+        raise config_lib.ConfigError(f"--output '{output}': its folder does not exist; create it first")
     options.quiet_tensorflow()
     from profiling import proposal as proposal_lib  # noqa: PLC0415 (imports TFDV and TensorFlow)
     from profiling import writer  # noqa: PLC0415

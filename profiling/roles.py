@@ -34,8 +34,8 @@ NUMERIC, BUCKETIZED, CATEGORICAL, LABEL, LEFT_OUT = "numeric", "bucketized", "ca
 _COORDINATE_WORDS = {"lat", "latitude", "lon", "lng", "long", "longitude"}
 _ID_WORDS = {"id", "uuid", "guid", "key", "index", "idx"}
 _TIME_WORDS = {"timestamp", "date", "datetime", "epoch"}
-_PUNCTUATION = re.compile(r"^[^\w\s]+$")
-_INTEGER = re.compile(r"^[+-]?\d+$")
+_PUNCTUATION = r"[^\w\s]+"
+_INTEGER = r"[+-]?\d+"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +77,7 @@ def punctuation_tokens(values: pd.Series) -> tuple[str, ...]:
         return ()
     numbers = pd.to_numeric(present, errors="coerce").notna()
     text = present[~numbers]
-    if text.empty or numbers.mean() < MOSTLY_NUMBERS or not text.map(_PUNCTUATION.match).all():
+    if text.empty or numbers.mean() < MOSTLY_NUMBERS or not text.str.fullmatch(_PUNCTUATION).all():
         return ()
     return tuple(sorted(set(text)))
 
@@ -155,7 +155,7 @@ def _decide(role: Role, values: pd.Series, tfdv_feature: dict, label_columns: tu
 
 def _numeric(role: Role, values: pd.Series) -> dict[str, str]:
     words = name_words(role.column)
-    whole = bool(values.map(_INTEGER.match).all())
+    whole = bool(values.str.fullmatch(_INTEGER).all())
     if words & _COORDINATE_WORDS:
         return {"role": BUCKETIZED, "reason": "coordinate (name says latitude/longitude): quantile buckets"}
     if whole and role.distinct <= MAX_INTEGER_CODES:
