@@ -113,7 +113,7 @@ def traffic(config: config_lib.PipelineConfig) -> tuple[list[dict], np.ndarray]:
             header = next(reader)
             body = list(reader)
         for values, label in zip(body, rule.labels(header, list(enumerate(body))), strict=True):
-            if label is not None:
+            if isinstance(label, bool):  # not missing, nor a value in neither class
                 rows.append(dict(zip(header, values, strict=True)))
                 labels.append(float(label))
     return rows, np.array(labels)

@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _labels(rows: list[dict], config, path: str) -> list[bool | None]:
-    """Each row's label by the configuration's rule (None where a cell is missing); InputError without its columns."""
+    """Each row's label by the configuration's rule (None where a cell is missing or its value is in neither label
+    class); InputError without its columns."""
     from pipeline import data as data_lib
     from serving.request_rows import InputError
 
@@ -115,7 +116,8 @@ def _labels(rows: list[dict], config, path: str) -> list[bool | None]:
     if needed:
         raise InputError(f"{path}: --outcomes needs the label's columns {needed} in the rows")
     header = list(rows[0]) if rows else []
-    return rules.labels(header, [(i, [str(row.get(c, "")) for c in header]) for i, row in enumerate(rows)])
+    labels = rules.labels(header, [(i, [str(row.get(c, "")) for c in header]) for i, row in enumerate(rows)])
+    return [label if isinstance(label, bool) else None for label in labels]  # a value in neither class: no outcome
 
 
 class _OutcomeFile:

@@ -104,6 +104,8 @@ def _as_category(tensor: Any) -> tf.Tensor:
 
 
 def _label(inputs: dict[str, Any], rule: features.LabelRule) -> tf.Tensor:
+    """1 for a positive row, else 0 (the rows ExampleGen keeps are positive or negative: label.negative and
+    label.other only decide which rows are kept)."""
     if rule.greater_than is not None:
         value, present = _numeric_with_mask(inputs[rule.column])
         threshold = tf.constant(rule.greater_than, tf.float32)
@@ -111,6 +113,9 @@ def _label(inputs: dict[str, Any], rule: features.LabelRule) -> tf.Tensor:
             threshold = threshold * _numeric_with_mask(inputs[rule.times])[0]
         positive = tf.logical_and(present, value > threshold)
     else:
-        category = _as_category(inputs[rule.column])
-        positive = tf.reduce_any(tf.equal(category[:, None], tf.constant(rule.one_of)[None, :]), axis=1)
+        category, one_of = _as_category(inputs[rule.column]), rule.one_of
+        if rule.fold_case:  # as features.LabelRule.fold, which the row reader applies too
+            category = tf.strings.strip(tf.strings.lower(category, encoding="utf-8"))
+            one_of = tuple(features.LabelRule.fold(value) for value in one_of)
+        positive = tf.reduce_any(tf.equal(category[:, None], tf.constant(one_of)[None, :]), axis=1)
     return tf.cast(positive, tf.int64)

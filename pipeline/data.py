@@ -19,6 +19,8 @@ import os
 from collections.abc import Iterable, Sequence
 
 from components.drift_gate import ledger as ledger_lib
+from components.window_example_gen import checks
+from components.window_example_gen import dialect as dialect_lib
 from components.window_example_gen import rows as rows_lib
 from components.window_example_gen import window as window_lib
 from pipeline.config import PipelineConfig
@@ -78,26 +80,29 @@ def locate(
 
 @dataclasses.dataclass(frozen=True)
 class DataCheck:
-    """What the files hold: every row read, and the window's rows without a label (left out of training)."""
+    """What the files hold: every row read, the window's rows left out (without a label, or with a label value in
+    neither class under label.other: drop), the label's counts and the dialect the files were read with."""
 
     rows: int
     missing_label: int
+    other_label: int = 0
+    label_counts: str = ""  # checks.describe_label: e.g. "big_tipper: 2,412 positive, 1,976 negative, 12 missing"
+    dialect: dialect_lib.Dialect | None = None
 
     def describe(self) -> str:
-        """E.g. "4,388 rows; 12 without a label, left out"."""
-        left_out = f"; {self.missing_label:,} without a label, left out" if self.missing_label else ""
-        return f"{self.rows:,} rows{left_out}"
+        """E.g. "4,388 rows; 12 without a label, 3 with another label value, left out"."""
+        left_out = [f"{self.missing_label:,} without a label"] if self.missing_label else []
+        left_out += [f"{self.other_label:,} with another label value"] if self.other_label else []
+        return f"{self.rows:,} rows" + (f"; {', '.join(left_out)}, left out" if left_out else "")
 
 
 @dataclasses.dataclass
 class _Tally:
-    """What the rows hold so far: counts, classes of the window's labels, and text found in numeric columns."""
+    """What the rows hold so far: every row, text found in numeric columns, and what the window's rows hold."""
 
     rows: int = 0
-    window_rows: int = 0
-    missing_label: int = 0
-    classes: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # negative, positive
     found: rows_lib.Tally = dataclasses.field(default_factory=rows_lib.Tally)  # text in numeric columns
+    window: checks.WindowTally = dataclasses.field(default_factory=checks.WindowTally)
 
 
 def rules_of(config: PipelineConfig) -> rows_lib.Rules:
@@ -129,45 +134,49 @@ def check_csv_files(
     rules: rows_lib.Rules,
     window_files: Iterable[str] | None = None,
 ) -> DataCheck:
-    """Checks every file has one header with all required columns, well-formed rows and numbers in the numeric
-    columns, and that the rows of `window_files` (default: all; the others are read for drift only) have labels
-    enough of each class for train and eval."""
+    """Checks every file has one header with all required columns, well-formed rows, numbers in the numeric
+    columns, and that the rows of `window_files` (default: all; the others are read for drift only) have values in
+    every feature, no stray text among a categorical column's whole numbers, and labels enough of each class for
+    train and eval. The files are read with the dialect of the first one (data.delimiter and data.encoding, or
+    detected)."""
     required = list(required_columns)
     in_window = set(files if window_files is None else window_files)
     tally = _Tally()
+    dialect = dialect_lib.detect(files[0], rules.delimiter, rules.encoding)
     first_header: list[str] | None = None
     for file in files:
-        header = _check_csv_file(file, required, rules, tally, file in in_window)
+        header = _check_csv_file(file, required, rules, dialect, tally, file in in_window)
         if first_header is not None and header != first_header:
             raise DataError(f"'{file}' has a different header than '{files[0]}'; all files must have the same one")
         first_header = header
-    negative, positive = tally.classes
+    classes = tally.window.classes
     problem = (
         rules.non_number_problem(tally.found.non_numbers, tally.found.samples)
-        or rules.missing_label_problem(tally.missing_label, tally.window_rows)
-        or rules.class_problem("the rows to train on", negative, positive, splits=2)
+        or checks.problem(rules, tally.window)
+        or rules.missing_label_problem(classes[None], tally.window.rows)
+        or rules.class_problem("the rows to train on", classes[False], classes[True], splits=2)
     )
     if problem:
         raise DataError(problem)
-    return DataCheck(rows=tally.rows, missing_label=tally.missing_label)
+    return DataCheck(
+        rows=tally.rows,
+        missing_label=classes[None],
+        other_label=classes[rows_lib.OTHER],
+        label_counts=checks.describe_label(rules, tally.window),
+        dialect=dialect,
+    )
 
 
-def _check_csv_file(file: str, required: list[str], rules: rows_lib.Rules, tally: _Tally, in_window: bool) -> list[str]:
+def _check_csv_file(
+    file: str, required: list[str], rules: rows_lib.Rules, dialect: dialect_lib.Dialect, tally: _Tally, in_window: bool
+) -> list[str]:
     if os.path.getsize(file) == 0:
         raise DataError(f"'{file}' is empty; it needs a header row and data rows")
-    with open(file, newline="", encoding="utf-8-sig") as f:
-        records = rows_lib.records(f)
+    with open(file, newline="", encoding=dialect.encoding) as f:
+        records = rows_lib.records(f, dialect.delimiter)
         try:
             header = next(records, (0, []))[1]
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise DataError(
-                    f"'{file}' is missing column(s) {', '.join(repr(c) for c in missing)} that the config uses "
-                    f"(features or label); its header is: {', '.join(header)}"
-                )
-            duplicated = sorted({c for c in header if header.count(c) > 1})
-            if duplicated:
-                raise DataError(f"'{file}' repeats column(s) {duplicated} in its header")
+            _check_header(file, header, required, dialect)
             bad_rows, rows = [], 0
             while batch := list(itertools.islice(records, _BATCH_ROWS)):
                 rows += len(batch)
@@ -176,14 +185,14 @@ def _check_csv_file(file: str, required: list[str], rules: rows_lib.Rules, tally
                     if len(cells) != len(header) and len(bad_rows) < _MAX_REPORTED_ROWS:
                         bad_rows.append(f"line {line} has {len(cells)} fields")
                 rules.count_non_numbers(header, well_formed, file, tally.found)
-                labels = rules.labels(header, well_formed)
                 if in_window:  # the previous span is read for drift only
-                    tally.window_rows += len(labels)
-                    tally.missing_label += labels.count(None)
-                    tally.classes[0] += labels.count(False)
-                    tally.classes[1] += labels.count(True)
-        except (UnicodeDecodeError, csv.Error) as e:
-            raise DataError(f"'{file}' is not a readable UTF-8 CSV file: {e}") from None
+                    checks.count(rules, header, well_formed, rules.labels(header, well_formed), tally.window)
+        except UnicodeDecodeError:
+            with open(file, "rb") as binary:
+                offset, byte = dialect_lib.first_undecodable(binary, dialect.encoding) or (0, 0)
+            raise DataError(dialect_lib.decode_problem(file, dialect.encoding, offset, byte)) from None
+        except csv.Error as e:
+            raise DataError(f"'{file}' is not a readable CSV file: {e}") from None
     if bad_rows:
         raise DataError(
             f"'{file}' has malformed rows (the header has {len(header)} fields): {'; '.join(bad_rows)}; "
@@ -193,3 +202,21 @@ def _check_csv_file(file: str, required: list[str], rules: rows_lib.Rules, tally
         raise DataError(f"'{file}' has a header but no data rows")
     tally.rows += rows
     return header
+
+
+def _check_header(file: str, header: list[str], required: list[str], dialect: dialect_lib.Dialect) -> None:
+    """All required columns, each once; a header read as one column names the delimiter it seems to use."""
+    missing = [c for c in required if c not in header]
+    if missing:
+        hint = ""
+        if len(header) == 1:
+            found = dialect_lib.sniff(header[0] + "\n")
+            if found != dialect.delimiter and found in header[0]:
+                hint = f"; it looks {dialect_lib.name(found)}-separated: set data.delimiter to {found!r}"
+        raise DataError(
+            f"'{file}' is missing column(s) {', '.join(repr(c) for c in missing)} that the config uses "
+            f"(features or label); its header is: {', '.join(header)}" + hint
+        )
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise DataError(f"'{file}' repeats column(s) {duplicated} in its header")

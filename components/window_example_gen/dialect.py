@@ -37,8 +37,13 @@ class Dialect:
         how = {field: " (detected)" if field in self.detected_fields else "" for field in ("delimiter", "encoding")}
         if self.encoding == _FALLBACK_ENCODING and "encoding" in self.detected_fields:
             how["encoding"] = " (detected: the file is not UTF-8)"
-        delimiter = _NAMES.get(self.delimiter, repr(self.delimiter))
+        delimiter = name(self.delimiter)
         return f"delimiter {delimiter}{how['delimiter']}, encoding {encoding}{how['encoding']}"
+
+
+def name(delimiter: str) -> str:
+    """How messages write a delimiter: ';', tab."""
+    return _NAMES.get(delimiter, repr(delimiter))
 
 
 def detect(path: str, delimiter: str = AUTO, encoding: str = AUTO) -> Dialect:

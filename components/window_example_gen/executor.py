@@ -1,8 +1,10 @@
 """Executor of WindowExampleGen: CsvExampleGen over the spans of a window, plus the two spans drift compares.
 
-The rows are read by read.py, which counts what it finds in Beam metrics. Checked once the pipeline has run: text
-in a numeric column, too many rows without a label, or a train or eval split with too few rows of a class stop the
-run with a `WindowDataError` before anything trains.
+The rows are read by read.py (with the dialect of data.delimiter and data.encoding, or detected), which counts what
+it finds in Beam metrics. Checked once the pipeline has run: text in a numeric column, a feature without any value,
+text among a categorical column's whole numbers, label values in neither class (label.other: stop), too many rows
+without a label, or a train or eval split with too few rows of a class stop the run with a `WindowDataError` before
+anything trains. Rows with a label value in neither class are left out with label.other: drop, and counted.
 """
 
 import collections
@@ -18,7 +20,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.window_example_gen import read
+from components.window_example_gen import checks, read
 from components.window_example_gen import rows as rows_lib
 from components.window_example_gen import window as window_lib
 
@@ -36,8 +38,8 @@ SPAN_PROPERTY, WINDOW_PROPERTY, PREVIOUS_PROPERTY = (
 FINGERPRINT_PROPERTY, FILES_PROPERTY = window_lib.FINGERPRINT_PROPERTY, window_lib.FILES_PROPERTY
 SPAN_FINGERPRINT_PROPERTY, EXCLUDED_PROPERTY = window_lib.SPAN_FINGERPRINT_PROPERTY, window_lib.EXCLUDED_PROPERTY
 LABEL_COUNT_PROPERTIES = window_lib.LABEL_COUNT_PROPERTIES
-# Rows of the window left out because their label is missing.
-MISSING_LABEL_PROPERTY = "missing_label_rows"
+# Rows of the window left out because their label is missing, or a value in neither class (label.other: drop).
+MISSING_LABEL_PROPERTY, OTHER_LABEL_PROPERTY = "missing_label_rows", "other_label_rows"
 
 
 def custom_config(settings: dict[str, Any]) -> example_gen_pb2.CustomConfig:
@@ -110,6 +112,7 @@ class Executor(csv_executor.Executor):
         examples.set_string_custom_property(FILES_PROPERTY, json.dumps(files))
         counts, samples = self._metrics()
         examples.set_int_custom_property(MISSING_LABEL_PROPERTY, counts.get(read.MISSING_LABEL, 0))
+        examples.set_int_custom_property(OTHER_LABEL_PROPERTY, counts.get(read.OTHER_LABEL, 0))
         for split, (labeled_property, positive_property) in LABEL_COUNT_PROPERTIES.items():
             negative, positive = (counts.get(f"{read.CLASS}{split}/{label}", 0) for label in (0, 1))
             examples.set_int_custom_property(labeled_property, negative + positive)
@@ -119,8 +122,9 @@ class Executor(csv_executor.Executor):
         if problem:
             raise rows_lib.WindowDataError(problem)
 
-    def _metrics(self) -> tuple[dict[str, int], dict[str, list[tuple]]]:
-        """Counters by name, and the sampled offending cells (file, line, value) by column."""
+    def _metrics(self) -> tuple[dict[str, int], dict[str, list]]:
+        """Counters by name, and string sets by name: sampled cells (file, line, value) of numeric columns, text
+        values of categorical ones."""
         found = self._pipeline.result.metrics().query(MetricsFilter().with_namespace(read.METRICS_NAMESPACE))
 
         def value(result: Any) -> Any:  # committed where the runner supports it, attempted otherwise
@@ -129,19 +133,26 @@ class Executor(csv_executor.Executor):
         counts: collections.Counter = collections.Counter()  # summed over the steps (one per span) that count
         for result in found["counters"]:
             counts[result.key.metric.name] += value(result)
-        samples: dict[str, list[tuple]] = collections.defaultdict(list)
+        samples: dict[str, list] = collections.defaultdict(list)
         for result in found["string_sets"]:
-            samples[result.key.metric.name.removeprefix(read.SAMPLE)] += [tuple(json.loads(s)) for s in value(result)]
+            loaded = [json.loads(sample) for sample in value(result)]
+            samples[result.key.metric.name] += [tuple(s) if isinstance(s, list) else s for s in loaded]
         return dict(counts), dict(samples)
 
-    def _problem(self, counts: dict[str, int], samples: dict[str, list[tuple]], splits: list[str]) -> str | None:
+    def _problem(self, counts: dict[str, int], samples: dict[str, list], splits: list[str]) -> str | None:
         """The first reason the window cannot train or evaluate a model, in the order a user fixes them."""
         rules = self._rules
-        non_numbers = {
-            name.removeprefix(read.NON_NUMBER): n for name, n in counts.items() if name.startswith(read.NON_NUMBER)
-        }
+
+        def by_column(prefix: str, found: dict) -> dict:
+            return {name.removeprefix(prefix): n for name, n in found.items() if name.startswith(prefix)}
+
+        texts = {column: dict.fromkeys(values) for column, values in by_column(read.TEXT_SAMPLE, samples).items()}
+        others = dict(sorted(by_column(read.OTHER_VALUE, counts).items(), key=lambda item: (-item[1], item[0])))
         problems = [
-            rules.non_number_problem(non_numbers, samples),
+            rules.non_number_problem(by_column(read.NON_NUMBER, counts), by_column(read.SAMPLE, samples)),
+            checks.empty_feature_problem(rules, set(by_column(read.PRESENT, counts)), counts.get(read.ROWS, 0)),
+            checks.integer_text_problem(rules, by_column(read.INTEGER, counts), by_column(read.TEXT, counts), texts),
+            checks.other_label_problem(rules, others, counts.get(read.OTHER_LABEL, 0)),
             rules.missing_label_problem(counts.get(read.MISSING_LABEL, 0), counts.get(read.ROWS, 0)),
             *(
                 rules.class_problem(

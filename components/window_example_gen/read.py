@@ -22,33 +22,48 @@ from tfx.components.example_gen import base_example_gen_executor
 from tfx.proto import example_gen_pb2
 from tfx_bsl.coders import csv_decoder
 
-from components.window_example_gen import encoding
+from components.window_example_gen import checks, encoding
+from components.window_example_gen import dialect as dialect_lib
 from components.window_example_gen import rows as rows_lib
 from components.window_example_gen import window as window_lib
 
-# Beam metrics of the read: window rows, those without a label, classes per split (drift splits included), text in
-# numeric columns.
+# Beam metrics of the read: window rows, those without a label and those with another label value (by value with
+# label.other: stop), classes per split (drift splits included), text in numeric columns (with samples), feature
+# columns with a value, whole numbers and text in categorical columns (with samples).
 METRICS_NAMESPACE = "WindowExampleGen"
 ROWS, MISSING_LABEL, CLASS, NON_NUMBER, SAMPLE = "rows", "missing_label", "class/", "non_number/", "sample/"
+OTHER_LABEL, OTHER_VALUE, PRESENT = "other_label", "other_value/", "present/"
+INTEGER, TEXT, TEXT_SAMPLE = "integer/", "text/", "text_sample/"
 BATCH_ROWS = 4096  # rows handled at once: each distinct cell of a column is checked and typed once per batch
 Records = list[tuple[int, list[str]]]  # (first line, cells) of CSV records
 
 
-def header(path: str) -> list[str]:
-    with FileSystems.open(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
-        return next(rows_lib.records(text), (0, []))[1]
+def dialect_of(path: str, rules: rows_lib.Rules) -> dialect_lib.Dialect:
+    """The delimiter and encoding the window's files are read with: the rules' own, or detected from `path`."""
+    with FileSystems.open(path) as raw:
+        return dialect_lib.detect_head(dialect_lib.read_head(raw), rules.delimiter, rules.encoding)
 
 
-def _batches(path: str, width: int) -> Iterator[Records]:
+def header(path: str, dialect: dialect_lib.Dialect) -> list[str]:
+    with FileSystems.open(path) as raw, io.TextIOWrapper(raw, encoding=dialect.encoding, newline="") as text:
+        return next(rows_lib.records(text, dialect.delimiter), (0, []))[1]
+
+
+def _batches(path: str, width: int, dialect: dialect_lib.Dialect) -> Iterator[Records]:
     """The file's records after the header (the same in every file, checked before the pipeline), in batches."""
-    with FileSystems.open(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
-        records = rows_lib.records(text)
-        next(records, None)
-        while batch := list(itertools.islice(records, BATCH_ROWS)):
-            for line, cells in batch:
-                if len(cells) != width:
-                    raise ValueError(f"'{path}' line {line} has {len(cells)} fields, its header {width}")
-            yield batch
+    with FileSystems.open(path) as raw, io.TextIOWrapper(raw, encoding=dialect.encoding, newline="") as text:
+        records = rows_lib.records(text, dialect.delimiter)
+        try:
+            next(records, None)
+            while batch := list(itertools.islice(records, BATCH_ROWS)):
+                for line, cells in batch:
+                    if len(cells) != width:
+                        raise ValueError(f"'{path}' line {line} has {len(cells)} fields, its header {width}")
+                yield batch
+        except UnicodeDecodeError:
+            with FileSystems.open(path) as binary:
+                offset, byte = dialect_lib.first_undecodable(binary, dialect.encoding) or (0, 0)
+            raise rows_lib.WindowDataError(dialect_lib.decode_problem(path, dialect.encoding, offset, byte)) from None
 
 
 def _add_counts(counts: collections.Counter) -> None:
@@ -86,36 +101,55 @@ class _ColumnTypes(beam.CombineFn):
 
 
 class _ScanFile(beam.DoFn):
-    """Pass 1: one (span, file) -> the column types of its rows that have a label; counts the window's rows,
-    those without a label and the text in numeric columns (with a few samples)."""
+    """Pass 1: one (span, file) -> the column types of its rows that have a label; counts the window's rows (by
+    label, feature values, categorical cells: checks.py) and the text in numeric columns (with a few samples)."""
 
-    def __init__(self, column_names: list[str], rules: rows_lib.Rules, window_spans: list[int]):
+    def __init__(
+        self, column_names: list[str], rules: rows_lib.Rules, dialect: dialect_lib.Dialect, window_spans: list[int]
+    ):
         super().__init__()
-        self._names, self._rules, self._window_spans = column_names, rules, set(window_spans)
+        self._names, self._rules, self._dialect, self._window_spans = column_names, rules, dialect, set(window_spans)
         self._types = _ColumnTypes(column_names, rules.missing_values)
         self._sampled: collections.Counter = collections.Counter()
 
     def process(self, span_file: tuple[int, str]) -> Iterable[dict]:
         span, path = span_file
         counts: collections.Counter = collections.Counter()
+        window = checks.WindowTally()
         accumulator = self._types.create_accumulator()
-        for batch in _batches(path, len(self._names)):
+        for batch in _batches(path, len(self._names), self._dialect):
             found = rows_lib.Tally()
             self._rules.count_non_numbers(self._names, batch, path, found)
             for column, count in found.non_numbers.items():
                 counts[f"{NON_NUMBER}{column}"] += count
             for column, samples in found.samples.items():
-                for sample in samples[: rows_lib.SAMPLES - self._sampled[column]]:  # a few; the count says how many
-                    self._sampled[column] += 1
-                    Metrics.string_set(METRICS_NAMESPACE, f"{SAMPLE}{column}").add(json.dumps(sample))
+                self._sample(f"{SAMPLE}{column}", samples)
             labels = self._rules.labels(self._names, batch)
             if span in self._window_spans:  # the previous span is read for drift only; counted in its own run
-                counts[ROWS] += len(batch)
-                counts[MISSING_LABEL] += labels.count(None)
-            labeled = [cells for (_, cells), label in zip(batch, labels, strict=True) if label is not None]
+                checks.count(self._rules, self._names, batch, labels, window)
+            labeled = [cells for (_, cells), label in zip(batch, labels, strict=True) if isinstance(label, bool)]
             accumulator = self._types.add_rows(accumulator, labeled)
+        counts.update(self._window_counts(window))
+        for column, texts in window.texts.items():
+            self._sample(f"{TEXT_SAMPLE}{column}", sorted(texts, key=lambda text: -texts[text]))
         _add_counts(counts)
         yield accumulator
+
+    def _window_counts(self, window: checks.WindowTally) -> dict[str, int]:
+        counts = {ROWS: window.rows, MISSING_LABEL: window.classes[None], OTHER_LABEL: window.classes[rows_lib.OTHER]}
+        if self._rules.label.other == "stop":  # the run stops naming them; dropped rows are only counted
+            others = checks.other_values(self._rules, window.label_values)
+            counts.update({f"{OTHER_VALUE}{value}": number for value, number in others.items()})
+        counts.update({f"{PRESENT}{column}": 1 for column in window.present})
+        counts.update({f"{INTEGER}{column}": number for column, number in window.integers.items()})
+        counts.update({f"{TEXT}{column}": number for column, number in window.text_cells.items()})
+        return counts
+
+    def _sample(self, name: str, samples: list) -> None:
+        """A few samples per metric over the worker's files; the counters say how many there are."""
+        for sample in samples[: rows_lib.SAMPLES - self._sampled[name]]:
+            self._sampled[name] += 1
+            Metrics.string_set(METRICS_NAMESPACE, name).add(json.dumps(sample))
 
 
 class _EncodeFile(beam.DoFn):
@@ -127,12 +161,13 @@ class _EncodeFile(beam.DoFn):
         self,
         column_names: list[str],
         rules: rows_lib.Rules,
+        dialect: dialect_lib.Dialect,
         split_config: example_gen_pb2.SplitConfig,
         window_spans: list[int],
         drift_spans: dict[str, int],
     ):
         super().__init__()
-        self._names, self._rules, self._split_config = column_names, rules, split_config
+        self._names, self._rules, self._dialect, self._split_config = column_names, rules, dialect, split_config
         self._window_spans, self._drift_spans = set(window_spans), drift_spans
         self._splits = [split.name for split in split_config.splits]
         self._buckets = list(itertools.accumulate(split.hash_buckets for split in split_config.splits))
@@ -145,9 +180,9 @@ class _EncodeFile(beam.DoFn):
         self._encoder = self._encoder or encoding.ExampleEncoder(column_infos)
         counts: collections.Counter = collections.Counter()
         missing, buckets = set(self._rules.missing_values), self._buckets
-        for batch in _batches(path, len(self._names)):
+        for batch in _batches(path, len(self._names), self._dialect):
             for (_, cells), label in zip(batch, self._rules.labels(self._names, batch), strict=True):
-                if label is None:
+                if not isinstance(label, bool):  # missing, or another value (label.other: drop; stop fails the run)
                     continue
                 record = self._encoder.encode([b"" if cell in missing else cell.encode() for cell in cells])
                 if in_window:  # TFX's hash split of the serialized example
@@ -171,22 +206,23 @@ class ReadSpans(beam.PTransform):
     def expand(self, pipeline: beam.Pipeline) -> dict[str, beam.PCollection]:
         window, files = self._window, self._window.files
         all_files = [path for span in sorted(files) for path in files[span]]
-        names = header(all_files[0])
+        dialect = dialect_of(all_files[0], self._rules)
+        names = header(all_files[0], dialect)
         for path in all_files[1:]:
-            if header(path) != names:
+            if header(path, dialect) != names:
                 raise RuntimeError(f"'{path}' has a different header than '{all_files[0]}'")
         # One element per (span, file) and one step for every span, with no Flatten of per-span outputs (1.5 million
         # rows: 173 s before, 144 s).
         span_files = pipeline | "Files" >> beam.Create([(span, path) for span in sorted(files) for path in files[span]])
         column_infos = beam.pvalue.AsSingleton(
             span_files
-            | "Scan" >> beam.ParDo(_ScanFile(names, self._rules, window.spans))
+            | "Scan" >> beam.ParDo(_ScanFile(names, self._rules, dialect, window.spans))
             | "ColumnTypes" >> beam.CombineGlobally(_ColumnTypes(names, self._rules.missing_values))
         )
         # With no earlier span the newest one is its own baseline: nothing to compare, so no drift.
         previous = window.previous if window.previous is not None else window.newest
         drift_spans = {window_lib.NEWEST_SPLIT: window.newest, window_lib.PREVIOUS_SPLIT: previous}
         tags = [*(split.name for split in self._split_config.splits), *drift_spans]
-        encode = _EncodeFile(names, self._rules, self._split_config, window.spans, drift_spans)
+        encode = _EncodeFile(names, self._rules, dialect, self._split_config, window.spans, drift_spans)
         tagged = span_files | "Encode" >> beam.ParDo(encode, column_infos).with_outputs(*tags)
         return {tag: tagged[tag] for tag in tags}

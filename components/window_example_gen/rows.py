@@ -30,13 +30,14 @@ class WindowDataError(ValueError):
     """The window's rows cannot train or evaluate a model as configured; the message says what was found."""
 
 
-def records(text: TextIO) -> Iterator[tuple[int, list[str]]]:
+def records(text: TextIO, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
     """(first physical line, cells) of each CSV record, header included, blank lines skipped.
 
-    `text` is opened with newline="" (quoted newlines stay in their field, CRLF is one line end) and encoding
-    "utf-8-sig" (a byte-order mark is not part of the first column name). Line numbers are those an editor shows.
+    `text` is opened with newline="" (quoted newlines stay in their field, CRLF is one line end) and the file's
+    encoding (dialect.py: "utf-8-sig" for UTF-8, so a byte-order mark is not part of the first column name). Line
+    numbers are those an editor shows.
     """
-    reader = csv.reader(text)
+    reader = csv.reader(text, delimiter=delimiter)
     line = 1
     for cells in reader:
         if cells:

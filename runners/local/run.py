@@ -74,6 +74,8 @@ def run(options: RunOptions, console: TextIO) -> dict:
         f"kfx run: pipeline '{config.pipeline_name}'\n"
         f"  data:      {source.data_path} ({_describe_window(source)}; {len(source.files)} file(s), "
         f"{checked.describe()})\n"
+        f"             {checked.dialect.describe()}\n"
+        f"  label:     {checked.label_counts}\n"
         f"{_describe_drift_plan(source)}"
         f"  workspace: artifacts {workspace.pipeline_root}\n"
         f"             metadata  {workspace.metadata_path}\n"

@@ -1,5 +1,6 @@
 """preprocessing_fn run through tf.Transform (Beam) on a few rows, compared with values worked out by hand."""
 
+import dataclasses
 import functools
 import math
 
@@ -93,3 +94,20 @@ def test_categorical_label_rule(tmp_path):
     assert [r["churned"] for r in out] == [1, 0, 1]
     # NaN counts as missing: z-score 0, and the mean/variance come from the present values only.
     assert out[2]["x_z"] == 0.0 and math.isclose(out[0]["x_z"], -1.0, rel_tol=1e-5)
+
+
+# Case and space variants, a non-ASCII capital, non-ASCII spaces (kept: tf.strings.strip removes ASCII only), others.
+SEX = ["MALE", "Male", " male ", "male\t", "\u00a0male", "MÂLE", "mâle", "FEMALE", "female", ".", "unknown"]
+
+
+@pytest.mark.parametrize("fold_case", [False, True])
+def test_a_categorical_label_in_the_graph_is_the_row_readers(fold_case):
+    """What the Evaluator's transform_features computes is what WindowExampleGen kept the row as."""
+    from components.window_example_gen import rows
+
+    rule = features.LabelRule(name="male", column="sex", one_of=("MALE", "MÂLE"), fold_case=fold_case)
+    graph = preprocessing._label({"sex": tf.constant(SEX)}, rule).numpy().tolist()
+    reader = rows.Rules(label=rows.Label(**dataclasses.asdict(rule))).labels(["sex"], [(1, [sex]) for sex in SEX])
+    assert graph == [int(label) for label in reader]
+    expected = [1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 0] if fold_case else [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert graph == expected

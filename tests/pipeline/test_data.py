@@ -104,7 +104,10 @@ def test_files_of_one_span_must_share_a_header(tmp_path):
 
 def test_good_files_report_their_row_count(tmp_path):
     first = _write(tmp_path / "a.csv", HEADER + '1.0,"A, Inc.",0.1\n2.0,,0.2\n')
-    assert data.check_csv_files([str(first)], COLUMNS, ANY_LABELS) == data.DataCheck(rows=2, missing_label=0)
+    checked = data.check_csv_files([str(first)], COLUMNS, ANY_LABELS)
+    assert (checked.rows, checked.missing_label, checked.other_label) == (2, 0, 0)
+    assert checked.label_counts == "big_tipper: 0 positive, 2 negative"
+    assert checked.dialect.describe() == "delimiter ',' (detected), encoding utf-8 (detected)"
 
 
 def _balanced(count: int = 8) -> str:
@@ -120,7 +123,9 @@ def _check(tmp_path, content: bytes, rules: rows.Rules = RULES) -> data.DataChec
 
 def test_an_excel_file_with_a_byte_order_mark_and_crlf_line_ends_is_read(tmp_path):
     content = (HEADER + _balanced()).replace("\n", "\r\n").encode("utf-8-sig")
-    assert _check(tmp_path, content) == data.DataCheck(rows=8, missing_label=0)  # 'fare' found, no '\r' in tips
+    checked = _check(tmp_path, content)
+    assert (checked.rows, checked.missing_label) == (8, 0)  # 'fare' found, no '\r' in tips
+    assert checked.label_counts == "big_tipper: 4 positive, 4 negative"
 
 
 def test_quoted_fields_with_commas_quotes_and_newlines_are_one_cell(tmp_path):
@@ -137,7 +142,7 @@ def test_missing_value_tokens_are_missing_numbers_but_other_text_names_its_cells
     checked = _check(
         tmp_path, (HEADER + _balanced() + tokens).encode(), dataclasses.replace(RULES, max_missing_label_fraction=0.5)
     )
-    assert checked == data.DataCheck(rows=12, missing_label=4)
+    assert (checked.rows, checked.missing_label) == (12, 4)
     text = '1.5,"Line one\nline two",0\nabout 3,A,0\n4,B,na\n'  # "na" is no token: pandas' are case-sensitive
     with pytest.raises(data.DataError) as info:
         _check(tmp_path, (HEADER + text + _balanced()).encode())
@@ -151,7 +156,7 @@ def test_missing_value_tokens_are_missing_numbers_but_other_text_names_its_cells
 def test_rows_without_a_label_are_counted_and_too_many_stop_the_run(tmp_path):
     lenient = dataclasses.replace(RULES, max_missing_label_fraction=0.2)
     checked = _check(tmp_path, (HEADER + _balanced() + "10,A,\n,A,3\n").encode(), lenient)
-    assert checked == data.DataCheck(rows=10, missing_label=2)  # a missing tip, and a missing fare (label.times)
+    assert (checked.rows, checked.missing_label) == (10, 2)  # a missing tip, and a missing fare (label.times)
     assert checked.describe() == "10 rows; 2 without a label, left out"
     with pytest.raises(data.DataError, match=r"^3 of the window's 10 rows \(30.0%\) have no label big_tipper"):
         _check(tmp_path, (HEADER + _balanced(7) + "10,A,\n11,A,NA\n,A,3\n").encode(), lenient)
@@ -162,7 +167,7 @@ def test_only_the_window_counts_for_labels_not_the_previous_span_read_for_drift(
     newest = _write(tmp_path / "span-2" / "data.csv", HEADER + _balanced())
     files = [str(previous), str(newest)]
     checked = data.check_csv_files(files, COLUMNS, RULES, window_files=[str(newest)])
-    assert checked == data.DataCheck(rows=13, missing_label=0)
+    assert (checked.rows, checked.missing_label) == (13, 0)
 
 
 def test_a_single_class_label_stops_the_run_before_anything_runs(tmp_path, taxi_config, taxi_csv):
@@ -184,7 +189,10 @@ def test_a_single_class_label_stops_the_run_before_anything_runs(tmp_path, taxi_
 
 def test_the_shipped_data_passes_every_check(taxi_config):
     source = data.locate(taxi_config.data.path, taxi_config.data.window)
-    assert data.check(source, taxi_config) == data.DataCheck(rows=15002, missing_label=0)
+    checked = data.check(source, taxi_config)
+    assert (checked.rows, checked.missing_label, checked.other_label) == (15002, 0, 0)
+    assert checked.dialect.describe() == "delimiter ',' (detected), encoding utf-8 (detected)"
+    assert checked.label_counts.startswith("big_tipper: ") and " positive, " in checked.label_counts
 
 
 @pytest.mark.parametrize(
