@@ -1,7 +1,8 @@
 """`kfx predict`: score rows from a CSV or JSON file on any TF-Serving-compatible server, over REST or gRPC.
 
-Input columns are matched to the signature's inputs by name (extra columns, such as the label, are ignored); the
-dtypes come from the server's model metadata, so the same command works for any model. Cells holding one of the
+Input columns are matched to the signature's inputs by name, or by their safe name ("mean radius" feeds the input
+"mean_radius"; extra columns, such as the label, are ignored); the dtypes come from the server's model metadata, so
+the same command works for any model. Cells holding one of the
 missing-value tokens (data.missing_values of the configuration, by default pandas' NA strings plus "None", as at
 training time) become "missing" as the serving signature expects them: NaN for numbers, "" for strings.
 Prints one CSV line per row: the row number, the id of the request that scored it (the server's `x-request-id`) and

@@ -3,6 +3,8 @@
 Signatures, all sharing one tf.Transform layer:
 - `serving_default`: one named input per raw feature (numbers as float64 with NaN for missing, strings with ""
   for missing), so a TF Serving JSON request `{"instances": [{"fare": 12.5, "company": "Flash Cab", ...}]}` works.
+  Its input keys are the features' safe names (features.safe_name: TensorFlow refuses others there), mapped back
+  to the raw column names before the transform graph; our server also accepts a request naming the raw columns.
 - `from_examples`: serialized `tf.Example` under the input `examples` (TFMA, batch inference, gRPC clients).
 - `transform_features`: serialized `tf.Example` to transformed features, label included (TFMA's preprocessing).
 Both prediction signatures return `{"score": probability of the positive class}` and agree row for row.
@@ -54,6 +56,11 @@ class _ServingModule(tf.Module):
         missing = [c for c in spec.required_columns if c not in raw_spec]
         if missing:
             raise ValueError(f"columns {missing} are configured as features or label but are not in the schema")
+        clashes = features.name_clashes(spec.raw_features)  # pipeline/config.py refuses these first
+        if clashes:
+            raise ValueError(
+                f"features {list(clashes[0])} share one serving input '{features.safe_name(clashes[0][0])}'"
+            )
         self._model_raw_spec = {c: raw_spec[c] for c in spec.raw_features}
         self._full_raw_spec = raw_spec
 
@@ -72,15 +79,18 @@ class _ServingModule(tf.Module):
         }
 
     def serving_input_signature(self) -> dict[str, tf.TensorSpec]:
+        """One input per raw feature, keyed (and named) by its safe name."""
         return {
-            name: tf.TensorSpec([None], _request_dtype(spec), name=name) for name, spec in self._model_raw_spec.items()
+            features.safe_name(name): tf.TensorSpec([None], _request_dtype(spec), name=features.safe_name(name))
+            for name, spec in self._model_raw_spec.items()
         }
 
     def raw_from_request(self, request: dict[str, tf.Tensor]) -> dict[str, Any]:
-        """Turns request tensors into what `tf.io.parse_example` would give for the same row."""
+        """Turns request tensors (keyed by safe names) into what `tf.io.parse_example` would give for the same row
+        (keyed by the raw column names the transform graph reads)."""
         raw = {}
         for name, spec in self._model_raw_spec.items():
-            value = request[name]
+            value = request[features.safe_name(name)]
             if value.dtype == tf.string:
                 present = tf.not_equal(value, "")
             else:
@@ -159,8 +169,10 @@ def write_warmup_requests(export_dir: str, raw_spec: dict[str, Any]) -> None:
     row = {name: ("warmup" if spec.dtype == tf.string else 0) for name, spec in raw_spec.items()}
     raw_request = predict_pb2.PredictRequest()
     raw_request.model_spec.signature_name = SERVING_SIGNATURE
-    for name, spec in raw_spec.items():
-        raw_request.inputs[name].CopyFrom(tf.make_tensor_proto([row[name]], dtype=_request_dtype(spec)))
+    for name, spec in raw_spec.items():  # the serving signature's keys: the safe names
+        raw_request.inputs[features.safe_name(name)].CopyFrom(
+            tf.make_tensor_proto([row[name]], dtype=_request_dtype(spec))
+        )
     examples_request = predict_pb2.PredictRequest()
     examples_request.model_spec.signature_name = EXAMPLES_SIGNATURE
     serialized = row_to_example(row, raw_spec)

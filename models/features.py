@@ -5,7 +5,10 @@ Transform and Trainer as a plain dict (`custom_config`), so the same description
 and the serving signatures.
 """
 
+import collections
 import dataclasses
+import re
+from collections.abc import Iterable
 from typing import Any
 
 # Keys of the `custom_config` dict that Transform and Trainer receive.
@@ -17,6 +20,11 @@ ASCII_WHITESPACE = " \t\n\v\f\r"
 
 # Token that stands for a missing categorical value, so "missing" gets its own vocabulary entry.
 MISSING_TOKEN = "__missing__"
+
+# Names TensorFlow accepts everywhere (Keras inputs and layers, SavedModel signature keys) and keeps as written.
+SAFE_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+_SAFE_NAME = re.compile(SAFE_NAME_PATTERN)
+_UNSAFE_CHARACTER = re.compile(r"[^A-Za-z0-9_]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,16 +95,37 @@ class FeatureConfig:
         )
 
 
+def safe_name(column: str) -> str:
+    """The TensorFlow name of a raw column: the column itself when it matches SAFE_NAME_PATTERN, else every
+    character outside [A-Za-z0-9_] replaced by "_", prefixed by "c_" unless it then starts with a letter
+    ("mean radius" -> "mean_radius", "flc.grp" -> "flc_grp", "2023" -> "c_2023", "Sex (M/F)" -> "Sex__M_F_").
+
+    serving/input_names.py holds a copy (serving/ does not import models/); a test keeps the two equal.
+    """
+    if _SAFE_NAME.match(column):
+        return column
+    name = _UNSAFE_CHARACTER.sub("_", column)
+    return name if name[:1].isalpha() else f"c_{name}"  # only ASCII is left: isalpha is [A-Za-z]
+
+
+def name_clashes(columns: Iterable[str]) -> list[tuple[str, ...]]:
+    """Groups of distinct columns that share one safe name, each group in the columns' order."""
+    groups: dict[str, list[str]] = collections.defaultdict(list)
+    for column in dict.fromkeys(columns):
+        groups[safe_name(column)].append(column)
+    return [tuple(group) for group in groups.values() if len(group) > 1]
+
+
 def z_score_name(column: str) -> str:
-    """Transformed feature holding the clipped z-score of a numeric column."""
-    return f"{column}_z"
+    """Transformed feature holding the clipped z-score of a numeric column (a safe name: a Keras input)."""
+    return f"{safe_name(column)}_z"
 
 
 def bucket_name(column: str) -> str:
-    """Transformed feature holding the quantile bucket id of a numeric or bucketized column."""
-    return f"{column}_bucket"
+    """Transformed feature holding the quantile bucket id of a numeric or bucketized column (a safe name)."""
+    return f"{safe_name(column)}_bucket"
 
 
 def vocabulary_id_name(column: str) -> str:
-    """Transformed feature holding the vocabulary id of a categorical column."""
-    return f"{column}_id"
+    """Transformed feature holding the vocabulary id of a categorical column (a safe name)."""
+    return f"{safe_name(column)}_id"

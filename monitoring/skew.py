@@ -24,6 +24,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tensorflow_serving.apis import input_pb2, prediction_log_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
+from models.features import safe_name
 from models.signatures import EXAMPLES_INPUT, EXAMPLES_SIGNATURE
 from monitoring import artifacts, lineage, online_output, request_logs, skew_compare
 from monitoring.request_logs import LogError, absolute, log_files, one_line
@@ -154,6 +155,13 @@ def _example_columns(examples: list[example_pb2.Example]) -> dict[str, np.ndarra
     return columns
 
 
+def original_names(columns: dict[str, np.ndarray], raw_columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A request's columns keyed by the configured raw columns: serving_default's inputs are logged under their safe
+    names ("mean_radius"), tf.Examples under the raw ones ("mean radius"), the training statistics' names."""
+    raw_of = {safe_name(column): column for column in raw_columns}
+    return {name if name in raw_columns else raw_of.get(name, name): values for name, values in columns.items()}
+
+
 def _concatenate(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     names = sorted({name for chunk in chunks for name in chunk})
     sizes = [len(next(iter(chunk.values()), ())) for chunk in chunks]
@@ -217,7 +225,8 @@ def check(location: str, store: metadata_store.MetadataStore, config: PipelineCo
     for version in versions:
         training = load_training_statistics(version, statistics[version])
         requests = groups[(model, version)]
-        frame = serving_frame(_concatenate(requests.chunks), feature_types(training))
+        chunks = [original_names(chunk, config.features.raw_features) for chunk in requests.chunks]
+        frame = serving_frame(_concatenate(chunks), feature_types(training))
         schema = skew_compare.skew_schema(training, config.features.raw_features, config.skew)
         serving = skew_compare.serving_statistics(frame, schema)
         skew, anomalies = skew_compare.compare(training, serving, schema, config.skew)

@@ -20,7 +20,7 @@ import yaml
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from components.champion_evaluator import policy as champion_policy
-from models.features import FeatureConfig, LabelRule
+from models.features import SAFE_NAME_PATTERN, FeatureConfig, LabelRule, name_clashes, safe_name
 from models.hparams import HParams
 from pipeline import config_errors
 from pipeline.config_checks import DriftConfig, SkewConfig
@@ -110,7 +110,14 @@ class LabelSection:
     """A binary label computed from raw columns: `column` > `greater_than` (x `times`), or `column` in `one_of`
     (negative: in `negative` if given, else any other value)."""
 
-    name: Annotated[Column, Field(description="Name of the computed label.")]
+    name: Annotated[
+        StrictStr,
+        Field(
+            pattern=SAFE_NAME_PATTERN,  # the label is a tf.Transform output and Keras target: a TensorFlow name
+            description="a name of letters, digits and '_' starting with a letter, e.g. 'big_tipper' (the computed "
+            "label's name)",
+        ),
+    ]
     column: Annotated[Column, Field(description="Raw column the label comes from; never a model input.")]
     greater_than: StrictFloat | None = Field(None, description="Numeric rule: positive when column > this.")
     times: Column | None = Field(None, description="With greater_than: compare with greater_than x this column.")
@@ -285,6 +292,13 @@ class ConfigFile:
                 "computed from must not be a model input (it would leak the answer)"
             )
         columns = model_inputs + (self.label.column, self.label.times)
+        clashes = name_clashes(column for column in columns if column)
+        if clashes:
+            names = " and ".join(f"'{column}'" for column in clashes[0])
+            raise ValueError(
+                f"columns {names} both map to the TensorFlow name '{safe_name(clashes[0][0])}' (characters other "
+                "than letters, digits and '_' become '_'); rename one of them in the CSV and here"
+            )
         for key, names, allowed, what in (
             ("evaluation.slices", self.evaluation.slices, columns, "configured features; slice by feature columns"),
             ("drift.features", self.drift.features, columns, "configured features or label columns"),

@@ -28,7 +28,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
 
-from serving import limits, request_id, tensors
+from serving import input_names, limits, request_id, tensors
 from serving.limits import DecodeBudget, RequestLimits
 from serving.metrics import Metrics
 from serving.request_id import Call
@@ -177,6 +177,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             signature_name = request.model_spec.signature_name
             signature = signature_for(servable, signature_name, "predict")
             inputs = _inputs(request, self._limits.budget(request.ByteSize()))
+            inputs = input_names.renamed(
+                inputs, input_names.renames(inputs, signature.inputs), "PredictRequest inputs: "
+            )
             outputs = await self._service.predict_async(
                 servable, signature, inputs, request.output_filter, context.time_remaining(), record
             )

@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 
-from serving import limits, tensors
+from serving import input_names, limits, tensors
 from serving.codec import COLUMNAR, ROW, b64decode, debug_text, is_b64, json_type
 from serving.status import ServingError, invalid_argument
 
@@ -208,11 +208,27 @@ def predict_inputs(document: dict, dtypes: Mapping[str, tf.DType]) -> tuple[dict
             raise invalid_argument(f"JSON Value: {debug_text(document)} Expecting 'instances' to be an list/array")
         if not instances:
             raise invalid_argument(f"JSON Value: {debug_text(document)} No values in 'instances' array")
+        instances = _renamed_instances(instances, dtypes)
         return _fast_instances(instances, dtypes) or _from_instances(instances, dtypes), ROW
     if "inputs" in document:
         value = document["inputs"]
+        if isinstance(value, dict) and not is_b64(value):
+            value = input_names.renamed(value, input_names.renames(value, dtypes), "'inputs' object: ")
         return _fast_inputs(value, dtypes) or _from_inputs(value, dtypes), COLUMNAR
     raise invalid_argument("Missing 'inputs' or 'instances' key")
+
+
+def _renamed_instances(instances: list, dtypes: Mapping[str, tf.DType]) -> list:
+    """The instances with keys naming a raw column renamed to the signature input (serving/input_names.py)."""
+    rename = input_names.renames(set().union(*filter(dict.__instancecheck__, instances)), dtypes)
+    if not rename:
+        return instances
+    return [
+        input_names.renamed(instance, rename, f"element {index} of 'instances' list: ")
+        if isinstance(instance, dict)
+        else instance
+        for index, instance in enumerate(instances)
+    ]
 
 
 def _from_instances(instances: list, dtypes: dict[str, tf.DType]) -> dict[str, np.ndarray]:

@@ -1,6 +1,8 @@
 """Rows from a CSV or JSON file, typed for a signature's inputs: what `kfx predict` sends to a model server.
 
-Input columns are matched to the signature's inputs by name (extra columns, such as the label, are ignored). Cells
+Input columns are matched to the signature's inputs by name, or by their safe name (serving/input_names.py: "mean
+radius" feeds the input "mean_radius"); extra columns, such as the label, are ignored. Requests name the signature's
+own inputs, so they work on TF Serving itself too. Cells
 holding one of the missing-value tokens become "missing" as a serving signature expects them: NaN for numbers, ""
 for strings.
 """
@@ -13,6 +15,8 @@ import sys
 from collections.abc import Collection
 
 import numpy as np
+
+from serving import input_names
 
 
 class InputError(ValueError):
@@ -44,15 +48,14 @@ def read_rows(path: str, is_csv: bool, limit: int | None = None) -> list[dict]:
 def to_columns(
     rows: list[dict], dtypes: dict, source: str, first_row: int, missing_values: Collection[str]
 ) -> dict[str, np.ndarray]:
-    """Columns typed for the signature; missing values as NaN ("" for strings); bad numbers name the row."""
-    missing = [name for name in dtypes if name not in rows[0]]
-    if missing:
-        raise InputError(f"{source}: no column for the signature inputs {missing} (columns: {sorted(rows[0])})")
+    """Columns typed for the signature, keyed by its inputs; missing values as NaN ("" for strings); bad numbers
+    name the row."""
+    sources = _source_columns(dtypes, list(rows[0]), source)
     columns = {}
     for name, dtype in dtypes.items():
         values = []
         for offset, row in enumerate(rows):
-            value = row.get(name)
+            value = row.get(sources[name])
             blank = value is None or (isinstance(value, str) and value in missing_values)
             if dtype.kind == "O":
                 values.append(b"" if blank else str(value).encode())
@@ -70,3 +73,22 @@ def to_columns(
             values.append(number)
         columns[name] = np.array(values, dtype=dtype)
     return columns
+
+
+def _source_columns(inputs: Collection[str], header: list[str], source: str) -> dict[str, str]:
+    """Signature input -> the file's column feeding it: the column of that name, else the one whose safe name it is."""
+    found, missing = {}, []
+    for name in inputs:
+        candidates = [name] if name in header else [c for c in header if input_names.safe_name(c) == name]
+        if len(candidates) > 1:
+            raise InputError(
+                f"{source}: columns '{candidates[0]}' and '{candidates[1]}' both feed the signature input '{name}'; "
+                "keep one of them"
+            )
+        if candidates:
+            found[name] = candidates[0]
+        else:
+            missing.append(name)
+    if missing:
+        raise InputError(f"{source}: no column for the signature inputs {missing} (columns: {sorted(header)})")
+    return found

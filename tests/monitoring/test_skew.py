@@ -229,6 +229,25 @@ def test_nan_and_empty_strings_become_missing_and_columns_get_their_training_typ
     assert by_name["company"].string_stats.unique == 2
 
 
+def test_logged_safe_input_names_map_back_to_the_configured_columns():
+    predict = prediction_log_pb2.PredictionLog()  # serving_default's keys: the safe names
+    inputs = predict.predict_log.request.inputs
+    inputs["mean_radius"].CopyFrom(tf.make_tensor_proto(np.array([14.5, 9.0])))
+    inputs["Sex__M_F_"].CopyFrom(tf.make_tensor_proto(np.array([b"M", b"F"], object)))
+    inputs["c_2023"].CopyFrom(tf.make_tensor_proto(np.array([1.0, 2.0])))
+    classify = prediction_log_pb2.PredictionLog()  # tf.Examples: the raw names
+    examples = classify.classify_log.request.input.example_list.examples
+    examples.extend([_example(**{"mean radius": 3.0, "Sex (M/F)": b"F", "2023": 4.0})])
+    raw_columns = ("mean radius", "2023", "Sex (M/F)")
+
+    chunks = [skew.original_names(skew.request_columns(log), raw_columns) for log in (predict, classify)]
+    columns = skew._concatenate(chunks)
+
+    assert sorted(columns) == sorted(raw_columns)
+    assert columns["mean radius"].tolist() == [14.5, 9.0, 3.0]
+    assert columns["Sex (M/F)"].tolist() == [b"M", b"F", b"F"]
+
+
 @pytest.mark.e2e
 def test_the_compiled_monitor_spec_fails_its_run_on_skew_and_leaves_the_reports(
     e2e_project, served, tmp_path, monkeypatch

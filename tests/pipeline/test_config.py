@@ -229,6 +229,21 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
             lambda raw: raw["skew"]["features"].update(tips={"jensen_shannon": 0.2}),
             "skew.features ['tips'] are not model features",
         ),
+        (
+            lambda raw: raw["features"]["numeric"].append("trip miles"),
+            "columns 'trip_miles' and 'trip miles' both map to the TensorFlow name 'trip_miles' (characters other "
+            "than letters, digits and '_' become '_'); rename one of them in the CSV and here",
+        ),
+        (
+            lambda raw: (
+                raw["features"]["categorical"].append("tips.amount") or raw["label"].update(column="tips_amount")
+            ),
+            "columns 'tips.amount' and 'tips_amount' both map to the TensorFlow name 'tips_amount'",
+        ),
+        (
+            lambda raw: raw["label"].update(name="big tipper"),
+            "label.name 'big tipper' is invalid; use a name of letters, digits and '_' starting with a letter",
+        ),
         (lambda raw: raw.pop("serving"), "missing required key 'serving'"),
         (lambda raw: raw["label"].pop("column"), "missing required key 'label.column'"),
         (lambda raw: raw.update(trainig=raw.pop("training")), "unknown key 'trainig'; did you mean 'training'?"),
@@ -261,6 +276,9 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
         "unknown-slice",
         "unknown-drift-feature",
         "skew-on-label",
+        "name-clash",
+        "name-clash-with-label-column",
+        "label-name-not-a-tensorflow-name",
         "missing-section",
         "missing-key",
         "misspelt-section",
@@ -449,3 +467,11 @@ def test_schema_accepts_the_shipped_file_and_flags_the_issues_mistakes_as_editor
         bad = copy.deepcopy(raw)
         edit(bad)
         assert list(validator.iter_errors(bad)), edit
+
+
+def test_column_names_that_are_not_tensorflow_names_are_accepted(raw, tmp_path):
+    raw["features"]["numeric"] += ["mean radius", "2023", "naïve"]
+    raw["features"]["categorical"] += ["Sex (M/F)", "flc.grp"]
+    raw["evaluation"]["slices"] = ["Sex (M/F)"]
+    config = config_lib.parse(raw, str(tmp_path / "config.yaml"))
+    assert {"mean radius", "2023", "naïve", "Sex (M/F)", "flc.grp"} <= set(config.features.raw_features)
