@@ -52,5 +52,5 @@ def test_the_auc_threshold_sits_below_the_baseline():
 def test_values_that_yaml_would_misread_stay_text():
     assert writer._flow("one_of", ("yes", "2023", "off", "a: b")) == ['  one_of: ["yes", "2023", "off", "a: b"]']
     wrapped = writer._flow("numeric", tuple(f"column number {i}" for i in range(12)))
-    assert len(wrapped) == 2 and all(len(line) <= 116 for line in wrapped)
+    assert len(wrapped) == 3 and all(len(line) <= 116 for line in wrapped)
     assert yaml.safe_load("\n".join(wrapped))["numeric"] == [f"column number {i}" for i in range(12)]
