@@ -11,6 +11,7 @@ import dataclasses
 
 import pandas as pd
 
+from components.window_example_gen import checks
 from components.window_example_gen import rows as rows_lib
 from pipeline import data as data_lib
 from pipeline import schema_columns
@@ -19,7 +20,6 @@ from profiling import baseline as baseline_lib
 from profiling import proposal as proposal_lib
 from profiling import sample as sample_lib
 
-MOSTLY_INTEGERS = 0.9  # a categorical column with at least this share of whole numbers is an integer code
 _SHOWN = 5  # values named per finding
 
 
@@ -48,26 +48,31 @@ def check(config: PipelineConfig, max_rows: int = sample_lib.DEFAULT_ROWS) -> Da
             ),  # fmt: skip
             "",
         )
-    labels = _labels(config, frame)
+    rules = data_lib.rules_of(config)
+    header, records = _records(config, frame)
+    labels = rules.labels(header, records)
+    tally = checks.WindowTally()
+    checks.count(rules, header, records, labels, tally)
+    others = checks.other_values(rules, tally.label_values)
     found = [
-        *_schema(config, list(frame.columns)),
-        *_label(config, frame, labels),
-        *_empty(config, frame),
-        *_text_in_numbers(config, frame),
-        *_text_in_integer_codes(config, frame),
+        *_schema(config, header),
+        checks.other_label_problem(rules, others, tally.classes[rows_lib.OTHER]),
+        *_unseen_label_values(config, frame),
+        checks.empty_feature_problem(rules, tally.present, tally.rows),
+        *_text_in_numbers(rules, frame),
+        checks.integer_text_problem(rules, tally.integers, tally.text_cells, tally.texts),
         *_thresholds(config, frame, labels),
         *_slices(config, sample),
     ]
-    return DataReport(len(frame), tuple(found), _describe_labels(config, frame, labels))
+    return DataReport(len(frame), tuple(f for f in found if f), checks.describe_label(rules, tally))
 
 
-def _labels(config: PipelineConfig, frame: pd.DataFrame) -> list:
-    """Each sampled row's label as the run computes it: True, False, None (missing) or rows.OTHER."""
-    rules = data_lib.rules_of(config)
+def _records(config: PipelineConfig, frame: pd.DataFrame) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The sample as the row rules read a file: the header, and (line, cells) records with missing cells as a
+    missing-value token."""
     token = config.data.missing_values[0] if config.data.missing_values else ""
-    columns = list(frame.columns)
-    records = [(0, list(cells)) for cells in frame.fillna(token).itertuples(index=False, name=None)]
-    return rules.labels(columns, records)
+    cells = frame.fillna(token).itertuples(index=False, name=None)
+    return list(frame.columns), [(line, list(row)) for line, row in enumerate(cells, start=2)]
 
 
 def _listing(counts: pd.Series) -> str:
@@ -80,17 +85,10 @@ def _schema(config: PipelineConfig, header: list[str]) -> list[str]:
     return [problem] if problem else []
 
 
-def _label(config: PipelineConfig, frame: pd.DataFrame, labels: list) -> list[str]:
+def _unseen_label_values(config: PipelineConfig, frame: pd.DataFrame) -> list[str]:
+    """Values of label.one_of or label.negative that the label column never holds (a typo, another case)."""
     label, found = config.features.label, []
     values = frame[label.column]
-    if label.greater_than is not None:
-        return []  # text in a numeric label column: _text_in_numbers names it
-    other = values[[value == rows_lib.OTHER for value in labels]]
-    if len(other) and label.other == "stop":
-        found.append(
-            f"label.negative: values of '{label.column}' in neither label.one_of nor label.negative: "
-            f"{_listing(other.value_counts())}; add them to one of the lists, or set label.other: drop"
-        )
     fold = rows_lib.Label.fold if label.fold_case else str
     seen = {fold(value) for value in values.dropna().unique()}
     for key, listed in (("label.one_of", label.one_of), ("label.negative", label.negative)):
@@ -104,36 +102,15 @@ def _label(config: PipelineConfig, frame: pd.DataFrame, labels: list) -> list[st
     return found
 
 
-def _empty(config: PipelineConfig, frame: pd.DataFrame) -> list[str]:
-    return [
-        f"features: '{column}' has no values in the {len(frame):,} sampled rows; remove it from the features"
-        for column in config.features.raw_features
-        if frame[column].isna().all()
-    ]
-
-
-def _text_in_numbers(config: PipelineConfig, frame: pd.DataFrame) -> list[str]:
+def _text_in_numbers(rules: rows_lib.Rules, frame: pd.DataFrame) -> list[str]:
     found = []
-    for column in data_lib.rules_of(config).numeric:
+    for column in rules.numeric:
         values = frame[column].dropna()
         text = values[pd.to_numeric(values, errors="coerce").isna()]
         if len(text):
             found.append(
                 f"features: numeric column '{column}' has text: {_listing(text.value_counts())}; clean those cells, "
                 "add them to data.missing_values if they mean missing, or list the column as categorical"
-            )
-    return found
-
-
-def _text_in_integer_codes(config: PipelineConfig, frame: pd.DataFrame) -> list[str]:
-    found = []
-    for column in config.features.categorical:
-        values = frame[column].dropna()
-        whole = values.str.fullmatch(r"[+-]?\d+")
-        if len(values) and MOSTLY_INTEGERS <= whole.mean() < 1:
-            found.append(
-                f"features.categorical: '{column}' is {whole.mean():.0%} whole numbers but has text: "
-                f"{_listing(values[~whole].value_counts())}; clean those cells or add them to data.missing_values"
             )
     return found
 
@@ -175,21 +152,3 @@ def _slices(config: PipelineConfig, sample: sample_lib.Sample) -> list[str]:
                 f"evaluation.comparison.min_slice_size needs (largest: {top}); remove it, or lower min_slice_size"
             )
     return found
-
-
-def _describe_labels(config: PipelineConfig, frame: pd.DataFrame, labels: list) -> str:
-    """E.g. "label sex: 'MALE' 168 -> positive, 'FEMALE' 165 -> negative, missing 10"."""
-    label = config.features.label
-    missing = sum(value is None for value in labels)
-    if label.greater_than is not None:
-        positive = sum(value is True for value in labels)
-        negative = sum(value is False for value in labels)
-        return f"label {label.name}: {positive:,} positive, {negative:,} negative, {missing:,} missing"
-    meaning = {True: "positive", False: "negative", rows_lib.OTHER: "other"}
-    classes = dict(zip(frame[label.column], labels, strict=True))
-    parts = [
-        f"{value!r} {n:,} -> {meaning[classes[value]]}"
-        + (" (left out)" if classes[value] == rows_lib.OTHER and label.other == "drop" else "")
-        for value, n in frame[label.column].value_counts().items()
-    ]
-    return f"label {label.name}: {', '.join(parts)}, missing {missing:,}"

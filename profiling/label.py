@@ -7,10 +7,10 @@ rule written, so a value the sample never showed stops the run rather than silen
 """
 
 import dataclasses
-import re
 
 import pandas as pd
 
+from models import features
 from pipeline.data import DataError
 
 POSITIVE_WORDS = ("1", "yes", "true", "y", "t", "positive", "pos")
@@ -32,9 +32,8 @@ class LabelChoice:
 
     @property
     def name(self) -> str:
-        """The computed label's name: the column's, made a plain identifier, with `_label`."""
-        plain = re.sub(r"[^A-Za-z0-9_]", "_", self.column)
-        return ("" if plain[:1].isalpha() else "c_") + plain + "_label"
+        """The computed label's name: the column's safe TensorFlow name, with `_label`."""
+        return features.safe_name(self.column) + "_label"
 
     def labels(self, values: pd.Series) -> pd.Series:
         """1.0 positive, 0.0 negative, NaN missing or dropped, for each cell of the label column."""

@@ -14,13 +14,16 @@ rules on top are few, ordered and stated in each role's reason, so the same samp
    as high-cardinality text when it has more values than a vocabulary keeps or than half its rows; else categorical.
 
 A column of numbers with a few text cells that are only punctuation ("?", "-", "."; UCI's usual marks for missing)
-is read with those cells as missing: `Profile.missing_tokens` says which, for `data.missing_values`.
+is read with those cells as missing: `Profile.missing_tokens` says which, for `data.missing_values`. Of two features
+with one safe TensorFlow name ("a b", "a_b"), the later is left out: the configuration would refuse both.
 """
 
 import dataclasses
 import re
 
 import pandas as pd
+
+from models import features as model_features
 
 MAX_INTEGER_CODES = 32  # whole-number columns with at most this many values are codes (hour, weekday, class)
 MAX_VOCABULARY = 1000  # features.max_vocabulary_size's default: more values than this is high-cardinality text
@@ -94,7 +97,23 @@ def profile(frame: pd.DataFrame, label_columns: tuple[str, ...]) -> Profile:
         values = frame[column].dropna()
         role = Role(column, "", "", int(values.nunique()), len(values), column in typed.select_dtypes("number"))
         roles.append(dataclasses.replace(role, **_decide(role, values, features[column], label_columns)))
-    return Profile(tuple(roles), tuple(tokens))
+    return Profile(_without_clashes(roles), tuple(tokens))
+
+
+def _without_clashes(roles: list[Role]) -> tuple[Role, ...]:
+    """The roles with a feature left out when an earlier feature has its safe TensorFlow name (the config would be
+    refused otherwise)."""
+    taken: dict[str, str] = {}
+    kept = []
+    for role in roles:
+        safe = model_features.safe_name(role.column)
+        if role.role in (NUMERIC, BUCKETIZED, CATEGORICAL) and safe in taken:
+            why = f"its TensorFlow name '{safe}' is also {taken[safe]!r}'s; rename one in the CSV to use both"
+            role = dataclasses.replace(role, role=LEFT_OUT, reason=why)
+        elif role.role in (NUMERIC, BUCKETIZED, CATEGORICAL):
+            taken[safe] = role.column
+        kept.append(role)
+    return tuple(kept)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -63,3 +63,11 @@ def test_rules_that_depend_on_the_name_or_the_order():
 def test_name_words_split_punctuation_spaces_and_camel_case():
     assert roles_lib.name_words("pickupLat (deg)") == {"pickup", "lat", "deg"}
     assert roles_lib.name_words("Sex (M/F)") == {"sex", "m", "f"}
+
+
+def test_of_two_columns_with_one_tensorflow_name_the_later_is_left_out():
+    frame = pd.DataFrame({"a b": ["1.5", "2.5", "3.5"] * 10, "a_b": ["x", "y", "z"] * 10, "y": ["0", "1", "1"] * 10})
+    found = roles_lib.profile(frame, ("y",))
+    assert found.role_of("a b").role == "numeric"
+    assert found.role_of("a_b").role == "left out"
+    assert found.role_of("a_b").reason == "its TensorFlow name 'a_b' is also 'a b''s; rename one in the CSV to use both"
