@@ -143,7 +143,7 @@ def _thresholds(config: PipelineConfig, frame: pd.DataFrame, labels: list) -> li
 def _slices(config: PipelineConfig, sample: sample_lib.Sample) -> list[str]:
     found, least = [], config.evaluation.comparison.min_slice_size
     for column in config.evaluation.slices:
-        counts = sample.frame[column].value_counts()
+        counts = sample.frame[column].value_counts().sort_index().sort_values(ascending=False, kind="stable")
         largest = proposal_lib.expected_eval_rows(sample, int(counts.iloc[0])) if len(counts) else 0
         if largest < least:
             top = f"'{counts.index[0]}' with about {largest:.0f}" if len(counts) else "no value"
