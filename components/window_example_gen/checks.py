@@ -33,8 +33,8 @@ class WindowTally:
 
 
 def features(rules: rows_lib.Rules) -> tuple[str, ...]:
-    """The configured feature columns (the label's own column aside: its missing cells are missing labels)."""
-    return tuple(c for c in dict.fromkeys(rules.numeric + rules.categorical) if c != rules.label.column)
+    """The configured feature columns, the label's columns aside (their missing cells are missing labels)."""
+    return tuple(c for c in dict.fromkeys(rules.numeric + rules.categorical) if c not in rules.label.columns)
 
 
 def count(

@@ -227,6 +227,8 @@ def test_the_label_counts_name_each_value_its_class_and_what_is_left_out(tmp_pat
         == "male (sex): MALE 3 -> positive, FEMALE 2 -> negative, . 1 -> other (left out), missing 2"
     )
     assert checked.describe() == "8 rows; 2 without a label, 1 with another label value, left out"
+    assert (checked.positive, checked.negative, checked.other_label, checked.missing_label) == (3, 2, 1, 2)
+    assert checked.label_values == {"MALE": 3, "FEMALE": 2, "NA": 2, ".": 1}
 
 
 def test_a_categorical_column_with_more_than_a_tenth_of_text_is_text_not_stray_cells(tmp_path):
