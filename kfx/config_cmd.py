@@ -55,7 +55,9 @@ def _check(args: argparse.Namespace) -> int:
     if label.greater_than is not None:
         rule = f"{label.column} > {label.greater_than}" + (f" x {label.times}" if label.times else "")
     else:
-        rule = f"{label.column} in {list(label.one_of)}"
+        rule = f"{label.column} in {list(label.one_of)}" + (" (case folded)" if label.fold_case else "")
+        if label.negative:
+            rule += f", negative {list(label.negative)}, other values: {label.other}"
     print(
         f"{config.path}: valid\n"
         f"  pipeline_name  {config.pipeline_name}\n"

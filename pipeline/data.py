@@ -86,6 +86,9 @@ class DataCheck:
     rows: int
     missing_label: int
     other_label: int = 0
+    positive: int = 0
+    negative: int = 0
+    label_values: dict[str, int] = dataclasses.field(default_factory=dict)  # categorical rule: cell -> window rows
     label_counts: str = ""  # checks.describe_label: e.g. "big_tipper: 2,412 positive, 1,976 negative, 12 missing"
     dialect: dialect_lib.Dialect | None = None
 
@@ -162,6 +165,9 @@ def check_csv_files(
         rows=tally.rows,
         missing_label=classes[None],
         other_label=classes[rows_lib.OTHER],
+        positive=classes[True],
+        negative=classes[False],
+        label_values=dict(tally.window.label_values.most_common()),
         label_counts=checks.describe_label(rules, tally.window),
         dialect=dialect,
     )

@@ -33,8 +33,8 @@ class WindowTally:
 
 
 def features(rules: rows_lib.Rules) -> tuple[str, ...]:
-    """The configured feature columns (the label's own column aside: its missing cells are missing labels)."""
-    return tuple(c for c in dict.fromkeys(rules.numeric + rules.categorical) if c != rules.label.column)
+    """The configured feature columns, the label's columns aside (their missing cells are missing labels)."""
+    return tuple(c for c in dict.fromkeys(rules.numeric + rules.categorical) if c not in rules.label.columns)
 
 
 def count(
@@ -167,7 +167,8 @@ def describe_label(rules: rows_lib.Rules, tally: WindowTally) -> str:
     parts = []
     for value, number in values[:SHOWN_VALUES]:
         found = label.classify(value)
-        parts.append(f"{value} {number:,} -> {_CLASSES[found]}" + _LEFT_OUT * (found == rows_lib.OTHER))
+        shown = value if value == value.strip() else repr(value)  # 'Male ' and Male differ
+        parts.append(f"{shown} {number:,} -> {_CLASSES[found]}" + _LEFT_OUT * (found == rows_lib.OTHER))
     rest = classes[True] + classes[False] + classes[rows_lib.OTHER] - sum(n for _, n in values[:SHOWN_VALUES])
     if rest:
         parts.append(f"{rest:,} row(s) of other values")

@@ -210,3 +210,32 @@ def test_the_graph_and_the_row_reader_get_the_configured_label_field_for_field(c
     section = dataclasses.asdict(config_lib.LabelSection(**label))  # the file's `label:`, validated
     assert dataclasses.asdict(config.features.label) == section  # the graph's LabelRule
     assert dataclasses.asdict(data.rules_of(config).label) == section  # what ExampleGen and the pre-check read
+
+
+SEX = rows.Label("male", "sex", one_of=("MALE",), negative=("FEMALE",), other="drop")
+
+
+def test_the_label_counts_name_each_value_its_class_and_what_is_left_out(tmp_path):
+    lines = "age,sex\n" + "31,MALE\n" * 3 + "45,FEMALE\n" * 2 + "50,.\n" + "51,NA\n" * 2
+    path = _write(tmp_path / "data.csv", lines)
+    rules = rows.Rules(
+        label=SEX, numeric=("age",), missing_values=MISSING_VALUES, max_missing_label_fraction=0.5, min_rows_per_class=1
+    )
+    checked = data.check_csv_files([str(path)], ["age", "sex"], rules)
+    assert (
+        checked.label_counts
+        == "male (sex): MALE 3 -> positive, FEMALE 2 -> negative, . 1 -> other (left out), missing 2"
+    )
+    assert checked.describe() == "8 rows; 2 without a label, 1 with another label value, left out"
+    assert (checked.positive, checked.negative, checked.other_label, checked.missing_label) == (3, 2, 1, 2)
+    assert checked.label_values == {"MALE": 3, "FEMALE": 2, "NA": 2, ".": 1}
+
+
+def test_a_categorical_column_with_more_than_a_tenth_of_text_is_text_not_stray_cells(tmp_path):
+    lines = "age,ca,tips,fare\n" + "".join(f"{i},{'x' if i % 8 == 0 else i % 3},{i % 2},1\n" for i in range(40))
+    path = _write(tmp_path / "data.csv", lines)
+    rules = rows.Rules(label=TIPPER, numeric=("age",), categorical=("ca",), min_rows_per_class=1)
+    assert data.check_csv_files([str(path)], ["age", "ca", "tips", "fare"], rules).rows == 40  # 5 of 40: text
+    path.write_text(lines.replace(",x,", ",4,", 1))  # 4 of 40: stray text among whole numbers
+    with pytest.raises(data.DataError, match=r"categorical column 'ca' holds whole numbers \(36 cells\) and 4 text"):
+        data.check_csv_files([str(path)], ["age", "ca", "tips", "fare"], rules)
