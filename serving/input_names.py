@@ -41,9 +41,8 @@ def renamed(values: Mapping[str, Value], rename: Mapping[str, str], where: str) 
     for key, value in values.items():
         name = rename.get(key, key)
         if name in result:
-            raise invalid_argument(
-                f"{where}keys '{named_by[name]}' and '{key}' both name the input '{name}'; send only one of them"
-            )
+            first, second = sorted((named_by[name], key))  # sorted: a gRPC request's map has no order
+            raise invalid_argument(f"{where}keys '{first}' and '{second}' both name the input '{name}'; send only one")
         result[name] = value
         named_by[name] = key
     return result

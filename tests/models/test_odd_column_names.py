@@ -1,7 +1,7 @@
 """Columns whose names are not TensorFlow names ("mean radius", "flc.grp", "Sex (M/F)", "2023", "naïve") go through
-a real tf.Transform analysis, training and export; the serving signature takes their safe names, and the model server
-takes the raw names too: REST rows and columns, gRPC Predict and `kfx predict` on a CSV with the raw header all get
-the scores the signature gives in process.
+a real tf.Transform analysis and the Trainer's run_fn (tf.Examples read through TFXIO, training, export); the serving
+signature takes their safe names, and the model server takes the raw names too: REST rows and columns, gRPC Predict
+and `kfx predict` on a CSV with the raw header all get the scores the signature gives in process.
 """
 
 import csv
@@ -14,7 +14,6 @@ import urllib.error
 import urllib.request
 
 import grpc
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -24,10 +23,14 @@ from conftest import run_kfx
 from server_process import builtin_server
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+from tfx.components.trainer import fn_args_utils
+from tfx.components.util import tfxio_utils
+from tfx.types import artifact_utils, standard_artifacts
 
-from models import exporter, features, preprocessing, signatures
-from models import model as model_lib
+from models import exporter, features, preprocessing, signatures, trainer
 from models.hparams import HParams
+
+pytestmark = pytest.mark.slow  # about 30 s: Transform, run_fn, a server and a kfx predict subprocess
 
 ROWS = 200
 MODEL = "odd_names"
@@ -72,9 +75,22 @@ def _rows() -> list[dict]:
     return rows
 
 
+def _examples_artifact(rows: list[dict], root) -> standard_artifacts.Examples:
+    """The rows as ExampleGen leaves them: tf.Examples keyed by the raw names, in a train and an eval split."""
+    examples = standard_artifacts.Examples()
+    examples.uri = str(root)
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    for split, part in (("train", rows[: ROWS * 3 // 4]), ("eval", rows[ROWS * 3 // 4 :])):
+        os.makedirs(root / f"Split-{split}")
+        with tf.io.TFRecordWriter(str(root / f"Split-{split}" / "data.tfrecord")) as writer:
+            for row in part:
+                writer.write(exporter.row_to_example(row, RAW_SPEC))
+    return examples
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> dict:
-    """The rows, and the model trained on them for a few steps, exported as version 1 under "base"."""
+    """The rows, and the Trainer's run_fn trained on them for a few steps, exported as version 1 under "base"."""
     rows = _rows()
     schema = schema_utils.schema_from_feature_spec(RAW_SPEC)
     instances = [
@@ -83,24 +99,32 @@ def exported(tmp_path_factory) -> dict:
     fn = functools.partial(preprocessing.preprocessing_fn, custom_config={features.FEATURES_KEY: SPEC.to_dict()})
     output_dir = str(tmp_path_factory.mktemp("transform_output"))
     with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft_tmp"))):
-        (transformed, _), transform_fn = (instances, dataset_metadata.DatasetMetadata(schema)) | (
-            tft_beam.AnalyzeAndTransformDataset(fn)
-        )
+        transform_fn = (instances, dataset_metadata.DatasetMetadata(schema)) | tft_beam.AnalyzeDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
     metadata_io.write_metadata(
         dataset_metadata.DatasetMetadata(schema), os.path.join(output_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
     )
-    tf_transform_output = tft.TFTransformOutput(output_dir)
-    hparams = HParams(hidden_units=(16,))
-    keras.utils.set_random_seed(hparams.seed)
-    vocabulary_size = tf_transform_output.vocabulary_size_by_name(preprocessing.VOCABULARY_NAME) + 1
-    model = model_lib.build_model(SPEC, vocabulary_size, hparams)
-    inputs = {n: np.array([r[n] for r in transformed]) for n in model_lib.model_input_names(SPEC)}
-    labels = np.array([r[SPEC.label.name] for r in transformed])
-    model.fit(inputs, labels, batch_size=64, epochs=1, steps_per_epoch=3, verbose=0)
+    examples = [_examples_artifact(rows, tmp_path_factory.mktemp("examples"))]
+    data_accessor = fn_args_utils.DataAccessor(
+        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact(examples, []),
+        record_batch_factory=tfxio_utils.get_record_batch_factory_from_artifact(examples, []),
+        data_view_decode_fn=None,
+    )
     base = tmp_path_factory.mktemp("served") / MODEL
-    exporter.export_serving_model(model, tf_transform_output, SPEC, str(base / "1"))
-    return {"rows": rows, "labels": labels, "model": model, "base": str(base)}
+    hparams = HParams(batch_size=32, steps_per_evaluation=3, validation_rows=64, hidden_units=(16,))
+    trainer.run_fn(
+        fn_args_utils.FnArgs(
+            train_files=[os.path.join(examples[0].uri, "Split-train", "*")],
+            eval_files=[os.path.join(examples[0].uri, "Split-eval", "*")],
+            transform_output=output_dir,
+            serving_model_dir=str(base / "1"),
+            model_run_dir=str(tmp_path_factory.mktemp("model_run")),
+            train_steps=3,
+            data_accessor=data_accessor,
+            custom_config={features.FEATURES_KEY: SPEC.to_dict(), features.HPARAMS_KEY: hparams.to_dict()},
+        )
+    )
+    return {"rows": rows, "base": str(base)}
 
 
 def _signature_inputs(rows: list[dict]) -> dict[str, tf.Tensor]:
@@ -118,9 +142,7 @@ def _json_rows(rows: list[dict]) -> list[dict]:
     return [{name: (np.nan if r[name] is None else r[name]) for name in SPEC.raw_features} for r in rows]
 
 
-def test_keras_inputs_signature_keys_and_warmup_use_safe_names_and_the_label_is_computed(exported):
-    assert {tensor.name for tensor in exported["model"].inputs} >= {"mean_radius_z", "c_2023_bucket", "flc_grp_id"}
-    assert exported["labels"].tolist() == [int(r["diagnosis (B/M)"] == "M") for r in exported["rows"]]
+def test_transformed_features_and_signature_keys_are_safe_names_and_the_signatures_agree(exported):
     export_dir = os.path.join(exported["base"], "1")
     loaded = tf.saved_model.load(export_dir)
     serving = loaded.signatures[signatures.SERVING_SIGNATURE]
@@ -128,10 +150,16 @@ def test_keras_inputs_signature_keys_and_warmup_use_safe_names_and_the_label_is_
 
     rows = exported["rows"][:40]
     from_kwargs = serving(**_signature_inputs(rows))[signatures.SCORE_OUTPUT].numpy()
-    examples = [exporter.row_to_example(r, RAW_SPEC) for r in rows]  # tf.Examples keep the raw names
-    from_examples = loaded.signatures[signatures.EXAMPLES_SIGNATURE](examples=tf.constant(examples))
-    np.testing.assert_allclose(from_kwargs, from_examples[signatures.SCORE_OUTPUT].numpy(), rtol=0, atol=1e-6)
+    examples = {"examples": tf.constant([exporter.row_to_example(r, RAW_SPEC) for r in rows])}  # raw names
+    from_examples = loaded.signatures[signatures.EXAMPLES_SIGNATURE](**examples)[signatures.SCORE_OUTPUT].numpy()
+    np.testing.assert_allclose(from_kwargs, from_examples, rtol=0, atol=1e-6)
     assert len(set(from_kwargs.tolist())) > 10
+    transformed = loaded.signatures[signatures.TRANSFORM_SIGNATURE](**examples)
+    assert set(transformed) == {
+        "mean_radius_z", "c_2023_z", "mean_radius_bucket", "c_2023_bucket", "na_ve_bucket", "flc_grp_id",
+        "Sex__M_F__id", "malignant",
+    }  # fmt: skip
+    assert transformed["malignant"].numpy().tolist() == [int(r["diagnosis (B/M)"] == "M") for r in rows]
 
     (record, _) = tf.data.TFRecordDataset(os.path.join(export_dir, exporter.WARMUP_FILE)).as_numpy_iterator()
     request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request

@@ -62,13 +62,11 @@ def test_two_keys_naming_one_input_are_refused_naming_both():
     message = _refused(json_inputs.predict_inputs, {"instances": [ORIGINAL, both]}, DTYPES)
     assert message == (
         "element 1 of 'instances' list: keys 'mean radius' and 'mean_radius' both name the input 'mean_radius'; "
-        "send only one of them"
+        "send only one"
     )
     columns = {name: [value] for name, value in {**ORIGINAL, "flc grp": "c"}.items()}
     message = _refused(json_inputs.predict_inputs, {"inputs": columns}, DTYPES)
-    assert (
-        message == "'inputs' object: keys 'flc.grp' and 'flc grp' both name the input 'flc_grp'; send only one of them"
-    )
+    assert message == "'inputs' object: keys 'flc grp' and 'flc.grp' both name the input 'flc_grp'; send only one"
 
 
 def test_an_unknown_name_is_still_refused_as_tf_serving_words_it():
