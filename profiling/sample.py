@@ -51,6 +51,8 @@ def data_files(path: str) -> tuple[tuple[str, ...], int]:
     if not os.path.exists(path):
         raise data_lib.DataError(f"data path '{path}' does not exist; pass a CSV file or a folder of CSV files")
     if os.path.isfile(path):
+        if not path.endswith(".csv"):
+            raise data_lib.DataError(f"data file '{path}' is not a .csv file; the run reads only .csv files")
         return (path,), 0
     spans = sorted(
         glob.glob(os.path.join(path, os.path.dirname(data_lib.SPANS_PATTERN))),

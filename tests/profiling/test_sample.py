@@ -49,6 +49,9 @@ def test_a_file_that_cannot_be_profiled_is_one_line_naming_it(tmp_path, text, me
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_a_folder_without_csv_files_is_refused(tmp_path):
+def test_a_folder_without_csv_files_or_another_kind_of_file_is_refused(tmp_path):
     with pytest.raises(DataError, match="holds no .csv files"):
         sample_lib.read(str(tmp_path))
+    (tmp_path / "data.tsv").write_text("a\tb\n1\t2\n")
+    with pytest.raises(DataError, match=r"data.tsv' is not a .csv file; the run reads only .csv files$"):
+        sample_lib.read(str(tmp_path / "data.tsv"))
