@@ -9,6 +9,7 @@ import sys
 
 from kfx import options
 from pipeline import config as config_lib
+from profiling import sample as sample_lib
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -32,8 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--sample-rows",
         type=options.positive_int,
-        default=20_000,
-        help="rows read at most with --data, spread over the files (default 20,000)",
+        default=sample_lib.DEFAULT_ROWS,
+        help=f"rows read at most with --data, spread over the files (default {sample_lib.DEFAULT_ROWS:,})",
     )
     check.set_defaults(func=_check)
 
