@@ -23,7 +23,7 @@ def test_a_config_written_by_init_trains_and_pushes(tmp_path):
     workspace = str(tmp_path / "workspace")
     run = run_kfx("run", "--config", config, "--workspace", workspace)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "delimiter ';' (detected)" in run.stdout
+    assert "delimiter ';', encoding utf-8" in run.stdout  # as init detected and wrote them
     log = re.search(r"log:\s+(\S+)\.log$", run.stdout, re.MULTILINE).group(1)
     with open(log + ".summary.json") as f:
         summary = json.load(f)
