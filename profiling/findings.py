@@ -95,7 +95,7 @@ def _unseen_label_values(config: PipelineConfig, frame: pd.DataFrame) -> list[st
         absent = [value for value in listed if fold(value) not in seen]
         if absent:
             found.append(
-                f"{key}: {', '.join(map(repr, absent))} never occur in '{label.column}' (its values: "
+                f"{key}: value(s) {', '.join(map(repr, absent))} never occur in '{label.column}' (its values: "
                 f"{_listing(values.value_counts())}); write the values exactly as the data has them, or set "
                 "label.fold_case: true"
             )

@@ -75,9 +75,11 @@ def choose(
         if negative:
             raise DataError("--negative needs the positive values too: --label COLUMN=V1,V2 --negative V3")
         if len(counts) > 2:
+            numeric = pd.to_numeric(values.dropna(), errors="coerce").notna().all()
+            rule = f", or a numeric rule: --label '{column}>X'" if numeric else ""
             raise DataError(
                 f"label column '{column}' has {len(counts)} values ({listed}); name the positive ones: "
-                f"--label '{column}=V1,V2' (and --negative V3 to leave the rest out)"
+                f"--label '{column}=V1,V2' (and --negative V3 to leave the rest out){rule}"
             )
         positive, why = _pick_positive(counts)
     else:

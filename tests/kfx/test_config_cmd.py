@@ -138,7 +138,7 @@ def test_label_values_in_neither_class(tmp_path, capsys):
 def test_a_label_value_the_data_never_holds(tmp_path, capsys):
     config = _data_project(tmp_path, label={"name": "male", "column": "sex", "one_of": ["Male"]})
     finding = _finding(config, capsys)
-    assert finding.startswith("label.one_of: 'Male' never occur in 'sex' (its values: 'MALE' ")
+    assert finding.startswith("label.one_of: value(s) 'Male' never occur in 'sex' (its values: 'MALE' ")
     assert finding.endswith("write the values exactly as the data has them, or set label.fold_case: true")
 
 

@@ -71,7 +71,10 @@ def test_init_refuses_to_overwrite_and_a_many_valued_label_without_its_values(od
     assert cli.main(["init", odd_data, "--label", "grade", "--output", str(tmp_path / "grade.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: label column 'grade' has 4 values ('")
-    assert err.endswith("name the positive ones: --label 'grade=V1,V2' (and --negative V3 to leave the rest out)\n")
+    assert err.endswith(
+        "name the positive ones: --label 'grade=V1,V2' (and --negative V3 to leave the rest out), or a numeric rule: "
+        "--label 'grade>X'\n"
+    )
     assert not (tmp_path / "grade.yaml").exists()
     assert (
         cli.main(["init", odd_data, "--label", "grade=3,4", "--negative", "1", "--output", str(output), "--force"]) == 0
