@@ -50,6 +50,17 @@ def test_row_format_accepts_original_safe_and_mixed_names():
     assert inputs["Sex__M_F_"].tolist() == [b"M", b"F"]
 
 
+def test_row_format_reads_objects_that_all_use_the_original_names():
+    second = {**ORIGINAL, "mean radius": 9.5, "Sex (M/F)": "F"}
+    inputs, _ = json_inputs.predict_inputs({"instances": [ORIGINAL, second]}, DTYPES)
+    np.testing.assert_array_equal(inputs["mean_radius"], [14.5, 9.5])
+    assert inputs["Sex__M_F_"].tolist() == [b"M", b"F"] and inputs["flc_grp"].tolist() == [b"a", b"a"]
+    missing = {name: value for name, value in second.items() if name != "2023"}
+    message = _refused(json_inputs.predict_inputs, {"instances": [ORIGINAL, missing]}, DTYPES)
+    assert "Failed to process element: 1 of 'instances' list. JSON object:" in message
+    assert "keys must be equal to: Sex__M_F_,c_2023,flc_grp,mean_radius" in message
+
+
 def test_columnar_format_accepts_original_names():
     columns = {name: [value, value] for name, value in ORIGINAL.items()}
     inputs, request_format = json_inputs.predict_inputs({"inputs": columns}, DTYPES)
