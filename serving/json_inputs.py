@@ -155,13 +155,16 @@ def _fast_column(values: Sequence, dtype: tf.DType) -> np.ndarray | None:
     return wide.astype(numpy_dtype).reshape(shape)
 
 
-def _fast_instances(instances: list, dtypes: Mapping[str, tf.DType]) -> dict[str, np.ndarray] | None:
+def _fast_instances(
+    instances: list, dtypes: Mapping[str, tf.DType], keys: Mapping[str, str] | None = None
+) -> dict[str, np.ndarray] | None:
+    """`keys`: input -> the key naming it in every object, when not the input itself (serving/input_names.py)."""
     names = list(dtypes)
     if set(map(type, instances)) == {dict}:  # one object per row naming every input: as many keys, all found
         if set(map(len, instances)) != {len(names)} or (len(names) == 1 and any(map(is_b64, instances))):
             return None
         try:
-            rows = list(map(itemgetter(*names), instances))
+            rows = list(map(itemgetter(*[keys.get(name, name) for name in names] if keys else names), instances))
         except KeyError:
             return None
         columns = zip(*rows, strict=True) if len(names) > 1 else [rows]
@@ -208,8 +211,10 @@ def predict_inputs(document: dict, dtypes: Mapping[str, tf.DType]) -> tuple[dict
             raise invalid_argument(f"JSON Value: {debug_text(document)} Expecting 'instances' to be an list/array")
         if not instances:
             raise invalid_argument(f"JSON Value: {debug_text(document)} No values in 'instances' array")
-        instances = _renamed_instances(instances, dtypes)
-        return _fast_instances(instances, dtypes) or _from_instances(instances, dtypes), ROW
+        arrays = _fast_instances(instances, dtypes)  # succeeds only when every object names exactly the inputs
+        if arrays is None:
+            arrays, instances = _renamed_instances(instances, dtypes)
+        return arrays or _fast_instances(instances, dtypes) or _from_instances(instances, dtypes), ROW
     if "inputs" in document:
         value = document["inputs"]
         if isinstance(value, dict) and not is_b64(value):
@@ -218,17 +223,24 @@ def predict_inputs(document: dict, dtypes: Mapping[str, tf.DType]) -> tuple[dict
     raise invalid_argument("Missing 'inputs' or 'instances' key")
 
 
-def _renamed_instances(instances: list, dtypes: Mapping[str, tf.DType]) -> list:
-    """The instances with keys naming a raw column renamed to the signature input (serving/input_names.py)."""
-    rename = input_names.renames(set().union(*filter(dict.__instancecheck__, instances)), dtypes)
+def _renamed_instances(instances: list, dtypes: Mapping[str, tf.DType]) -> tuple[dict[str, np.ndarray] | None, list]:
+    """Objects naming an input by its raw column (serving/input_names.py): their arrays straight away when every
+    object uses the same keys (the common case, read without copying objects), else None and the objects renamed."""
+    keys = set().union(*filter(dict.__instancecheck__, instances))
+    rename = input_names.renames(keys, dtypes)
     if not rename:
-        return instances
-    return [
+        return None, instances
+    if len(set(rename.values())) == len(rename) and keys.isdisjoint(rename.values()):  # one key per input
+        arrays = _fast_instances(instances, dtypes, {name: key for key, name in rename.items()})
+        if arrays is not None:
+            return arrays, instances
+    renamed = [
         input_names.renamed(instance, rename, f"element {index} of 'instances' list: ")
         if isinstance(instance, dict)
         else instance
         for index, instance in enumerate(instances)
     ]
+    return None, renamed
 
 
 def _from_instances(instances: list, dtypes: dict[str, tf.DType]) -> dict[str, np.ndarray]:

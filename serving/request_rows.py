@@ -2,9 +2,8 @@
 
 Input columns are matched to the signature's inputs by name, or by their safe name (serving/input_names.py: "mean
 radius" feeds the input "mean_radius"); extra columns, such as the label, are ignored. Requests name the signature's
-own inputs, so they work on TF Serving itself too. Cells
-holding one of the missing-value tokens become "missing" as a serving signature expects them: NaN for numbers, ""
-for strings.
+own inputs, so they work on TF Serving itself too. Cells holding one of the missing-value tokens become "missing" as
+a serving signature expects them: NaN for numbers, "" for strings.
 """
 
 import csv

@@ -50,10 +50,13 @@ class Signature:
         self.input_dtypes = {key: spec.dtype for key, spec in self.input_specs.items()}
         self._function = function
         # The public call re-checks arguments that check_inputs already checked (about 0.3 ms a request here); the
-        # flat call of a loaded function takes the same tensors in its flattened signature's order.
-        flat_specs = tf.nest.flatten(function.structured_input_signature)
-        self._flat_names = [spec.name for spec in flat_specs]
-        self._flat = hasattr(function, "_call_flat") and sorted(self._flat_names) == sorted(self.input_specs)
+        # flat call of a loaded function takes the same tensors in its flattened signature's order. The keyword
+        # names, not the specs' names: a loaded signature's specs are named in lower case ("Sex" -> "sex").
+        args, keywords = function.structured_input_signature
+        self._flat_names = tf.nest.flatten({name: name for name in keywords})
+        self._flat = (
+            hasattr(function, "_call_flat") and not args and sorted(self._flat_names) == sorted(self.input_specs)
+        )
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:
         if self._flat:

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from models import features
 from serving import codec, input_names, json_inputs, request_rows
+from serving.servable import Servable
 from serving.status import ServingError
 
 DTYPES = {"mean_radius": tf.float64, "flc_grp": tf.string, "c_2023": tf.float64, "Sex__M_F_": tf.string}
@@ -47,6 +48,17 @@ def test_row_format_accepts_original_safe_and_mixed_names():
     assert set(inputs) == set(DTYPES)
     np.testing.assert_array_equal(inputs["mean_radius"], [14.5, 10.0])
     assert inputs["Sex__M_F_"].tolist() == [b"M", b"F"]
+
+
+def test_row_format_reads_objects_that_all_use_the_original_names():
+    second = {**ORIGINAL, "mean radius": 9.5, "Sex (M/F)": "F"}
+    inputs, _ = json_inputs.predict_inputs({"instances": [ORIGINAL, second]}, DTYPES)
+    np.testing.assert_array_equal(inputs["mean_radius"], [14.5, 9.5])
+    assert inputs["Sex__M_F_"].tolist() == [b"M", b"F"] and inputs["flc_grp"].tolist() == [b"a", b"a"]
+    missing = {name: value for name, value in second.items() if name != "2023"}
+    message = _refused(json_inputs.predict_inputs, {"instances": [ORIGINAL, missing]}, DTYPES)
+    assert "Failed to process element: 1 of 'instances' list. JSON object:" in message
+    assert "keys must be equal to: Sex__M_F_,c_2023,flc_grp,mean_radius" in message
 
 
 def test_columnar_format_accepts_original_names():
@@ -97,3 +109,23 @@ def test_kfx_predict_rows_feed_each_input_from_its_raw_column():
         "rows.csv: columns 'mean radius' and 'mean.radius' both feed the signature input 'mean_radius'; "
         "keep one of them"
     )
+
+
+WEIGHTS = {"Sex": 1.0, "alpha": 10.0, "Zeta": 100.0}
+
+
+class _MixedCase(tf.Module):
+    """score = 1 * Sex + 10 * alpha + 100 * Zeta: a reply shows which value fed which input."""
+
+    @tf.function(input_signature=[{name: tf.TensorSpec([None], tf.float64, name=name) for name in WEIGHTS}])
+    def score(self, request):
+        return {"score": tf.add_n([request[name] * weight for name, weight in WEIGHTS.items()])}
+
+
+def test_a_signature_with_upper_case_input_keys_is_called_flat_with_each_value_on_its_input(tmp_path):
+    module = _MixedCase()
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.score.get_concrete_function()})
+    signature = Servable("mixed", 1, str(tmp_path)).signature("serving_default")
+    assert signature._flat  # the fast call: a loaded signature names its specs in lower case, its keys as saved
+    inputs = {"Sex": np.array([1.0, 2.0]), "alpha": np.array([3.0, 4.0]), "Zeta": np.array([5.0, 6.0])}
+    assert signature(inputs)["score"].numpy().tolist() == [531.0, 642.0]
