@@ -54,3 +54,15 @@ def test_values_that_yaml_would_misread_stay_text():
     wrapped = writer._flow("numeric", tuple(f"column number {i}" for i in range(12)))
     assert len(wrapped) == 3 and all(len(line) <= 116 for line in wrapped)
     assert yaml.safe_load("\n".join(wrapped))["numeric"] == [f"column number {i}" for i in range(12)]
+
+
+def test_labels_missing_beyond_the_default_limit_raise_it_and_small_values_make_no_slice(tmp_path):
+    rows = [f"{i % 50},{'abc'[i % 3]},{'' if i % 10 == 0 else 'yn'[i % 7 % 2]}\n" for i in range(200)]
+    (tmp_path / "small.csv").write_text("score,kind,answer\n" + "".join(rows))
+    proposal = proposal_lib.propose(str(tmp_path / "small.csv"), "answer")
+    assert proposal.label.missing == 20 and proposal.max_missing_label_fraction == 0.12  # 10%, and 2 points more
+    assert proposal.slices == ()  # 'kind' has ~13 eval rows per value, fewer than comparison.min_slice_size
+    output = str(tmp_path / "small.yaml")
+    config = config_lib.parse(yaml.safe_load(writer.config_text(proposal, output)), output)
+    assert config.data.max_missing_label_fraction == 0.12 and config.evaluation.slices == ()
+    assert "data.max_missing_label_fraction: 0.12 (labels missing)" in proposal.decisions()
