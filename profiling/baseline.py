@@ -3,7 +3,9 @@
 scikit-learn's HistGradientBoostingClassifier on the sample's features (numbers as they are, categoricals as the codes
 of their most common values, missing cells left to the trees), trained on a deterministic hash split of the rows (the
 pipeline's 80/20: a row's cells hashed, one bucket of five held out), scored on the held-out rows: AUC with DeLong's
-confidence interval, and the majority-class rate there (the accuracy a constant model gets).
+confidence interval, and the majority-class rate there (the accuracy a constant model gets). Each feature is also
+scored alone (`alone_aucs`): one that predicts the label almost perfectly by itself is usually a leak (a value
+recorded after the outcome, such as a cause of death or a test's own measurement).
 """
 
 import dataclasses
@@ -89,6 +91,31 @@ def quick_baseline(
         train_rows=int((~is_eval).sum()),
         eval_rows=int(is_eval.sum()),
     )
+
+
+def alone_aucs(
+    frame: pd.DataFrame, labels: pd.Series, numeric: tuple[str, ...], categorical: tuple[str, ...], seed: int = 0
+) -> dict[str, float]:
+    """Each feature's held-out AUC when it is the only input of a small boosted model (missing cells included, so a
+    column present only for one class shows); empty when the held-out rows lack a class."""
+    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415
+
+    keep = labels.notna().to_numpy()
+    y = labels.to_numpy()[keep].astype(int)
+    is_eval = held_out(frame)[keep]
+    if min((y[is_eval] == c).sum() for c in (0, 1)) < MIN_CLASS_ROWS or len(set(y[~is_eval])) < 2:
+        return {}
+    found = {}
+    for column in (*numeric, *categorical):
+        values = _matrix(frame[[column]], categorical)[keep]
+        model = HistGradientBoostingClassifier(
+            categorical_features=[column in categorical], random_state=seed, max_iter=20
+        )
+        with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+            model.fit(values[~is_eval], y[~is_eval])
+            scores = model.predict_proba(values[is_eval])[:, 1]
+        found[column] = auc_with_error(y[is_eval], scores)[0]
+    return found
 
 
 def auc_with_error(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:

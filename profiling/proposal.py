@@ -17,6 +17,7 @@ from profiling import sample as sample_lib
 MIN_AUC_THRESHOLD = 0.55
 AUC_ALLOWANCE = 0.05  # the threshold sits this far below the baseline's AUC: the DNN may trail boosted trees a little
 MAX_SLICES = 3
+LEAK_AUC = 0.99  # a feature that alone reaches this held-out AUC is left out as a likely leak
 MAX_SLICE_VALUES = 25  # a slice column with more values gives a chart nobody reads
 EVAL_SHARE = 0.2  # data.split train: 4, eval: 1
 
@@ -95,6 +96,7 @@ def propose(
     profile = roles_lib.profile(sample.frame, (label_column,))
     frame = sample.frame.mask(sample.frame.isin(profile.missing_tokens)) if profile.missing_tokens else sample.frame
     labels = label.labels(frame[label_column])
+    profile = _without_leaks(profile, frame, labels)
     quick = baseline_lib.quick_baseline(
         frame,
         labels,
@@ -111,6 +113,27 @@ def propose(
         missing_values=(*MISSING_VALUES, *profile.missing_tokens) if profile.missing_tokens else None,
         max_missing_label_fraction=_missing_label_limit(label.missing / len(sample.frame)),
     )
+
+
+def _without_leaks(profile: roles_lib.Profile, frame, labels) -> roles_lib.Profile:
+    """The profile with each feature that alone predicts the label (held-out AUC >= LEAK_AUC) left out, with its
+    AUC: kept, it would make a model that looks perfect and fails on new rows, where the value is not known yet."""
+    numeric = profile.columns(roles_lib.NUMERIC) + profile.columns(roles_lib.BUCKETIZED)
+    aucs = baseline_lib.alone_aucs(frame, labels, numeric, profile.columns(roles_lib.CATEGORICAL))
+    leaks = {column: auc for column, auc in aucs.items() if auc >= LEAK_AUC}
+    if not leaks:
+        return profile
+    why = (
+        "likely leak: alone it predicts the label with held-out AUC {:.3f}; list it under features only if its value "
+        "is known when a prediction is asked for"
+    )
+    roles = tuple(
+        dataclasses.replace(role, role=roles_lib.LEFT_OUT, reason=why.format(leaks[role.column]))
+        if role.column in leaks
+        else role
+        for role in profile.roles
+    )
+    return dataclasses.replace(profile, roles=roles)
 
 
 def auc_threshold(quick: baseline_lib.Baseline | None) -> float:

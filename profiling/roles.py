@@ -8,9 +8,10 @@ rules on top are few, ordered and stated in each role's reason, so the same samp
 2. no value at all: left out (empty); one value: left out (constant); a name that says timestamp, date, datetime or
    epoch: left out (later data only has values the model never saw, and every new span would read as drift);
 3. numbers: bucketized when the name says latitude or longitude; categorical when whole numbers with at most
-   `MAX_INTEGER_CODES` values (codes such as hour or weekday); left out when whole numbers all distinct and the
-   name says id or they only go up (a row number or identifier); else numeric;
-4. text: left out as free text when long and many-worded; as an identifier when nearly every value is distinct;
+   `MAX_INTEGER_CODES` values (codes such as hour or weekday); left out as an identifier when whole numbers whose
+   name says id with at least half of them distinct, or all distinct and only going up (a row number); else numeric;
+4. text: left out as free text when long, many-worded and with more than `MAX_INTEGER_CODES` values (a few long
+   values are categories: "Adelie Penguin (Pygoscelis adeliae)"); as an identifier when nearly every value is distinct;
    as high-cardinality text when it has more values than a vocabulary keeps or than half its rows; else categorical.
 
 A column of numbers with a few text cells that are only punctuation ("?", "-", "."; UCI's usual marks for missing)
@@ -179,20 +180,20 @@ def _numeric(role: Role, values: pd.Series) -> dict[str, str]:
         return {"role": BUCKETIZED, "reason": "coordinate (name says latitude/longitude): quantile buckets"}
     if whole and role.distinct <= MAX_INTEGER_CODES:
         return {"role": CATEGORICAL, "reason": f"whole numbers with {role.distinct} values: codes, one vocabulary"}
-    if whole and role.distinct == role.present >= MIN_ROWS_FOR_UNIQUE:
-        numbers = pd.to_numeric(values)
-        if words & _ID_WORDS or numbers.is_monotonic_increasing:
-            why = "its name says id" if words & _ID_WORDS else "they only go up"
-            return {"role": LEFT_OUT, "reason": f"identifier: every value distinct and {why}"}
+    if whole and role.present >= MIN_ROWS_FOR_UNIQUE and words & _ID_WORDS and role.distinct >= role.present / 2:
+        why = f"its name says id and {role.distinct:,} of its {role.present:,} values are distinct"
+        return {"role": LEFT_OUT, "reason": f"identifier: {why}"}
+    if whole and role.distinct == role.present >= MIN_ROWS_FOR_UNIQUE and pd.to_numeric(values).is_monotonic_increasing:
+        return {"role": LEFT_OUT, "reason": "identifier: every value distinct and they only go up"}
     return {"role": NUMERIC, "reason": f"numbers ({role.distinct} values): z-score and quantile buckets"}
 
 
 def _text(role: Role, values: pd.Series, tfdv_feature: dict) -> dict[str, str]:
     length = tfdv_feature["average_length"]
     words = float(values.str.split().str.len().mean())
-    if length >= FREE_TEXT_CHARACTERS and words >= FREE_TEXT_WORDS:
-        return {"role": LEFT_OUT, "reason": f"free text: {length:.0f} characters, {words:.1f} words on average"}
     distinct = tfdv_feature["unique"]
+    if length >= FREE_TEXT_CHARACTERS and words >= FREE_TEXT_WORDS and distinct > MAX_INTEGER_CODES:
+        return {"role": LEFT_OUT, "reason": f"free text: {length:.0f} characters, {words:.1f} words on average"}
     if role.present >= MIN_ROWS_FOR_UNIQUE and distinct >= NEAR_UNIQUE * role.present:
         return {"role": LEFT_OUT, "reason": f"identifier: {distinct} distinct values in {role.present} rows"}
     if distinct > MAX_VOCABULARY or distinct > role.present / 2:
