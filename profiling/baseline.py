@@ -74,7 +74,10 @@ def quick_baseline(
     if min(counts) < MIN_CLASS_ROWS or len(set(y_train)) < 2:
         return None
     model = HistGradientBoostingClassifier(
-        categorical_features=[column in categorical for column in columns], random_state=seed, max_iter=200
+        categorical_features=[column in categorical for column in columns],
+        random_state=seed,
+        max_iter=200,
+        early_stopping=True,  # sklearn stops early only above 10,000 rows by default: small samples overfit
     )
     # One OpenMP thread: on a busy machine (shared cores, a run going on) more threads spin-wait and take 2-5x longer.
     with threadpoolctl.threadpool_limits(1, user_api="openmp"):

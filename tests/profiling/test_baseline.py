@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from profiling import baseline as baseline_lib
+from profiling import proposal
 
 
 def _frame(rows: int, signal: float, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -50,3 +51,25 @@ def test_the_split_is_deterministic_and_too_few_rows_give_no_baseline():
     assert (baseline_lib.held_out(frame) == baseline_lib.held_out(frame.copy())).all()
     assert baseline_lib.quick_baseline(frame.head(12), labels.head(12), ("x",), ()) is None
     assert baseline_lib.quick_baseline(frame, labels, (), ()) is None
+
+
+def test_a_feature_that_alone_predicts_the_label_is_left_out_as_a_likely_leak(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = 1000
+    died = rng.random(rows) < 0.3
+    frame = pd.DataFrame(
+        {
+            "age": np.round(rng.normal(60, 10, rows) + 15 * died, 1),  # informative, not perfect
+            "cause": np.where(died, rng.choice(["heart", "cancer", "other"], rows), ""),  # recorded only after death
+            "death": died.astype(int),
+        }
+    )
+    path = tmp_path / "cohort.csv"
+    frame.to_csv(path, index=False)
+    found = proposal.propose(str(path), "death")
+    assert found.profile.role_of("age").role == "numeric"
+    cause = found.profile.role_of("cause")
+    assert cause.role == "left out" and cause.reason.startswith(
+        "likely leak: alone it predicts the label with held-out AUC 1.000"
+    )
+    assert found.baseline is not None and 0.6 < found.baseline.auc < 0.9  # measured without the leak

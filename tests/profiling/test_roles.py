@@ -20,7 +20,7 @@ def test_every_column_of_the_odd_csv_gets_its_role(odd_profile):
 
 def test_each_role_says_why(odd_profile):
     reasons = {role.column: role.reason for role in odd_profile.roles}
-    assert reasons["patient_id"] == "identifier: every value distinct and its name says id"
+    assert reasons["patient_id"] == "identifier: its name says id and 400 of its 400 values are distinct"
     assert reasons["lab ref"] == "identifier: 400 distinct values in 400 rows"
     assert reasons["site"] == "constant: 'north' in each of the 400 rows with a value"
     assert reasons["unused"] == "empty: no values in the sample"
@@ -71,3 +71,18 @@ def test_of_two_columns_with_one_tensorflow_name_the_later_is_left_out():
     assert found.role_of("a b").role == "numeric"
     assert found.role_of("a_b").role == "left out"
     assert found.role_of("a_b").reason == "its TensorFlow name 'a_b' is also 'a b''s; rename one in the CSV to use both"
+
+
+def test_a_few_long_values_are_categories_not_free_text():
+    species = ["Adelie Penguin (Pygoscelis adeliae)", "Gentoo penguin (Pygoscelis papua)", "Chinstrap penguin (x y)"]
+    frame = pd.DataFrame({"Species": species * 20, "label": ["a", "b"] * 30})
+    assert roles_lib.profile(frame, ("label",)).role_of("Species").role == "categorical"
+
+
+def test_whole_numbers_named_id_with_repeats_are_an_identifier():
+    frame = pd.DataFrame({"subject_id": [str(i // 2) for i in range(100)], "label": ["a", "b"] * 50})
+    found = roles_lib.profile(frame, ("label",)).role_of("subject_id")
+    assert (found.role, found.reason) == (
+        "left out",
+        "identifier: its name says id and 50 of its 100 values are distinct",
+    )
