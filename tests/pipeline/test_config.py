@@ -244,6 +244,11 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
             lambda raw: raw["label"].update(name="big tipper"),
             "label.name 'big tipper' is invalid; use a name of letters, digits and '_' starting with a letter",
         ),
+        (
+            lambda raw: raw["label"].update(name="fare_z"),
+            "label.name 'fare_z' is also the name of a transformed feature (numeric features get <name>_z and "
+            "<name>_bucket, bucketized <name>_bucket, categorical <name>_id); choose another name",
+        ),
         (lambda raw: raw.pop("serving"), "missing required key 'serving'"),
         (lambda raw: raw["label"].pop("column"), "missing required key 'label.column'"),
         (lambda raw: raw.update(trainig=raw.pop("training")), "unknown key 'trainig'; did you mean 'training'?"),
@@ -279,6 +284,7 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
         "name-clash",
         "name-clash-with-label-column",
         "label-name-not-a-tensorflow-name",
+        "label-name-of-a-transformed-feature",
         "missing-section",
         "missing-key",
         "misspelt-section",
