@@ -259,7 +259,7 @@ class ConfigFile:
             names = " and ".join(f"'{column}'" for column in clashes[0])
             raise ValueError(
                 f"columns {names} both map to the TensorFlow name '{safe_name(clashes[0][0])}' (characters other "
-                "than letters, digits and '_' become '_'); rename one of them in the CSV and here"
+                "than letters, digits and '_' become '_', and case is ignored); rename one of them in the CSV and here"
             )
         transformed = (
             [z_score_name(c) for c in self.features.numeric]

@@ -232,13 +232,17 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
         (
             lambda raw: raw["features"]["numeric"].append("trip miles"),
             "columns 'trip_miles' and 'trip miles' both map to the TensorFlow name 'trip_miles' (characters other "
-            "than letters, digits and '_' become '_'); rename one of them in the CSV and here",
+            "than letters, digits and '_' become '_', and case is ignored); rename one of them in the CSV and here",
         ),
         (
             lambda raw: (
                 raw["features"]["categorical"].append("tips.amount") or raw["label"].update(column="tips_amount")
             ),
             "columns 'tips.amount' and 'tips_amount' both map to the TensorFlow name 'tips_amount'",
+        ),
+        (
+            lambda raw: raw["features"]["categorical"].append("Company"),
+            "columns 'company' and 'Company' both map to the TensorFlow name 'company'",
         ),
         (
             lambda raw: raw["label"].update(name="big tipper"),
@@ -283,6 +287,7 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
         "skew-on-label",
         "name-clash",
         "name-clash-with-label-column",
+        "name-clash-in-case-only",
         "label-name-not-a-tensorflow-name",
         "label-name-of-a-transformed-feature",
         "missing-section",
