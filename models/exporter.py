@@ -59,7 +59,8 @@ class _ServingModule(tf.Module):
         clashes = features.name_clashes(spec.raw_features)  # pipeline/config.py refuses these first
         if clashes:
             raise ValueError(
-                f"features {list(clashes[0])} share one serving input '{features.safe_name(clashes[0][0])}'"
+                f"features {list(clashes[0])} map to one serving input '{features.safe_name(clashes[0][0])}' "
+                "(case ignored)"
             )
         self._model_raw_spec = {c: raw_spec[c] for c in spec.raw_features}
         self._full_raw_spec = raw_spec

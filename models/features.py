@@ -109,10 +109,11 @@ def safe_name(column: str) -> str:
 
 
 def name_clashes(columns: Iterable[str]) -> list[tuple[str, ...]]:
-    """Groups of distinct columns that share one safe name, each group in the columns' order."""
+    """Groups of distinct columns that share one safe name, each group in the columns' order. Case is ignored: a
+    SavedModel signature refuses inputs whose names differ only in case ("Sex" and "sex")."""
     groups: dict[str, list[str]] = collections.defaultdict(list)
     for column in dict.fromkeys(columns):
-        groups[safe_name(column)].append(column)
+        groups[safe_name(column).lower()].append(column)
     return [tuple(group) for group in groups.values() if len(group) > 1]
 
 

@@ -20,7 +20,16 @@ import yaml
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from components.champion_evaluator import policy as champion_policy
-from models.features import SAFE_NAME_PATTERN, FeatureConfig, LabelRule, name_clashes, safe_name
+from models.features import (
+    SAFE_NAME_PATTERN,
+    FeatureConfig,
+    LabelRule,
+    bucket_name,
+    name_clashes,
+    safe_name,
+    vocabulary_id_name,
+    z_score_name,
+)
 from models.hparams import HParams
 from pipeline import config_errors
 from pipeline.config_checks import DriftConfig, SkewConfig
@@ -297,7 +306,17 @@ class ConfigFile:
             names = " and ".join(f"'{column}'" for column in clashes[0])
             raise ValueError(
                 f"columns {names} both map to the TensorFlow name '{safe_name(clashes[0][0])}' (characters other "
-                "than letters, digits and '_' become '_'); rename one of them in the CSV and here"
+                "than letters, digits and '_' become '_', and case is ignored); rename one of them in the CSV and here"
+            )
+        transformed = (
+            [z_score_name(c) for c in self.features.numeric]
+            + [bucket_name(c) for c in self.features.numeric + self.features.bucketized]
+            + [vocabulary_id_name(c) for c in self.features.categorical]
+        )
+        if self.label.name in transformed:
+            raise ValueError(
+                f"label.name '{self.label.name}' is also the name of a transformed feature (numeric features get "
+                "<name>_z and <name>_bucket, bucketized <name>_bucket, categorical <name>_id); choose another name"
             )
         for key, names, allowed, what in (
             ("evaluation.slices", self.evaluation.slices, columns, "configured features; slice by feature columns"),

@@ -36,4 +36,9 @@ def test_transformed_feature_names_build_on_the_safe_name():
 def test_name_clashes_groups_distinct_columns_sharing_a_safe_name():
     columns = ["mean radius", "fare", "mean.radius", "mean_radius", "fare", "2023", "c_2023"]
     assert features.name_clashes(columns) == [("mean radius", "mean.radius", "mean_radius"), ("2023", "c_2023")]
-    assert features.name_clashes(["fare", "Fare", "fare"]) == []
+    assert features.name_clashes(["fare", "fare", "trip_miles"]) == []
+
+
+def test_names_differing_only_in_case_clash():
+    # A SavedModel signature refuses two inputs named "Sex" and "sex" (TensorFlow lower-cases argument names).
+    assert features.name_clashes(["Sex", "fare", "sex", "S.E.X"]) == [("Sex", "sex")]

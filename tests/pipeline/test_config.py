@@ -232,7 +232,7 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
         (
             lambda raw: raw["features"]["numeric"].append("trip miles"),
             "columns 'trip_miles' and 'trip miles' both map to the TensorFlow name 'trip_miles' (characters other "
-            "than letters, digits and '_' become '_'); rename one of them in the CSV and here",
+            "than letters, digits and '_' become '_', and case is ignored); rename one of them in the CSV and here",
         ),
         (
             lambda raw: (
@@ -241,8 +241,17 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
             "columns 'tips.amount' and 'tips_amount' both map to the TensorFlow name 'tips_amount'",
         ),
         (
+            lambda raw: raw["features"]["categorical"].append("Company"),
+            "columns 'company' and 'Company' both map to the TensorFlow name 'company'",
+        ),
+        (
             lambda raw: raw["label"].update(name="big tipper"),
             "label.name 'big tipper' is invalid; use a name of letters, digits and '_' starting with a letter",
+        ),
+        (
+            lambda raw: raw["label"].update(name="fare_z"),
+            "label.name 'fare_z' is also the name of a transformed feature (numeric features get <name>_z and "
+            "<name>_bucket, bucketized <name>_bucket, categorical <name>_id); choose another name",
         ),
         (lambda raw: raw.pop("serving"), "missing required key 'serving'"),
         (lambda raw: raw["label"].pop("column"), "missing required key 'label.column'"),
@@ -278,7 +287,9 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
         "skew-on-label",
         "name-clash",
         "name-clash-with-label-column",
+        "name-clash-in-case-only",
         "label-name-not-a-tensorflow-name",
+        "label-name-of-a-transformed-feature",
         "missing-section",
         "missing-key",
         "misspelt-section",
