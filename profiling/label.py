@@ -3,10 +3,14 @@
 `--label COLUMN=V1,V2` names the positive values (`--negative` optionally the negative ones), `--label COLUMN>X` a
 numeric rule, and `--label COLUMN` alone works for a column with two values: the one that reads as "yes" (1, yes,
 true, y, t, positive), else the rarer one, is positive. Every value seen is then either positive or negative in the
-rule written, so a value the sample never showed stops the run rather than silently counting as negative.
+rule written, so a value the sample never showed stops the run rather than silently counting as negative. Values that
+differ from a named one only in case or surrounding spaces ('Male ', 'male' beside 'MALE') turn `fold_case` on; with
+only positive values named, cells of punctuation alone ('.', '?': no class) are left out (`other: drop`), and every
+other value is negative, said when there are several.
 """
 
 import dataclasses
+import re
 
 import pandas as pd
 
@@ -29,6 +33,7 @@ class LabelChoice:
     negative: tuple[str, ...] = ()
     other: str = "stop"  # values in neither set: stop the run, or drop their rows
     greater_than: float | None = None
+    fold_case: bool = False  # values compared lowercased and stripped, as label.fold_case does
 
     @property
     def name(self) -> str:
@@ -40,8 +45,11 @@ class LabelChoice:
         if self.greater_than is not None:
             numbers = pd.to_numeric(values, errors="coerce")
             return (numbers > self.greater_than).astype("float64").where(numbers.notna())
-        known = values.isin(self.one_of) | values.isin(self.negative)
-        return values.isin(self.one_of).astype("float64").where(known if self.negative else values.notna())
+        fold = features.LabelRule.fold if self.fold_case else str
+        folded = values.map(lambda value: fold(value) if isinstance(value, str) else value)
+        positive = folded.isin({fold(value) for value in self.one_of})
+        known = positive | folded.isin({fold(value) for value in self.negative})
+        return positive.astype("float64").where(known if self.negative else values.notna())
 
 
 def choose(
@@ -87,21 +95,32 @@ def choose(
     unseen = [value for value in positive + negative if value not in counts]
     if unseen:
         raise DataError(f"label value(s) {unseen} do not occur in '{column}' in the sample; its values: {listed}")
+    named = {features.LabelRule.fold(value) for value in positive + negative}
+    variants = [v for v in counts if v not in positive + negative and features.LabelRule.fold(v) in named]
+    fold = features.LabelRule.fold if variants else str
+    if variants:
+        why += f"; {', '.join(map(repr, variants))} differ from a named value only in case or spaces: fold_case"
+    covered = {fold(value) for value in positive + negative}
+    left = {value: n for value, n in counts.items() if fold(value) not in covered}
     other = "stop"
-    if negative:
-        left = {value: n for value, n in counts.items() if value not in positive + negative}
-        if left:
-            other = "drop"
-            why += f"; rows of other values are left out ({_listing(left)})"
-    else:
-        negative = tuple(value for value in counts if value not in positive)
-    n_positive = sum(counts[value] for value in positive)
-    n_negative = sum(counts[value] for value in negative)
+    if not negative:
+        marks = {value: n for value, n in left.items() if re.fullmatch(r"[^\w\s]+", value)}
+        negative = tuple({fold(value): value for value in reversed(left) if value not in marks}.values())[::-1]
+        left = marks
+        if len(negative) > 1:
+            why += "; every other value is negative (--negative V names the negatives and leaves the rest out)"
+    if left and negative:
+        other = "drop"
+        why += f"; rows of other values are left out ({_listing(left)})"
+    n_positive = sum(n for value, n in counts.items() if fold(value) in {fold(v) for v in positive})
+    n_negative = sum(n for value, n in counts.items() if fold(value) in {fold(v) for v in negative})
     reason = (
         f"positive {', '.join(map(repr, positive))} ({n_positive:,}), negative {', '.join(map(repr, negative))} "
         f"({n_negative:,}): {why}"
     )
-    return LabelChoice(column, reason, counts, missing, one_of=positive, negative=negative, other=other)
+    return LabelChoice(
+        column, reason, counts, missing, one_of=positive, negative=negative, other=other, fold_case=bool(variants)
+    )
 
 
 def _pick_positive(counts: dict[str, int]) -> tuple[tuple[str, ...], str]:

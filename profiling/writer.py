@@ -74,6 +74,10 @@ def config_text(proposal: proposal_lib.Proposal, output_path: str) -> str:
         lines.append(f"  greater_than: {float(label.greater_than)!r}")
     else:
         lines += [*_flow("one_of", label.one_of), *_flow("negative", label.negative)]
+        if label.fold_case:
+            lines.append(
+                "  fold_case: true                    # 'Male ' and 'male' are 'MALE': case and spaces ignored"
+            )
         lines.append(
             f"  other: {label.other}"
             + (

@@ -9,7 +9,7 @@ import yaml
 
 from components.window_example_gen import rows
 from pipeline import config as config_lib
-from pipeline import data
+from pipeline import config_label, data
 from pipeline.config import MISSING_VALUES
 
 HEADER = "fare,company,tips\n"
@@ -207,7 +207,7 @@ def test_the_graph_and_the_row_reader_get_the_configured_label_field_for_field(c
     with open(config_path) as f:
         raw = {**yaml.safe_load(f), "label": label}
     config = config_lib.parse(raw, config_path)
-    section = dataclasses.asdict(config_lib.LabelSection(**label))  # the file's `label:`, validated
+    section = dataclasses.asdict(config_label.LabelSection(**label))  # the file's `label:`, validated
     assert dataclasses.asdict(config.features.label) == section  # the graph's LabelRule
     assert dataclasses.asdict(data.rules_of(config).label) == section  # what ExampleGen and the pre-check read
 

@@ -55,3 +55,24 @@ def test_a_numeric_rule_needs_numbers():
 def test_an_unknown_column_names_the_header():
     with pytest.raises(DataError, match=r"^--label 'z': no such column; the header is: y, x$"):
         label_lib.choose(_frame(["a", "b"]), "z")
+
+
+def test_case_variants_turn_fold_case_on_and_punctuation_is_no_class():
+    frame = pd.DataFrame({"Sex": ["MALE", "MALE", "FEMALE", "FEMALE", "Male", "male ", ".", "female"]})
+    choice = label_lib.choose(frame, "Sex", ("MALE",))
+    assert (choice.one_of, choice.negative, choice.other, choice.fold_case) == (("MALE",), ("FEMALE",), "drop", True)
+    assert choice.labels(frame["Sex"]).tolist()[:6] == [1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    assert choice.reason == (
+        "positive 'MALE' (4), negative 'FEMALE' (3): as given; 'Male', 'male ' differ from a named value only in case "
+        "or spaces: fold_case; rows of other values are left out ('.' 1)"
+    )
+
+
+def test_several_implicit_negatives_are_said():
+    frame = pd.DataFrame({"vote": ["Y"] * 5 + ["N"] * 4 + ["U"] * 3 + ["A"] * 2})
+    choice = label_lib.choose(frame, "vote", ("Y",))
+    assert choice.negative == ("N", "U", "A") and choice.other == "stop"
+    assert "every other value is negative (--negative V names the negatives and leaves the rest out)" in choice.reason
+    dropped = label_lib.choose(frame, "vote", ("Y",), ("N",))
+    assert (dropped.negative, dropped.other) == (("N",), "drop")
+    assert dropped.labels(frame["vote"]).isna().sum() == 5
