@@ -21,6 +21,8 @@ import pandas as pd
 from components.champion_evaluator import delong
 from pipeline import config as config_lib
 
+_MAX_CATEGORIES = 250  # HistGradientBoosting takes at most 255 categories per feature
+
 
 def _examples(workspace: str, split: str) -> list[bytes]:
     """Serialized tf.Examples of the newest WindowExampleGen output's split."""
@@ -96,8 +98,8 @@ def compare(config_path: str, workspace: str) -> dict:
     categorical = [column in config.features.categorical for column in config.features.raw_features]
     trees = HistGradientBoostingClassifier(categorical_features=categorical, random_state=0, early_stopping=True)
     x_train, x_eval = _matrix(train, config), _matrix(held, config)
-    for column in config.features.categorical:  # one set of categories for both splits
-        categories = pd.api.types.union_categoricals([x_train[column], x_eval[column]]).categories
+    for column in config.features.categorical:  # the train split's 250 commonest values (the trees' limit), others NaN
+        categories = list(x_train[column].value_counts().index[:_MAX_CATEGORIES])
         x_train[column] = x_train[column].cat.set_categories(categories)
         x_eval[column] = x_eval[column].cat.set_categories(categories)
     trees.fit(x_train, _labels(train, config))

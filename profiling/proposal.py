@@ -17,7 +17,8 @@ from profiling import sample as sample_lib
 MIN_AUC_THRESHOLD = 0.55
 AUC_ALLOWANCE = 0.05  # the threshold sits this far below the baseline's AUC: the DNN may trail boosted trees a little
 MAX_SLICES = 3
-LEAK_AUC = 0.99  # a feature that alone reaches this held-out AUC is left out as a likely leak
+LEAK_AUC = 0.99  # a feature that alone reaches this held-out AUC (its interval's low end) is left out: a likely leak
+SUSPECT_AUC = 0.98  # one whose AUC alone reaches this stays, with a word of warning
 MAX_SLICE_VALUES = 25  # a slice column with more values gives a chart nobody reads
 EVAL_SHARE = 0.2  # data.split train: 4, eval: 1
 
@@ -116,24 +117,26 @@ def propose(
 
 
 def _without_leaks(profile: roles_lib.Profile, frame, labels) -> roles_lib.Profile:
-    """The profile with each feature that alone predicts the label (held-out AUC >= LEAK_AUC) left out, with its
-    AUC: kept, it would make a model that looks perfect and fails on new rows, where the value is not known yet."""
+    """The profile with each feature that alone predicts the label (the low end of its held-out AUC's 95% interval
+    >= LEAK_AUC: on a small sample an easy feature is not called a leak) left out, with its AUC: kept, it would make a
+    model that looks perfect and fails on new rows, where the value is not known yet. A feature nearly as strong (AUC
+    >= SUSPECT_AUC) stays, with its AUC in the reason, for the user to judge."""
     numeric = profile.columns(roles_lib.NUMERIC) + profile.columns(roles_lib.BUCKETIZED)
     aucs = baseline_lib.alone_aucs(frame, labels, numeric, profile.columns(roles_lib.CATEGORICAL))
-    leaks = {column: auc for column, auc in aucs.items() if auc >= LEAK_AUC}
-    if not leaks:
-        return profile
-    why = (
-        "likely leak: alone it predicts the label with held-out AUC {:.3f}; list it under features only if its value "
-        "is known when a prediction is asked for"
-    )
-    roles = tuple(
-        dataclasses.replace(role, role=roles_lib.LEFT_OUT, reason=why.format(leaks[role.column]))
-        if role.column in leaks
-        else role
-        for role in profile.roles
-    )
-    return dataclasses.replace(profile, roles=roles)
+    roles = []
+    for role in profile.roles:
+        auc, low = aucs.get(role.column, (0.0, 0.0))
+        if low >= LEAK_AUC:
+            why = (
+                f"likely leak: alone it predicts the label with held-out AUC {auc:.3f}; list it under features only "
+                "if its value is known when a prediction is asked for"
+            )
+            role = dataclasses.replace(role, role=roles_lib.LEFT_OUT, reason=why)
+        elif auc >= SUSPECT_AUC:
+            why = f"{role.reason}; alone it reaches AUC {auc:.3f}: make sure it is known when predicting (a leak?)"
+            role = dataclasses.replace(role, reason=why)
+        roles.append(role)
+    return dataclasses.replace(profile, roles=tuple(roles))
 
 
 def auc_threshold(quick: baseline_lib.Baseline | None) -> float:
