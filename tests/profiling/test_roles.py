@@ -86,3 +86,14 @@ def test_whole_numbers_named_id_with_repeats_are_an_identifier():
         "left out",
         "identifier: its name says id and 50 of its 100 values are distinct",
     )
+
+
+def test_text_with_many_values_and_few_rows_each_is_thin():
+    names = [f"name{i % 300}" for i in range(3000)]  # 300 values, 10 rows each
+    shops = [f"shop{i % 40}" for i in range(3000)]  # 40 values, 75 rows each
+    frame = pd.DataFrame({"first name": names, "shop": shops, "label": ["a", "b"] * 1500})
+    found = roles_lib.profile(frame, ("label",))
+    assert found.role_of("first name").reason == (
+        "thin text: 300 values with 10 rows each on average (fewer than 50); an embedding this thin memorises its rows"
+    )
+    assert found.role_of("shop").role == "categorical"
