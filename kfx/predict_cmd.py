@@ -21,6 +21,7 @@ import sys
 
 import numpy as np
 
+from components.window_example_gen import dialect
 from kfx import options, serve_cmd
 from pipeline.config import MISSING_VALUES, load
 
@@ -51,6 +52,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub.set_defaults(func=run)
 
 
+def _dialect(csv_path: str | None, config) -> tuple[str, str]:
+    """The delimiter and encoding to read --csv with: the configuration's data.delimiter/encoding, detected from the
+    file where they say auto (as `kfx run` reads the training data); standard input: as given, else ',' and UTF-8."""
+    delimiter = config.data.delimiter if config else dialect.AUTO
+    encoding = config.data.encoding if config else dialect.AUTO
+    if not csv_path or csv_path == "-" or not os.path.isfile(csv_path):
+        return ("," if delimiter == dialect.AUTO else delimiter), (
+            "utf-8-sig" if encoding == dialect.AUTO else encoding
+        )
+    found = dialect.detect(csv_path, delimiter, encoding)
+    return found.delimiter, found.encoding
+
+
 def run(args: argparse.Namespace) -> int:
     """Reads the rows, scores them batch by batch and prints one CSV line per row; exit 2 on bad input."""
     options.quiet_tensorflow()
@@ -66,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.csv or args.json
     address = args.address or f"localhost:{DEFAULT_PORTS[args.protocol]}"
     try:
-        rows = read_rows(path, is_csv=bool(args.csv), limit=args.limit)
+        rows = read_rows(path, bool(args.csv), args.limit, *_dialect(args.csv, config))
         labels = _labels(rows, config, path) if args.outcomes else None
         client = connect(address, args.protocol)
         version, signatures = client.metadata(model, args.version, args.label)

@@ -22,15 +22,18 @@ class InputError(ValueError):
     """Rows that cannot be sent; the message names the file, the row and the column."""
 
 
-def read_rows(path: str, is_csv: bool, limit: int | None = None) -> list[dict]:
-    """The rows of a CSV file with a header, or of a JSON list of objects / TF Serving body; '-' reads stdin."""
+def read_rows(
+    path: str, is_csv: bool, limit: int | None = None, delimiter: str = ",", encoding: str = "utf-8-sig"
+) -> list[dict]:
+    """The rows of a CSV file with a header (read with `delimiter` and `encoding`), or of a JSON list of objects / TF
+    Serving body; '-' reads stdin."""
     if path != "-" and not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
     try:
         if is_csv:
-            handle = sys.stdin if path == "-" else open(path, newline="", encoding="utf-8-sig")
+            handle = sys.stdin if path == "-" else open(path, newline="", encoding=encoding)
             with handle:
-                rows = list(csv.DictReader(handle))
+                rows = list(csv.DictReader(handle, delimiter=delimiter))
         else:
             with sys.stdin if path == "-" else open(path, encoding="utf-8") as handle:
                 document = json.load(handle)

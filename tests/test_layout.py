@@ -25,7 +25,7 @@ ALLOWED = {
     "components": set(),
     "serving": set(),
     "monitoring": {"pipeline", "models", "components", "serving"},
-    "profiling": {"pipeline", "models", "components"},  # issue 16's contract
+    "profiling": {"pipeline", "models", "components"},  # kfx init and config check --data: read configs and data
     "rollout": {"feedback", "monitoring", "pipeline", "models", "components", "serving"},
     "runners": {"monitoring", "pipeline", "models", "components", "serving"},
     "feedback": {"monitoring", "pipeline", "serving"},  # issue 15's contract
