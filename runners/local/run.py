@@ -55,12 +55,12 @@ def run(options: RunOptions, console: TextIO) -> dict:
         )
     verdicts = _drift_verdicts(options.workspace.metadata_path, config.pipeline_name)
     source = data_lib.locate(config.data.path, config.data.window, options.span, verdicts, options.accept_drift)
+    checked = data_lib.check(source, config)
     if config.data.schema:  # a schema written for other columns would stop the run at DataGate, minutes later
         header = schema_columns.header(source.files[0], config.data.delimiter, config.data.encoding)
         mismatch = schema_columns.problem(config.data.schema, header)
         if mismatch:
             raise data_lib.DataError(f"{config.path}: {mismatch}")
-    checked = data_lib.check(source, config)
 
     workspace = options.workspace
     held = _take_workspace(workspace)  # before the header: a busy or unwritable workspace is refused at once

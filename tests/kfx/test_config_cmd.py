@@ -118,9 +118,9 @@ def test_data_that_fits_the_config_has_no_findings_and_prints_the_label_counts(t
 
 
 def test_a_column_the_config_names_but_the_data_lacks(tmp_path, capsys):
-    config = _data_project(tmp_path, numeric=["age", "Age"], categorical=["region"])
+    config = _data_project(tmp_path, numeric=["age", "Income"], categorical=["region"])
     assert _finding(config, capsys) == (
-        "features/label: column(s) 'Age' are not in the data's header (age, region, clinic, grade, sex); fix the "
+        "features/label: column(s) 'Income' are not in the data's header (age, region, clinic, grade, sex); fix the "
         "names in the config (they are exact, case included) or in the CSV"
     )
 
