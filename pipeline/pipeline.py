@@ -1,5 +1,7 @@
 """The pipeline topology: validated data in, a blessed model pushed to the serving directory out."""
 
+import json
+
 from ml_metadata.proto import metadata_store_pb2
 from tfx.components.example_validator.component import ExampleValidator
 from tfx.components.schema_gen.component import SchemaGen
@@ -136,8 +138,11 @@ def create_pipeline(
         exclude_splits=[window_executor.PREVIOUS_SPLIT],
     )
 
-    # Stops the run when there is any anomaly, so bad data never reaches training or serving.
-    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
+    # Stops the run when there is any anomaly, so bad data never reaches training or serving. Against a schema
+    # inferred from the data itself, only the columns the model reads count: a nearly empty column it never reads
+    # (present in one split only) would stop every run.
+    model_columns = None if curated_schema else json.dumps(sorted(config.features.required_columns))
+    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"], model_columns=model_columns)
 
     # Builds the feature engineering graph, used unchanged at training and serving time. It writes no transformed
     # copy of the data: the Trainer applies the graph as it reads (a fixed number of steps), which costs less than

@@ -9,7 +9,9 @@ rules on top are few, ordered and stated in each role's reason, so the same samp
    epoch: left out (later data only has values the model never saw, and every new span would read as drift);
 3. numbers: bucketized when the name says latitude or longitude; categorical when whole numbers with at most
    `MAX_INTEGER_CODES` values (codes such as hour or weekday); left out as an identifier when whole numbers whose
-   name says id with at least half of them distinct, or all distinct and only going up (a row number); else numeric;
+   name says id with at least half of them distinct, or all distinct and only going up (a row number); categorical
+   when whole numbers named like a code (area, zip, tract, type, ...: Chicago's 77 community areas), unless thin;
+   else numeric;
 4. text: left out as free text when long, many-worded and with more than `MAX_INTEGER_CODES` values (a few long
    values are categories: "Adelie Penguin (Pygoscelis adeliae)"); as an identifier when nearly every value is distinct;
    as high-cardinality text when it has more values than a vocabulary keeps or than half its rows; as thin text when it
@@ -40,6 +42,9 @@ MOSTLY_NUMBERS = 0.9  # a column whose values are at least 90% numbers, the rest
 NUMERIC, BUCKETIZED, CATEGORICAL, LABEL, LEFT_OUT = "numeric", "bucketized", "categorical", "label", "left out"
 _COORDINATE_WORDS = {"lat", "latitude", "lon", "lng", "long", "longitude"}
 _ID_WORDS = {"id", "uuid", "guid", "key", "index", "idx"}
+# Whole numbers named so are codes, not quantities: their order and median mean nothing.
+_CODE_WORDS = {"area", "code", "zip", "zipcode", "postcode", "tract", "district", "region", "type", "class", "category",
+               "group", "status", "level", "county", "state", "country", "station", "zone"}  # fmt: skip
 _TIME_WORDS = {"timestamp", "date", "datetime", "epoch"}
 _PUNCTUATION = r"[^\w\s]+"
 _INTEGER = r"[+-]?\d+"
@@ -188,6 +193,14 @@ def _numeric(role: Role, values: pd.Series) -> dict[str, str]:
         return {"role": LEFT_OUT, "reason": f"identifier: {why}"}
     if whole and role.distinct == role.present >= MIN_ROWS_FOR_UNIQUE and pd.to_numeric(values).is_monotonic_increasing:
         return {"role": LEFT_OUT, "reason": "identifier: every value distinct and they only go up"}
+    code_words = sorted(words & _CODE_WORDS)
+    if whole and code_words and role.distinct <= MAX_VOCABULARY:
+        rows = role.present / role.distinct
+        if rows < MIN_ROWS_PER_VALUE:
+            why = f"{role.distinct} codes with {rows:.0f} rows each on average (fewer than {MIN_ROWS_PER_VALUE})"
+            return {"role": LEFT_OUT, "reason": f"thin codes: {why}; an embedding this thin memorises its rows"}
+        why = f"whole numbers named like a code ('{code_words[0]}'), {role.distinct} values: one vocabulary"
+        return {"role": CATEGORICAL, "reason": why}
     return {"role": NUMERIC, "reason": f"numbers ({role.distinct} values): z-score and quantile buckets"}
 
 

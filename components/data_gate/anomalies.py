@@ -17,3 +17,18 @@ def describe(anomalies_by_split: dict[str, anomalies_pb2.Anomalies]) -> list[str
 def _explain(info: anomalies_pb2.AnomalyInfo) -> str:
     reasons = [f"{r.short_description}: {r.description}" for r in info.reason if r.description or r.short_description]
     return "; ".join(reasons) or info.description or info.short_description
+
+
+def split_by_columns(
+    anomalies_by_split: dict[str, anomalies_pb2.Anomalies], columns: set[str]
+) -> tuple[dict[str, anomalies_pb2.Anomalies], dict[str, anomalies_pb2.Anomalies]]:
+    """(the anomalies of `columns` and of the dataset, those of every other column), split by split."""
+    kept, ignored = {}, {}
+    for split, anomalies in anomalies_by_split.items():
+        kept[split], ignored[split] = anomalies_pb2.Anomalies(), anomalies_pb2.Anomalies()
+        kept[split].CopyFrom(anomalies)
+        for feature in list(anomalies.anomaly_info):
+            if feature not in columns:
+                ignored[split].anomaly_info[feature].CopyFrom(anomalies.anomaly_info[feature])
+                del kept[split].anomaly_info[feature]
+    return kept, ignored

@@ -1,8 +1,10 @@
 """Executor of DataGate: raises when ExampleValidator found anomalies, so nothing downstream runs."""
 
+import json
 import os
 from typing import Any
 
+from absl import logging
 from tensorflow_data_validation.utils import anomalies_util
 from tfx import types
 from tfx.components.example_validator import executor as example_validator_executor
@@ -12,6 +14,7 @@ from tfx.types import artifact_utils
 from components.data_gate import anomalies as anomalies_lib
 
 ANOMALIES_KEY = "anomalies"
+MODEL_COLUMNS_KEY = "model_columns"
 
 
 class DataValidationError(RuntimeError):
@@ -34,6 +37,11 @@ class Executor(base_executor.BaseExecutor):
             split_uri = artifact_utils.get_split_uri([artifact], split)
             path = os.path.join(split_uri, example_validator_executor.DEFAULT_FILE_NAME)
             by_split[split] = anomalies_util.load_anomalies_binary(path)
+        columns = exec_properties.get(MODEL_COLUMNS_KEY)
+        if columns:
+            by_split, ignored = anomalies_lib.split_by_columns(by_split, set(json.loads(columns)))
+            for line in anomalies_lib.describe(ignored):
+                logging.warning("DataGate: ignored, the model does not read the column: %s", line)
         problems = anomalies_lib.describe(by_split)
         if problems:
             raise DataValidationError(

@@ -74,3 +74,13 @@ def test_gate_fails_listing_every_anomaly(tmp_path):
         executor.Executor().Do({executor.ANOMALIES_KEY: [artifact]}, {}, {})
     message = str(info.value)
     assert "1 anomaly" in message and "[eval] feature 'fare'" in message and "[train]" not in message
+
+
+def test_only_the_model_s_columns_stop_the_run_when_given(tmp_path):
+    bad_kind = pd.DataFrame({"fare": [3.0, 4.0], "kind": ["a", "zzz"]})
+    artifact = _artifact(tmp_path, {"train": CLEAN, "eval": bad_kind})
+    model_columns = {executor.MODEL_COLUMNS_KEY: '["fare"]'}
+    executor.Executor().Do({executor.ANOMALIES_KEY: [artifact]}, {}, model_columns)  # 'kind' is not read: logged
+    with pytest.raises(executor.DataValidationError) as info:
+        executor.Executor().Do({executor.ANOMALIES_KEY: [artifact]}, {}, {executor.MODEL_COLUMNS_KEY: '["kind"]'})
+    assert "[eval] feature 'kind'" in str(info.value)

@@ -97,3 +97,20 @@ def test_text_with_many_values_and_few_rows_each_is_thin():
         "thin text: 300 values with 10 rows each on average (fewer than 50); an embedding this thin memorises its rows"
     )
     assert found.role_of("shop").role == "categorical"
+
+
+def test_whole_numbers_named_like_a_code_are_categorical_unless_thin():
+    frame = pd.DataFrame(
+        {
+            "pickup_community_area": [str(1 + i % 70) for i in range(7000)],  # 70 areas, 100 rows each
+            "census tract": [str(17031000000 + i % 400) for i in range(7000)],  # 400 tracts, 17 rows each
+            "age": [str(18 + i % 70) for i in range(7000)],  # a quantity: stays numeric
+            "label": ["a", "b"] * 3500,
+        }
+    )
+    found = roles_lib.profile(frame, ("label",))
+    assert found.role_of("pickup_community_area").reason == (
+        "whole numbers named like a code ('area'), 70 values: one vocabulary"
+    )
+    assert found.role_of("census tract").reason.startswith("thin codes: 400 codes with 18 rows each on average")
+    assert found.role_of("age").role == "numeric"
