@@ -32,6 +32,8 @@ class Baseline:
     high: float
     confidence: float
     majority_rate: float
+    accuracy: float  # at a 0.5 cut-off
+    accuracy_high: float  # the high end of its Wilson interval
     train_rows: int
     eval_rows: int
 
@@ -91,6 +93,8 @@ def quick_baseline(
         high=min(auc + half, 1.0),
         confidence=confidence,
         majority_rate=max(counts) / len(y_eval),
+        accuracy=float(np.mean((scores >= 0.5) == y_eval)),
+        accuracy_high=_wilson_high(int(np.sum((scores >= 0.5) == y_eval)), len(y_eval), confidence),
         train_rows=int((~is_eval).sum()),
         eval_rows=int(is_eval.sum()),
     )
@@ -126,6 +130,15 @@ def alone_aucs(
         auc, error = auc_with_error(y[is_eval], scores)
         found[column] = (auc, max(auc - delong.z_score(confidence) * error, 0.0))
     return found
+
+
+def _wilson_high(successes: int, trials: int, confidence: float) -> float:
+    """The high end of the Wilson score interval of a proportion."""
+    z = delong.z_score(confidence)
+    share = successes / trials
+    centre = share + z * z / (2 * trials)
+    spread = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
+    return min((centre + spread) / (1 + z * z / trials), 1.0)
 
 
 def auc_with_error(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:

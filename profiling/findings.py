@@ -126,12 +126,19 @@ def _thresholds(config: PipelineConfig, frame: pd.DataFrame, labels: list) -> li
             f"evaluation.thresholds.accuracy: {thresholds['accuracy']} is met by a model that always answers the "
             f"majority class ({majority:.1%} of the sampled rows); raise it above {majority:.2f} or remove it"
         )
-    if "auc" in thresholds:
+    if "auc" in thresholds or "accuracy" in thresholds:
         features = config.features
         quick = baseline_lib.quick_baseline(
             frame, classified, features.numeric + features.bucketized, features.categorical
         )
-        if quick and thresholds["auc"] > quick.high:
+        if quick and thresholds.get("accuracy", 0.0) > quick.accuracy_high:
+            found.append(
+                f"evaluation.thresholds.accuracy: {thresholds['accuracy']} is above what a gradient-boosted baseline "
+                f"reaches on these features (accuracy {quick.accuracy:.3f}, at most {quick.accuracy_high:.3f} at 95% "
+                f"on {quick.eval_rows:,} held-out rows): no model would be pushed; lower it or remove it (auc judges "
+                "ranking whatever the classes' balance)"
+            )
+        if quick and "auc" in thresholds and thresholds["auc"] > quick.high:
             found.append(
                 f"evaluation.thresholds.auc: {thresholds['auc']} is above what a gradient-boosted baseline reaches on "
                 f"these features ({quick.describe()}); lower it to {proposal_lib.auc_threshold(quick)} (the baseline "

@@ -199,6 +199,16 @@ def test_an_auc_threshold_above_what_a_baseline_reaches(tmp_path, capsys):
     ), finding
 
 
+def test_an_accuracy_threshold_above_what_a_baseline_reaches(tmp_path, capsys):
+    finding = _finding(_data_project(tmp_path, evaluation={"thresholds": {"accuracy": 0.995}}), capsys)
+    assert re.fullmatch(
+        r"evaluation.thresholds.accuracy: 0.995 is above what a gradient-boosted baseline reaches on these features "
+        r"\(accuracy 0\.\d{3}, at most 0\.\d{3} at 95% on \d+ held-out rows\): no model would be pushed; lower it or "
+        r"remove it \(auc judges ranking whatever the classes' balance\)",
+        finding,
+    ), finding
+
+
 def test_a_slice_without_a_value_that_has_enough_eval_rows(tmp_path, capsys):
     config = _data_project(tmp_path, evaluation={"slices": ["region", "clinic"], "thresholds": {"auc": 0.6}})
     assert _finding(config, capsys) == (
