@@ -25,7 +25,7 @@ MIN_CLASS_ROWS = 5  # fewer held-out rows of either class: no baseline
 
 @dataclasses.dataclass(frozen=True)
 class Baseline:
-    """The held-out AUC of the quick model, its confidence interval, and the majority-class rate."""
+    """The held-out AUC of the quick model, its confidence interval, the majority-class rate and the accuracy."""
 
     auc: float
     low: float

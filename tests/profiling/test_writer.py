@@ -46,7 +46,7 @@ def test_the_auc_threshold_sits_below_the_baseline():
     assert proposal_lib.auc_threshold(None) == 0.55
     quick = proposal_lib.baseline_lib.Baseline(0.913, 0.9, 0.93, 0.95, 0.6, 0.85, 0.88, 800, 200)
     assert proposal_lib.auc_threshold(quick) == 0.86
-    assert proposal_lib.auc_threshold(quick.__class__(0.58, 0.5, 0.66, 0.95, 0.6, 800, 200)) == 0.55
+    assert proposal_lib.auc_threshold(quick.__class__(0.58, 0.5, 0.66, 0.95, 0.6, 0.6, 0.65, 800, 200)) == 0.55
 
 
 def test_values_that_yaml_would_misread_stay_text():
