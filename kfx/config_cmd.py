@@ -30,12 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="also read a bounded sample of the data and report, one line each, what the config and the data disagree "
         "on (columns, label values, empty or mixed columns, the schema, thresholds, slices); exit 2 if anything",
     )
-    check.add_argument(
-        "--sample-rows",
-        type=options.positive_int,
-        default=sample_lib.DEFAULT_ROWS,
-        help=f"rows read at most with --data, spread over the files (default {sample_lib.DEFAULT_ROWS:,})",
-    )
+    options.add_sample_rows(check, sample_lib.DEFAULT_ROWS, " with --data")
     check.set_defaults(func=_check)
 
 

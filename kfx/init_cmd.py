@@ -34,12 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     init.add_argument("--negative", metavar="V1,V2", help="with COLUMN=V1,V2: the negative values; others left out")
     init.add_argument("--output", help="the file to write (default: <data name>.yaml in the current folder)")
     init.add_argument("--force", action="store_true", help="overwrite --output if it exists")
-    init.add_argument(
-        "--sample-rows",
-        type=options.positive_int,
-        default=sample_lib.DEFAULT_ROWS,
-        help=f"rows read at most, spread over the files (default {sample_lib.DEFAULT_ROWS:,})",
-    )
+    options.add_sample_rows(init, sample_lib.DEFAULT_ROWS, "")
     init.set_defaults(func=_init)
 
 

@@ -88,3 +88,13 @@ def workspace(args: argparse.Namespace) -> Workspace:
 def add_verbose(parser: argparse.ArgumentParser, shows: str) -> None:
     """--verbose: what it `shows` on the console, and full tracebacks."""
     parser.add_argument("--verbose", action="store_true", help=f"show {shows} and full tracebacks on the console")
+
+
+def add_sample_rows(parser: argparse.ArgumentParser, default: int, what: str) -> None:
+    """--sample-rows N: how many rows of the data a profiling command reads at most."""
+    parser.add_argument(
+        "--sample-rows",
+        type=positive_int,
+        default=default,
+        help=f"rows read at most{what}, spread over the files (default {default:,})",
+    )

@@ -62,39 +62,24 @@ def quick_baseline(
 ) -> Baseline | None:
     """The baseline on `frame`'s rows with a label (`labels`: 1.0, 0.0 or NaN); None when the held-out rows have
     fewer than MIN_CLASS_ROWS of a class or there are no features."""
-    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415 (only `kfx init` and --data need it)
-
     columns = list(numeric) + list(categorical)
-    keep = labels.notna().to_numpy()
-    if not columns or keep.sum() == 0:
+    split = _split(frame, labels)
+    if not columns or split is None:
         return None
-    features = _matrix(frame[columns], categorical)[keep]
-    y = labels.to_numpy()[keep].astype(int)
-    is_eval = held_out(frame)[keep]  # the whole row: label and columns left out too
-    y_train, y_eval = y[~is_eval], y[is_eval]
-    counts = [int((y_eval == c).sum()) for c in (0, 1)]
-    if min(counts) < MIN_CLASS_ROWS or len(set(y_train)) < 2:
-        return None
-    model = HistGradientBoostingClassifier(
-        categorical_features=[column in categorical for column in columns],
-        random_state=seed,
-        max_iter=200,
-        early_stopping=True,  # sklearn stops early only above 10,000 rows by default: small samples overfit
-    )
-    # One OpenMP thread: on a busy machine (shared cores, a run going on) more threads spin-wait and take 2-5x longer.
-    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
-        model.fit(features[~is_eval], y_train)
-        scores = model.predict_proba(features[is_eval])[:, 1]
+    keep, y, is_eval = split
+    scores = _fit_and_score(_matrix(frame[columns], categorical)[keep], y, is_eval, categorical, columns, seed, 200)
+    y_eval = y[is_eval]
     auc, error = auc_with_error(y_eval, scores)
     half = delong.z_score(confidence) * error
+    right = int(np.sum((scores >= 0.5) == y_eval))
     return Baseline(
         auc=auc,
         low=max(auc - half, 0.0),
         high=min(auc + half, 1.0),
         confidence=confidence,
-        majority_rate=max(counts) / len(y_eval),
-        accuracy=float(np.mean((scores >= 0.5) == y_eval)),
-        accuracy_high=_wilson_high(int(np.sum((scores >= 0.5) == y_eval)), len(y_eval), confidence),
+        majority_rate=max(int((y_eval == c).sum()) for c in (0, 1)) / len(y_eval),
+        accuracy=right / len(y_eval),
+        accuracy_high=_wilson_high(right, len(y_eval), confidence),
         train_rows=int((~is_eval).sum()),
         eval_rows=int(is_eval.sum()),
     )
@@ -111,25 +96,51 @@ def alone_aucs(
     """Each feature's held-out AUC, and the low end of its DeLong interval, when it is the only input of a small
     boosted model (missing cells included, so a column present only for one class shows); empty when the held-out
     rows lack a class."""
-    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415
-
-    keep = labels.notna().to_numpy()
-    y = labels.to_numpy()[keep].astype(int)
-    is_eval = held_out(frame)[keep]
-    if min((y[is_eval] == c).sum() for c in (0, 1)) < MIN_CLASS_ROWS or len(set(y[~is_eval])) < 2:
+    split = _split(frame, labels)
+    if split is None:
         return {}
+    keep, y, is_eval = split
     found = {}
     for column in (*numeric, *categorical):
         values = _matrix(frame[[column]], categorical)[keep]
-        model = HistGradientBoostingClassifier(
-            categorical_features=[column in categorical], random_state=seed, max_iter=20
-        )
-        with threadpoolctl.threadpool_limits(1, user_api="openmp"):
-            model.fit(values[~is_eval], y[~is_eval])
-            scores = model.predict_proba(values[is_eval])[:, 1]
-        auc, error = auc_with_error(y[is_eval], scores)
+        auc, error = auc_with_error(y[is_eval], _fit_and_score(values, y, is_eval, categorical, [column], seed, 20))
         found[column] = (auc, max(auc - delong.z_score(confidence) * error, 0.0))
     return found
+
+
+def _split(frame: pd.DataFrame, labels: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(rows with a label, their labels, which of them are held out), or None when the held-out rows have fewer than
+    MIN_CLASS_ROWS of a class or the train rows lack one."""
+    keep = labels.notna().to_numpy()
+    y = labels.to_numpy()[keep].astype(int)
+    is_eval = held_out(frame)[keep]  # the whole row: label and columns left out too
+    if min(int((y[is_eval] == c).sum()) for c in (0, 1)) < MIN_CLASS_ROWS or len(set(y[~is_eval])) < 2:
+        return None
+    return keep, y, is_eval
+
+
+def _fit_and_score(
+    features: np.ndarray,
+    y: np.ndarray,
+    is_eval: np.ndarray,
+    categorical: tuple[str, ...],
+    columns: list[str],
+    seed: int,
+    max_iter: int,
+) -> np.ndarray:
+    """Held-out scores of HistGradientBoosting trained on the other rows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415 (only `kfx init` and --data need it)
+
+    model = HistGradientBoostingClassifier(
+        categorical_features=[column in categorical for column in columns],
+        random_state=seed,
+        max_iter=max_iter,
+        early_stopping=True,  # sklearn stops early only above 10,000 rows by default: small samples overfit
+    )
+    # One OpenMP thread: on a busy machine (shared cores, a run going on) more threads spin-wait and take 2-5x longer.
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        model.fit(features[~is_eval], y[~is_eval])
+        return model.predict_proba(features[is_eval])[:, 1]
 
 
 def _wilson_high(successes: int, trials: int, confidence: float) -> float:
