@@ -10,6 +10,8 @@ import odd_csv
 import pytest
 from conftest import run_kfx
 
+from bench import gb_compare
+
 pytestmark = pytest.mark.e2e
 
 
@@ -30,3 +32,9 @@ def test_a_config_written_by_init_trains_and_pushes(tmp_path):
     assert summary["blessed"] is True and summary["pushed_version"], summary
     pushed = os.path.join(workspace, "serving_model", "clinic_export", str(summary["pushed_version"]))
     assert os.path.isfile(os.path.join(pushed, "saved_model.pb"))
+    # bench/gb_compare.py reads the same eval rows and model the Evaluator scored: the same AUC, and trees beside it.
+    compared = gb_compare.compare(config, workspace)
+    assert compared["eval_rows"] == summary["metrics"]["example_count"]
+    assert abs(compared["pushed_auc"] - summary["metrics"]["auc"]) < 0.002, (compared, summary["metrics"])
+    low, high = compared["difference_ci95"]
+    assert low <= compared["difference"] <= high and 0.5 < compared["boosted_trees_auc"] <= 1
