@@ -3,9 +3,9 @@
 `kfx init` writes a configuration file from a sample of a CSV (profiling); `kfx run` runs the pipeline locally
 (runners.local); `kfx compile`, `kfx compile-monitor` and `kfx submit` take it to
 Kubeflow (runners.kubeflow); `kfx serve`, `kfx predict`, `kfx promote` and `kfx rollback` serve the pushed model
-(serving); `kfx rollout` canaries or shadows a pushed version and promotes or rolls it back (rollout); `kfx lineage`,
-`kfx board`, `kfx report` and `kfx monitor` read what the runs recorded (monitoring); `kfx feedback` stores the
-outcomes that online quality joins with the served predictions (feedback).
+(serving); `kfx rollout` canaries or shadows a pushed version and promotes or rolls it back (rollout); `kfx runs`,
+`kfx models`, `kfx lineage`, `kfx board`, `kfx report` and `kfx monitor` read what the runs recorded (monitoring);
+`kfx feedback` stores the outcomes that online quality joins with the served predictions (feedback).
 """
 
 import argparse
@@ -22,12 +22,14 @@ from kfx import (
     init_cmd,
     labels_cmd,
     lineage_cmd,
+    models_cmd,
     monitor_cmd,
     options,
     predict_cmd,
     report_cmd,
     rollout_cmd,
     run_cmd,
+    runs_cmd,
     serve_cmd,
     submit_cmd,
 )
@@ -40,7 +42,7 @@ from runners.local.run import RunFailed
 
 COMMANDS = (
     init_cmd, run_cmd, compile_cmd, submit_cmd, serve_cmd, predict_cmd, labels_cmd, rollout_cmd,
-    lineage_cmd, board_cmd, monitor_cmd, feedback_cmd, report_cmd, config_cmd,
+    runs_cmd, models_cmd, lineage_cmd, board_cmd, monitor_cmd, feedback_cmd, report_cmd, config_cmd,
 )  # fmt: skip
 # Errors a command leaves to this module: each is one line on stderr (a traceback too with --verbose).
 FAILED = (RunFailed, BackendError)  # the work started and failed

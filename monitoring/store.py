@@ -1,6 +1,7 @@
 """ML Metadata access shared by the summary, lineage, report and monitor: one run's executions and outputs."""
 
 import dataclasses
+import os
 import re
 from typing import Any
 
@@ -15,6 +16,8 @@ PIPELINE_CONTEXT = constants.PIPELINE_CONTEXT_TYPE_NAME
 NODE_CONTEXT = constants.NODE_CONTEXT_TYPE_NAME
 # Recorded on each run's context by `kfx run`: the code that ran.
 GIT_COMMIT, GIT_DIRTY = "git_commit", "git_dirty"
+# Also recorded by `kfx run`: the configuration file it read and its sha256 (runs before this was recorded lack both).
+CONFIG_PATH, CONFIG_SHA256 = "config_path", "config_sha256"
 GRPC_SCHEME = "grpc://"
 # Per call: a lineage walk is a few dozen small reads, so an address that does not answer fails in seconds.
 GRPC_TIMEOUT_SECONDS = 10.0
@@ -145,6 +148,16 @@ def code_version(directory: str) -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         return {GIT_COMMIT: "unknown", GIT_DIRTY: "unknown"}
     return {GIT_COMMIT: commit, GIT_DIRTY: dirty}
+
+
+def config_version(path: str) -> dict[str, str]:
+    """The configuration file's absolute path and the sha256 of its bytes: equal hashes, the same configuration file
+    (overrides on the command line, such as --train-steps, are not in it)."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    return {CONFIG_PATH: os.path.abspath(path), CONFIG_SHA256: digest}
 
 
 def record_run(metadata_path: str, pipeline_name: str, run_id: str, properties: dict[str, str]) -> None:

@@ -100,3 +100,35 @@ def _read(fd: int) -> Holder | None:
         return Holder(**json.loads(os.pread(fd, 65536, 0)))
     except (ValueError, TypeError):  # empty (released cleanly, or not written yet) or not ours
         return None
+
+
+def live_holder(lock_paths: list[str]) -> Holder | None:
+    """The run holding one of `lock_paths` now, read without taking the lock (a read-only view must never make a
+    starting `kfx run` find the workspace busy): details left by a run whose process still lives on this host.
+
+    A run on another host (a shared ML Metadata file) cannot be checked from here and counts as live.
+    """
+    for path in lock_paths:
+        try:
+            with open(path) as f:
+                holder = Holder(**json.loads(f.read()))
+        except (OSError, ValueError, TypeError):  # no lock file, or empty: no run, or the last one ended cleanly
+            continue
+        if holder.host != socket.gethostname() or _alive(holder.pid):
+            return holder
+    return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists and, where /proc tells, is a kfx command (a dead run's pid may be reused)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"kfx" in f.read()
+    except OSError:
+        return True

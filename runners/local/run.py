@@ -262,7 +262,8 @@ def _run_pipeline(
     root.addHandler(reporter)
     try:
         with interrupts.handled(on_interrupt=reporter.interrupt):
-            launch.run(tfx_pipeline, workspace.metadata_path, run_id, store_lib.code_version(_PROJECT))
+            recorded = store_lib.code_version(_PROJECT) | store_lib.config_version(config.path)
+            launch.run(tfx_pipeline, workspace.metadata_path, run_id, recorded)
     except Exception as error:  # noqa: BLE001 - any component failure ends the run with its message
         logging.exception("Pipeline run failed")
         reporter.fail()
