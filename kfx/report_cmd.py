@@ -16,7 +16,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "statistics and anomalies, drift, evaluation per slice against the served model, the blessing and why, "
         "and the lineage of the pushed version. The file is self-contained: it loads nothing from the network.",
     )
-    report.add_argument("--run", help="run id, as printed by `kfx run` (default: the latest run)")
+    report.add_argument(
+        "--run", help="run id, as printed by `kfx run` or listed by `kfx runs` (default: the latest run)"
+    )
     options.add_workspace(report)
     options.add_config(report, "for the pipeline name")
     report.add_argument("--output", help="HTML file to write (default <workspace>/reports/run-<run id>.html)")

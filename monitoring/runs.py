@@ -67,9 +67,11 @@ def list_runs(store: metadata_store.MetadataStore, logs_dir: str, in_progress: b
         store.get_contexts_by_type(store_lib.RUN_CONTEXT), key=lambda c: (c.create_time_since_epoch, c.id)
     )
     metrics = summary_metrics(logs_dir)
+    # A run not linked to its pipeline (store.record_run links every run `kfx run` makes) belongs to the only one.
+    only = next(iter(set(pipelines.values()))) if len(set(pipelines.values())) == 1 else ""
     runs = []
     for index, context in enumerate(reversed(contexts)):
-        pipeline = pipelines.get(context.id, "")
+        pipeline = pipelines.get(context.id, only)
         runs.append(_run(store, context, pipeline, metrics.get(context.name, {}), in_progress and index == 0))
     return runs
 
