@@ -17,6 +17,7 @@ import datetime
 import glob
 import json
 import os
+import time
 from typing import Any
 
 from ml_metadata import metadata_store
@@ -44,7 +45,7 @@ class Run:
     run_id: str
     pipeline: str
     started: str  # local time, to the second
-    duration_seconds: float | None  # from the run's record to its last execution's end (so far, if running)
+    duration_seconds: float | None  # from the run's record to its last execution's end (until now, if running)
     outcome: str  # one of OUTCOMES
     detail: str  # why: the gate, the failed node, the version already serving the same model, ...
     spans: list[int]
@@ -109,6 +110,8 @@ def _run(
         blessed=None if blessing is None else bool(store_lib.custom(blessing, "blessed")),
         live=live,
     )
+    if outcome == RUNNING:
+        duration = time.time() - context.create_time_since_epoch / 1000
     commit = properties.get(store_lib.GIT_COMMIT)
     return Run(
         run_id=context.name,

@@ -97,7 +97,7 @@ class Records:
             events = [_event(Event.INPUT, key, artifact) for key, artifact in inputs.items()]
             events += [_event(Event.OUTPUT, key, artifact) for key, artifact in made.items()]
             contexts = [pipeline, run, node_context]
-            self.store.put_execution(execution, events, contexts)
+            self.store.put_execution(execution, events, contexts, force_reuse_context=True)
             outputs.update({f"{node}.{key}": artifact for key, artifact in made.items()})
         if metrics is not None:
             os.makedirs(self.logs_dir, exist_ok=True)
