@@ -157,9 +157,10 @@ def decide_outcome(
     if pusher is None:
         last = list(states)[-1] if states else None
         return INTERRUPTED, f"ended after {last}, before the Pusher" if last else "ended before its first node"
+    if pushed and pusher == "CACHED":  # nothing changed since a run that pushed: its push is not this run's
+        return NOT_PUSHED, f"every step reused from an earlier run, which pushed version {pushed_version}"
     if pushed:
-        cached = " (the Pusher's result of an earlier run, reused)" if pusher == "CACHED" else ""
-        return PUSHED, f"version {pushed_version}{cached}"
+        return PUSHED, f"version {pushed_version}"
     if identical_to is not None:
         return NOT_PUSHED, f"version {identical_to} already holds the same model"
     if blessed is False:

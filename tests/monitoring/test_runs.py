@@ -106,7 +106,7 @@ def test_a_run_with_no_execution_yet(tmp_path):
     "states, facts, expected",
     [
         (states_until("Pusher", "CACHED", before="CACHED"), {"pushed": True, "pushed_version": "7"},
-         (runs_lib.PUSHED, "version 7 (the Pusher's result of an earlier run, reused)")),
+         (runs_lib.NOT_PUSHED, "every step reused from an earlier run, which pushed version 7")),
         ({"DataGate": "FAILED", "Trainer": "FAILED"}, {}, (runs_lib.BLOCKED, "data: DataGate stopped the run")),
         (states_until("Evaluator", "COMPLETE"), {}, (runs_lib.INTERRUPTED, "ended after Evaluator, before the Pusher")),
         (states_until("Pusher", "COMPLETE"), {}, (runs_lib.NOT_PUSHED, "the Pusher pushed nothing")),
