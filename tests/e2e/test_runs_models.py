@@ -8,7 +8,7 @@ import os
 import re
 
 import pytest
-from conftest import run_kfx
+from conftest import SPAN_2_CSV, next_stage, run_kfx, run_pipeline, runs_the_pipeline, write_span
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +32,20 @@ def _summary(result) -> dict:
     log = re.search(r"log:\s+(\S+)\.log$", result.stdout, re.MULTILINE).group(1)
     with open(log + ".summary.json") as f:
         return json.load(f)
+
+
+def _inflate_fares(index, row):
+    row["fare"] = str(float(row["fare"] or 0) * 10)  # as test_local_pipeline's drifted span 3
+    return row
+
+
+@pytest.fixture(scope="module")
+@runs_the_pipeline
+def span_3_drifted(span_2_pushed, tmp_path_factory) -> dict:
+    """The pushed span 2 stage copied with a span 3 of fares x10, and its run ("run"): the drift check stops it."""
+    project = next_stage(span_2_pushed, tmp_path_factory.mktemp("registry-span-3-drifted"), new_data=True)
+    write_span(project, 3, SPAN_2_CSV, 3000, _inflate_fares)
+    return {**project, "run": run_pipeline(project)}
 
 
 @pytest.fixture(scope="module")
