@@ -8,6 +8,8 @@ import math
 import os
 import re
 
+import pandas as pd
+
 from pipeline.config import MISSING_VALUES, ComparisonConfig, DataConfig
 from profiling import baseline as baseline_lib
 from profiling import label as label_lib
@@ -116,7 +118,7 @@ def propose(
     )
 
 
-def _without_leaks(profile: roles_lib.Profile, frame, labels) -> roles_lib.Profile:
+def _without_leaks(profile: roles_lib.Profile, frame: pd.DataFrame, labels: pd.Series) -> roles_lib.Profile:
     """The profile with each feature that alone predicts the label (the low end of its held-out AUC's 95% interval
     >= LEAK_AUC: on a small sample an easy feature is not called a leak) left out, with its AUC: kept, it would make a
     model that looks perfect and fails on new rows, where the value is not known yet. A feature nearly as strong (AUC
