@@ -54,11 +54,8 @@ def data_files(path: str) -> tuple[tuple[str, ...], int]:
         if not path.endswith(".csv"):
             raise data_lib.DataError(f"data file '{path}' is not a .csv file; the run reads only .csv files")
         return (path,), 0
-    spans = sorted(
-        glob.glob(os.path.join(path, os.path.dirname(data_lib.SPANS_PATTERN))),
-        key=lambda folder: _span_number(folder),
-    )
-    spans = [folder for folder in spans if _span_number(folder) is not None]
+    folders = glob.glob(os.path.join(path, os.path.dirname(data_lib.SPANS_PATTERN)))
+    spans = sorted((folder for folder in folders if _span_number(folder) is not None), key=_span_number)
     files = [f for folder in spans for f in sorted(glob.glob(os.path.join(folder, "*.csv")))]
     if not spans:
         files = sorted(glob.glob(os.path.join(path, "*.csv")))

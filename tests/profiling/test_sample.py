@@ -1,5 +1,7 @@
 """profiling/sample.py: a bounded sample, spread over the files, read with the detected dialect."""
 
+import os
+
 import pytest
 
 from pipeline.data import DataError
@@ -55,3 +57,11 @@ def test_a_folder_without_csv_files_or_another_kind_of_file_is_refused(tmp_path)
     (tmp_path / "data.tsv").write_text("a\tb\n1\t2\n")
     with pytest.raises(DataError, match=r"data.tsv' is not a .csv file; the run reads only .csv files$"):
         sample_lib.read(str(tmp_path / "data.tsv"))
+
+
+def test_a_span_folder_without_a_number_is_not_a_span(tmp_path):
+    for folder in ("span-2", "span-10", "span-old"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "data.csv").write_text("a,b\n1,2\n")
+    files, spans = sample_lib.data_files(str(tmp_path))
+    assert spans == 2 and [os.path.basename(os.path.dirname(f)) for f in files] == ["span-2", "span-10"]
