@@ -73,6 +73,13 @@ def config_path() -> str:
     return CONFIG_PATH
 
 
+@pytest.fixture
+def raw(config_path: str) -> dict:
+    """The shipped configuration file as parsed YAML, a fresh copy for each test to edit."""
+    with open(config_path) as f:
+        return yaml.safe_load(f)
+
+
 def tree_digest(root: str) -> dict[str, str]:
     """Relative path -> sha256 of every file under `root`: equal digests mean byte-for-byte equal trees."""
     digests = {}

@@ -10,7 +10,6 @@ import os
 
 import jsonschema
 import pytest
-import yaml
 
 from models.hparams import HParams
 from pipeline import config as config_lib
@@ -18,12 +17,6 @@ from pipeline import config_checks
 
 SCHEMA_FILE = os.path.join(os.path.dirname(config_lib.__file__), "..", "configs", "config.schema.json")
 SCHEMA = config_lib.json_schema()
-
-
-@pytest.fixture
-def raw(config_path):
-    with open(config_path) as f:
-        return yaml.safe_load(f)
 
 
 def _error(raw, path="cfg.yaml") -> str:

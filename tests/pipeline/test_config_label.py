@@ -4,15 +4,8 @@ for field to the graph and the row reader (the sweeps of test_config.py cover ev
 import dataclasses
 
 import pytest
-import yaml
 
 from pipeline import config as config_lib
-
-
-@pytest.fixture
-def raw(config_path):
-    with open(config_path) as f:
-        return yaml.safe_load(f)
 
 
 def _error(raw, path="cfg.yaml") -> str:
