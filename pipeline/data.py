@@ -91,6 +91,7 @@ class DataCheck:
     label_values: dict[str, int] = dataclasses.field(default_factory=dict)  # categorical rule: cell -> window rows
     label_counts: str = ""  # checks.describe_label: e.g. "big_tipper: 2,412 positive, 1,976 negative, 12 missing"
     dialect: dialect_lib.Dialect | None = None
+    header: tuple[str, ...] = ()  # the files' one header
 
     def describe(self) -> str:
         """E.g. "4,388 rows; 12 without a label, 3 with another label value, left out"."""
@@ -170,6 +171,7 @@ def check_csv_files(
         label_values=dict(tally.window.label_values.most_common()),
         label_counts=checks.describe_label(rules, tally.window),
         dialect=dialect,
+        header=tuple(first_header or ()),
     )
 
 

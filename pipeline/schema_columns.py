@@ -5,13 +5,10 @@ ExampleValidator report every column of the new data, and DataGate stop the run 
 data and the schema's feature names tell the same in a millisecond: `kfx run` and `kfx config check --data` both ask.
 """
 
-import csv
 from collections.abc import Sequence
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
-
-from components.window_example_gen import dialect as dialect_lib
 
 _SHOWN = 8  # names listed per direction
 
@@ -21,13 +18,6 @@ def schema_features(path: str) -> list[str]:
     with open(path, encoding="utf-8") as f:
         schema = text_format.Parse(f.read(), schema_pb2.Schema())
     return [feature.name for feature in schema.feature]
-
-
-def header(path: str, delimiter: str = dialect_lib.AUTO, encoding: str = dialect_lib.AUTO) -> list[str]:
-    """The first row of a CSV file, read with its dialect (given, or detected as the run does)."""
-    found = dialect_lib.detect(path, delimiter, encoding)
-    with open(path, newline="", encoding=found.encoding, errors="replace") as f:
-        return next(csv.reader(f, delimiter=found.delimiter), [])
 
 
 def problem(schema_path: str, header: Sequence[str]) -> str | None:

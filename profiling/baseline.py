@@ -17,6 +17,7 @@ import pandas as pd
 import threadpoolctl
 
 from components.champion_evaluator import delong
+from components.drift_gate import measures
 
 EVAL_BUCKETS, ALL_BUCKETS = 1, 5  # data.split train: 4, eval: 1
 MAX_CATEGORIES = 250  # HistGradientBoosting's limit is 255 categories per feature; the rest read as missing
@@ -79,7 +80,7 @@ def quick_baseline(
         confidence=confidence,
         majority_rate=max(int((y_eval == c).sum()) for c in (0, 1)) / len(y_eval),
         accuracy=right / len(y_eval),
-        accuracy_high=_wilson_high(right, len(y_eval), confidence),
+        accuracy_high=min(measures.wilson(right, len(y_eval), delong.z_score(confidence))[1], 1.0),
         train_rows=int((~is_eval).sum()),
         eval_rows=int(is_eval.sum()),
     )
@@ -141,15 +142,6 @@ def _fit_and_score(
     with threadpoolctl.threadpool_limits(1, user_api="openmp"):
         model.fit(features[~is_eval], y[~is_eval])
         return model.predict_proba(features[is_eval])[:, 1]
-
-
-def _wilson_high(successes: int, trials: int, confidence: float) -> float:
-    """The high end of the Wilson score interval of a proportion."""
-    z = delong.z_score(confidence)
-    share = successes / trials
-    centre = share + z * z / (2 * trials)
-    spread = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
-    return min((centre + spread) / (1 + z * z / trials), 1.0)
 
 
 def auc_with_error(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:

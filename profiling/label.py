@@ -10,10 +10,12 @@ other value is negative, said when there are several.
 """
 
 import dataclasses
+import math
 import re
 
 import pandas as pd
 
+from components.window_example_gen import rows as rows_lib
 from models import features
 from pipeline.data import DataError
 
@@ -45,11 +47,13 @@ class LabelChoice:
         if self.greater_than is not None:
             numbers = pd.to_numeric(values, errors="coerce")
             return (numbers > self.greater_than).astype("float64").where(numbers.notna())
-        fold = features.LabelRule.fold if self.fold_case else str
-        folded = values.map(lambda value: fold(value) if isinstance(value, str) else value)
-        positive = folded.isin({fold(value) for value in self.one_of})
-        known = positive | folded.isin({fold(value) for value in self.negative})
-        return positive.astype("float64").where(known if self.negative else values.notna())
+        rule = rows_lib.Label(
+            self.name, self.column, one_of=self.one_of, negative=self.negative, fold_case=self.fold_case
+        )  # the row reader's own classification, as the run applies it
+        classes = {True: 1.0, False: 0.0}
+        return values.map(
+            lambda value: classes.get(rule.classify(value), math.nan) if isinstance(value, str) else math.nan
+        )
 
 
 def choose(

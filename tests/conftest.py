@@ -73,6 +73,22 @@ def config_path() -> str:
     return CONFIG_PATH
 
 
+@pytest.fixture
+def raw(config_path: str) -> dict:
+    """The shipped configuration file as parsed YAML, a fresh copy for each test to edit."""
+    with open(config_path) as f:
+        return yaml.safe_load(f)
+
+
+def config_error(raw: dict, path: str = "cfg.yaml") -> str:
+    """The ConfigError parsing `raw` raises, checked to be one line that starts with the file's name."""
+    with pytest.raises(config_lib.ConfigError) as info:
+        config_lib.parse(raw, path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    return message
+
+
 def tree_digest(root: str) -> dict[str, str]:
     """Relative path -> sha256 of every file under `root`: equal digests mean byte-for-byte equal trees."""
     digests = {}

@@ -125,7 +125,8 @@ class RateChange:
         return 0.0 if self.low <= 0.0 <= self.high else min(abs(self.low), abs(self.high))
 
 
-def _wilson(positives: int, rows: int, z: float) -> tuple[float, float]:
+def wilson(positives: int, rows: int, z: float) -> tuple[float, float]:
+    """Wilson's score interval (low, high) of a rate, at the normal quantile `z`."""
     rate = positives / rows
     centre = (rate + z * z / (2 * rows)) / (1 + z * z / rows)
     half = z * math.sqrt(rate * (1 - rate) / rows + z * z / (4 * rows * rows)) / (1 + z * z / rows)
@@ -137,8 +138,8 @@ def rate_change(newest: tuple[int, int], reference: tuple[int, int], confidence:
     z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
     (new_positives, new_rows), (old_positives, old_rows) = newest, reference
     new_rate, old_rate = new_positives / new_rows, old_positives / old_rows
-    new_low, new_high = _wilson(new_positives, new_rows, z)
-    old_low, old_high = _wilson(old_positives, old_rows, z)
+    new_low, new_high = wilson(new_positives, new_rows, z)
+    old_low, old_high = wilson(old_positives, old_rows, z)
     change = new_rate - old_rate
     low = change - math.sqrt((new_rate - new_low) ** 2 + (old_high - old_rate) ** 2)
     high = change + math.sqrt((new_high - new_rate) ** 2 + (old_rate - old_low) ** 2)

@@ -23,9 +23,10 @@ DEFAULT_METADATA_GRPC = "metadata-grpc-service.kubeflow:8080"  # KFP's MLMD serv
 # Where the image installs the project (WORKDIR /pipeline, configs/ copied alongside the code).
 IMAGE_PROJECT_DIR = "/pipeline"
 REMOTE_SCHEMES = ("gs://", "s3://")
-# One in-memory worker unless a component's CPU limit (--resources) says more: `--direct_num_workers=0` would start
-# one worker per CPU of the node, not of the pod.
-_DIRECT_ARGS = ["--runner=DirectRunner", *cpus.direct_runner_args(1)]
+# Beam's defaults (DirectRunner, one in-memory worker; no arguments, see cpus.direct_runner_args) unless a
+# component's CPU limit (--resources) says more: `--direct_num_workers=0` would start one worker per CPU of the node,
+# not of the pod.
+_DIRECT_ARGS = cpus.direct_runner_args(1)
 _DATAFLOW_ARGS = ["--runner=DataflowRunner", "--experiments=use_runner_v2"]  # + --sdk_container_image=<image>
 _FLINK_ARGS = [
     "--runner=FlinkRunner",

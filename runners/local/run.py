@@ -57,8 +57,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
     source = data_lib.locate(config.data.path, config.data.window, options.span, verdicts, options.accept_drift)
     checked = data_lib.check(source, config)
     if config.data.schema:  # a schema written for other columns would stop the run at DataGate, minutes later
-        header = schema_columns.header(source.files[0], config.data.delimiter, config.data.encoding)
-        mismatch = schema_columns.problem(config.data.schema, header)
+        mismatch = schema_columns.problem(config.data.schema, checked.header)
         if mismatch:
             raise data_lib.DataError(f"{config.path}: {mismatch}")
 

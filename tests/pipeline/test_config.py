@@ -10,7 +10,7 @@ import os
 
 import jsonschema
 import pytest
-import yaml
+from conftest import config_error
 
 from models.hparams import HParams
 from pipeline import config as config_lib
@@ -18,20 +18,6 @@ from pipeline import config_checks
 
 SCHEMA_FILE = os.path.join(os.path.dirname(config_lib.__file__), "..", "configs", "config.schema.json")
 SCHEMA = config_lib.json_schema()
-
-
-@pytest.fixture
-def raw(config_path):
-    with open(config_path) as f:
-        return yaml.safe_load(f)
-
-
-def _error(raw, path="cfg.yaml") -> str:
-    with pytest.raises(config_lib.ConfigError) as info:
-        config_lib.parse(raw, path)
-    message = str(info.value)
-    assert message.startswith(f"{path}: ") and "\n" not in message
-    return message
 
 
 def _resolve(node: dict) -> dict:
@@ -93,13 +79,13 @@ def test_default_missing_values_are_pandas_na_strings_plus_none():
 def test_the_issues_three_mistakes_name_key_value_and_fix(raw):
     training = copy.deepcopy(raw)
     training["training"]["train_step"] = training["training"].pop("train_steps")
-    assert "unknown key 'training.train_step'; did you mean 'train_steps'?" in _error(training)
+    assert "unknown key 'training.train_step'; did you mean 'train_steps'?" in config_error(training)
     numeric = copy.deepcopy(raw)
     numeric["features"]["numeric"] = ["fare", 7]
-    assert 'features.numeric[1] must be text, got the number 7; quote it ("7")' in _error(numeric)
+    assert 'features.numeric[1] must be text, got the number 7; quote it ("7")' in config_error(numeric)
     thresholds = copy.deepcopy(raw)
     thresholds["evaluation"]["thresholds"] = {"auc": 1.5}
-    assert "evaluation.thresholds.auc must be in [0, 1], got 1.5" in _error(thresholds)
+    assert "evaluation.thresholds.auc must be in [0, 1], got 1.5" in config_error(thresholds)
 
 
 LEAVES = list(_leaves())
@@ -108,7 +94,7 @@ LEAVES = list(_leaves())
 @pytest.mark.parametrize("key, schema", LEAVES, ids=[".".join(key) for key, _ in LEAVES])
 def test_every_key_refuses_a_value_of_the_wrong_type(raw, key, schema):
     _set(raw, key, [{"x": 1}])  # a list holding a mapping: the wrong shape for a value, a list and a mapping alike
-    message = _error(raw)
+    message = config_error(raw)
     assert ".".join(key) in message and "must be" in message, message
 
 
@@ -129,7 +115,7 @@ RANGED = [(key, schema) for key, schema in _leaves() if _outside(_resolve(schema
 def test_every_ranged_key_names_its_range_and_the_value(raw, key, schema):
     value = _outside(_resolve(schema))
     _set(raw, key, [value] if schema.get("type") == "array" else value)
-    message = _error(raw)
+    message = config_error(raw)
     assert ".".join(key) in message and "must be " in message and f"got {value}" in message, message
 
 
@@ -138,7 +124,7 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
     allowed = list(_node(section)["properties"])
     misspelt = allowed[-1][:-1]  # the last key without its last letter
     _set(raw, section + (misspelt,), 1)
-    message = _error(raw)
+    message = config_error(raw)
     assert f"unknown key '{'.'.join(section + (misspelt,))}'; did you mean '{allowed[-1]}'?" in message, message
     assert f"allowed here: {', '.join(allowed)}" in message
 
@@ -297,7 +283,7 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
 )
 def test_mistakes_are_one_line_with_the_fix(raw, edit, expected):
     edit(raw)
-    assert expected in _error(raw)
+    assert expected in config_error(raw)
 
 
 def test_values_may_be_whole_numbers_and_sections_left_empty(raw):

@@ -4,24 +4,9 @@ for field to the graph and the row reader (the sweeps of test_config.py cover ev
 import dataclasses
 
 import pytest
-import yaml
+from conftest import config_error
 
 from pipeline import config as config_lib
-
-
-@pytest.fixture
-def raw(config_path):
-    with open(config_path) as f:
-        return yaml.safe_load(f)
-
-
-def _error(raw, path="cfg.yaml") -> str:
-    with pytest.raises(config_lib.ConfigError) as info:
-        config_lib.parse(raw, path)
-    message = str(info.value)
-    assert message.startswith(f"{path}: ") and "\n" not in message
-    return message
-
 
 SEX = {"name": "male", "column": "sex", "one_of": ["MALE"]}
 
@@ -50,7 +35,7 @@ SEX = {"name": "male", "column": "sex", "one_of": ["MALE"]}
 )
 def test_label_classes_are_checked_when_loaded(raw, label, expected):
     raw["label"] = label
-    assert expected in _error(raw)
+    assert expected in config_error(raw)
 
 
 def test_label_classes_reach_the_graph_and_the_row_reader_field_for_field(raw):
@@ -73,7 +58,7 @@ def test_label_classes_reach_the_graph_and_the_row_reader_field_for_field(raw):
 )
 def test_delimiter_and_encoding_are_checked_when_loaded(raw, data, expected):
     raw["data"].update(data)
-    assert expected in _error(raw)
+    assert expected in config_error(raw)
 
 
 def test_delimiter_and_encoding_default_to_auto_and_take_a_codec_name(raw):

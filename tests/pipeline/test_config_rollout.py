@@ -2,15 +2,8 @@
 sweeps of test_config.py cover every key's type and range)."""
 
 import pytest
-import yaml
 
 from pipeline import config as config_lib
-
-
-@pytest.fixture
-def raw(config_path):
-    with open(config_path) as f:
-        return yaml.safe_load(f)
 
 
 def _error(raw) -> str:

@@ -2,17 +2,10 @@
 drift.default, field by field, where a feature sets nothing of its own."""
 
 import pytest
-import yaml
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from pipeline import config as config_lib
 from pipeline import drift as drift_lib
-
-
-@pytest.fixture
-def raw(config_path):
-    with open(config_path) as f:
-        return yaml.safe_load(f)
 
 
 def _comparators(config: config_lib.PipelineConfig) -> dict[str, schema_pb2.FeatureComparator]:

@@ -71,7 +71,6 @@ def _run(project: dict, accept_drift: str | None = None) -> tuple[data_lib.DataS
         drift_plan=source.drift_plan,
         serving_model_dir=str(workspace / "serving_model" / "chicago_taxi"),
         metadata_connection_config=metadata.sqlite_metadata_connection_config(metadata_path),
-        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
     )
     try:
         local_dag_runner.LocalDagRunner().run(built, run_options=tfx_pipeline.RunOptions(to_nodes=[DRIFT_STOP]))

@@ -6,19 +6,20 @@ import yaml
 from conftest import CONFIG_PATH, REPO, TAXI_CSV, run_kfx
 
 from pipeline import schema_columns
+from profiling import sample
 
 TAXI_SCHEMA = os.path.join(REPO, "configs", "chicago_taxi.schema.pbtxt")
 
 
 def test_the_shipped_schema_describes_the_shipped_data():
-    header = schema_columns.header(TAXI_CSV)
+    header = sample.read(TAXI_CSV).columns
     assert len(header) == 18 and schema_columns.problem(TAXI_SCHEMA, header) is None
 
 
 def test_columns_on_either_side_only_are_named(tmp_path):
     path = tmp_path / "data.csv"
     path.write_text("fare;Sex (M/F);tips\n1;M;0\n")
-    header = schema_columns.header(str(path))  # the delimiter is detected, as the run does
+    header = sample.read(str(path)).columns  # the delimiter is detected, as the run does
     assert header == ["fare", "Sex (M/F)", "tips"]
     assert schema_columns.problem(TAXI_SCHEMA, header) == (
         f"data.schema '{TAXI_SCHEMA}' does not describe this data: 16 column(s) in the schema but not in the data "

@@ -38,8 +38,6 @@ SOURCE_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
 SCHEMA = os.path.join(REPO, "configs", "chicago_taxi.schema.pbtxt")
 ROWS = 1000  # per span
 MODEL_NAME = "chicago_taxi"
-# One Beam worker in-process: the small data does not pay for process start-up on 2 cores.
-BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def _add_span(data_dir, span: int) -> None:
@@ -121,7 +119,6 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
         f"--data-root={tmp_path / 'data'}",
         f"--serving-dir={serving_dir}",
         f"--schema-path={SCHEMA}",
-        *[f"--beam-arg={arg}" for arg in BEAM_ARGS],
         "--allow-local-paths",
         f"--metadata-path={metadata_path}",  # the window resolver reads the drift verdicts where KFP records runs
         f"--output={spec_path}",
