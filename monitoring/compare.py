@@ -60,7 +60,8 @@ class Side:
     git_dirty: bool | None
     hyperparameters: dict[str, Any]
     summary_metrics: dict[str, float | None]  # TFMA's, from the run's summary
-    model_dir: str | None  # the SavedModel scored; None: the run trained none
+    model_dir: str | None  # the SavedModel scored; None: the run trained none, or its folder is gone
+    model_note: str  # why there is no model_dir
     # Read from ML Metadata for the comparison, not shown.
     config_text: str | None = dataclasses.field(default=None, repr=False)
     examples: Any = dataclasses.field(default=None, repr=False)
@@ -132,13 +133,17 @@ def side(store: metadata_store.MetadataStore, logs_dir: str, asked: str) -> Side
     model = record.output("Trainer", "model")
     statistics = record.output("StatisticsGen", "statistics")
     compared = comparison.load(blessing)
-    model_dir = None
-    if pushed_dir and os.path.isdir(pushed_dir):
-        model_dir = pushed_dir
-    elif model is not None:
+    model_dir = pushed_dir if pushed_dir and os.path.isdir(pushed_dir) else None
+    if model_dir is None and model is not None:
         from tfx.utils import path_utils
 
         model_dir = path_utils.serving_model_path(model.uri)
+    if model is None and model_dir is None:
+        model_note = f"trained no model ({listed.outcome}: {listed.detail})"
+    elif not os.path.isdir(model_dir):
+        model_note, model_dir = f"its model folder {model_dir} is gone", None
+    else:
+        model_note = ""
     config_text = properties.get(store_lib.CONFIG_TEXT)
     return Side(
         asked=asked,
@@ -161,7 +166,8 @@ def side(store: metadata_store.MetadataStore, logs_dir: str, asked: str) -> Side
         git_dirty=listed.git_dirty,
         hyperparameters=hyperparameters.used(store, run_id),
         summary_metrics=listed.metrics,
-        model_dir=model_dir if model_dir and os.path.isdir(model_dir) else None,
+        model_dir=model_dir,
+        model_note=model_note,
         config_text=config_text,
         examples=record.output("WindowExampleGen", "examples"),
         statistics=statistics,
@@ -245,8 +251,10 @@ def compare(
 def _metrics(a: Side, b: Side, slices: list[str]) -> tuple[compare_scores.Metrics | None, str]:
     """Both models scored on eval rows; (None, why) when a side has no model, no eval rows or no label."""
     for one in (a, b):
-        if one.model_dir is None or one.examples is None or one.label is None:
-            return None, f"{one.name} has no trained model to score ({one.outcome}: {one.detail})"
+        if one.model_dir is None:
+            return None, f"{one.name}: {one.model_note}"
+        if one.examples is None or one.label is None:
+            return None, f"{one.name}: its Trainer recorded no {'examples' if one.examples is None else 'label'}"
     rows_a = compare_scores.read_eval_rows(compare_scores.as_tfx_examples(a.examples))
     rows_b = compare_scores.read_eval_rows(compare_scores.as_tfx_examples(b.examples))
     if not rows_a or not rows_b:
@@ -288,7 +296,10 @@ def _data(a: Side, b: Side) -> tuple[list[compare_data.FeatureChange], str]:
 
 def _config_diff(a: Side, b: Side) -> tuple[list[str], str]:
     if a.config_sha256 and a.config_sha256 == b.config_sha256:
-        return [], "the same configuration file contents (sha256 equal; command-line overrides such as --train-steps are not in it)"
+        return (
+            [],
+            "the same configuration file contents (sha256 equal; command-line overrides such as --train-steps are not in it)",
+        )
     missing = [one.name for one in (a, b) if one.config_text is None]
     if missing:
         return [], f"configuration text {NOT_RECORDED} for {' and '.join(missing)} (runs before it was recorded)"

@@ -82,7 +82,9 @@ def jensen_shannon(p: list[float], q: list[float]) -> float:
     return max(0.0, divergence)
 
 
-def _by_name(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, statistics_pb2.FeatureNameStatistics]:
+def _by_name(
+    statistics: statistics_pb2.DatasetFeatureStatisticsList,
+) -> dict[str, statistics_pb2.FeatureNameStatistics]:
     if not statistics.datasets:
         return {}
     return {".".join(f.path.step) or f.name: f for f in statistics.datasets[0].features}
