@@ -296,10 +296,7 @@ def _data(a: Side, b: Side) -> tuple[list[compare_data.FeatureChange], str]:
 
 def _config_diff(a: Side, b: Side) -> tuple[list[str], str]:
     if a.config_sha256 and a.config_sha256 == b.config_sha256:
-        return (
-            [],
-            "the same configuration file contents (sha256 equal; command-line overrides such as --train-steps are not in it)",
-        )
+        return [], "the same configuration file contents (sha256 equal; overrides such as --train-steps are not in it)"
     missing = [one.name for one in (a, b) if one.config_text is None]
     if missing:
         return [], f"configuration text {NOT_RECORDED} for {' and '.join(missing)} (runs before it was recorded)"

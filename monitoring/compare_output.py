@@ -75,8 +75,11 @@ def format_comparison(found: compare_lib.Comparison) -> str:
     metrics = found.metrics
     if metrics is None:
         lines.append(f"Metrics: not compared: {found.metrics_note}")
-        summaries = ", ".join(f"{name} A {runs_lib.metric_text(a.summary_metrics.get(name))} B "
-                              f"{runs_lib.metric_text(b.summary_metrics.get(name))}" for name in runs_lib.KEY_METRICS)  # fmt: skip
+        summaries = ", ".join(
+            f"{name} A {runs_lib.metric_text(a.summary_metrics.get(name))} B "
+            f"{runs_lib.metric_text(b.summary_metrics.get(name))}"
+            for name in runs_lib.KEY_METRICS
+        )
         lines.append(f"  from the runs' summaries: {summaries}")
     else:
         lines.append(f"Metrics, B - A with its {percent(metrics.confidence)} CI ({metrics.method})")

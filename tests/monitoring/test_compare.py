@@ -152,7 +152,7 @@ def test_paired_intervals_are_delongs_and_unpaired_ones_add_both_variances():
     )
     other = _scored(1, 400, 1.0)  # B on other rows
     unpaired = compare_scores.compare(a, other, False, 0.95, 30, "spans 1 vs 1,2")
-    (auc_a, se_a), (auc_b, se_b) = (
+    (_, se_a), (_, se_b) = (
         delong.auc_with_error(a.labels, a.scores),
         delong.auc_with_error(other.labels, other.scores),
     )
