@@ -3,10 +3,8 @@
 import os
 from typing import Any
 
-import jinja2
-
 from monitoring import compare as compare_lib
-from monitoring import compare_scores
+from monitoring import compare_scores, pages
 from monitoring import runs as runs_lib
 
 TEMPLATE = "compare.html.j2"
@@ -140,14 +138,7 @@ def format_comparison(found: compare_lib.Comparison) -> str:
 
 def render_html(found: compare_lib.Comparison) -> str:
     """The comparison as one self-contained HTML page in the run report's style: it loads nothing."""
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("monitoring", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters.update(number=number, value=value_text, rows=rows_text, commit=commit_text)
+    environment = pages.environment(number=number, value=value_text, rows=rows_text, commit=commit_text)
     environment.globals.update(interval=interval, percent=percent, blessing=blessing_text)
     by_feature = judged_by_feature(found.metrics) if found.metrics else {}
     return environment.get_template(TEMPLATE).render(c=found, by_feature=by_feature)
