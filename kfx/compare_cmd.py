@@ -26,6 +26,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--slice", action="append", metavar="FEATURE", dest="slices",
                          help="compare per value of this feature (repeatable; default: the features B's Evaluator "
                          "sliced by)")  # fmt: skip
+    compare.add_argument(
+        "--on-rows-of-b",
+        action="store_true",
+        help="when the eval rows differ, score A's model on B's eval rows instead of its own: a paired comparison "
+        "on B's rows (A may have trained on some of them, e.g. when B's window adds a span)",
+    )
     options.add_workspace(compare)
     compare.set_defaults(func=run_compare)
 
@@ -42,7 +48,9 @@ def run_compare(args: argparse.Namespace) -> int:
     from monitoring import compare, compare_output, store
 
     try:
-        found = compare.compare(store.connect(metadata_path), workspace.logs_dir, args.a, args.b, args.slices)
+        found = compare.compare(
+            store.connect(metadata_path), workspace.logs_dir, args.a, args.b, args.slices, args.on_rows_of_b
+        )
     except (store.MetadataUnavailable, compare.CompareError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT

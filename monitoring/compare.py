@@ -225,10 +225,13 @@ def compare(
     asked_a: str,
     asked_b: str,
     slices: list[str] | None = None,
+    on_rows_of_b: bool = False,
 ) -> Comparison:
-    """A against B; `slices`: the features to slice by (default: those B's Evaluator used, else A's)."""
+    """A against B; `slices`: the features to slice by (default: those B's Evaluator used, else A's);
+    `on_rows_of_b`: when the eval rows differ, score A's model on B's rows too (paired, on B's rows)."""
     a, b = side(store, logs_dir, asked_a), side(store, logs_dir, asked_b)
-    metrics, metrics_note = _metrics(a, b, slices if slices is not None else (b.slice_features or a.slice_features))
+    slices = slices if slices is not None else (b.slice_features or a.slice_features)
+    metrics, metrics_note = _metrics(a, b, slices, on_rows_of_b)
     changed, data_note = _data(a, b)
     config_diff, config_note = _config_diff(a, b)
     commits, commits_note = git_commits(a.git_commit, b.git_commit)
@@ -248,7 +251,7 @@ def compare(
     )
 
 
-def _metrics(a: Side, b: Side, slices: list[str]) -> tuple[compare_scores.Metrics | None, str]:
+def _metrics(a: Side, b: Side, slices: list[str], on_rows_of_b: bool) -> tuple[compare_scores.Metrics | None, str]:
     """Both models scored on eval rows; (None, why) when a side has no model, no eval rows or no label."""
     for one in (a, b):
         if one.model_dir is None:
@@ -261,9 +264,9 @@ def _metrics(a: Side, b: Side, slices: list[str]) -> tuple[compare_scores.Metric
         return None, "no eval rows found in the Examples artifact of " + (a.name if not rows_a else b.name)
     same_rows = compare_scores.rows_digest(rows_a) == compare_scores.rows_digest(rows_b)
     scored_b = compare_scores.score(b.model_dir, rows_b, b.label, slices)
-    scored_a = compare_scores.score(a.model_dir, rows_b if same_rows else rows_a, a.label, slices)
-    paired = same_rows and bool((scored_a.labels == scored_b.labels).all())
-    if same_rows and not paired:
+    scored_a = compare_scores.score(a.model_dir, rows_b if same_rows or on_rows_of_b else rows_a, a.label, slices)
+    paired = (same_rows or on_rows_of_b) and bool((scored_a.labels == scored_b.labels).all())
+    if (same_rows or on_rows_of_b) and not paired:
         note = "the same rows, but the two models' label rules disagree on some"
     else:
         spans = "the same spans" if a.spans == b.spans else f"spans {_spans(a.spans)} vs {_spans(b.spans)}"
@@ -272,6 +275,11 @@ def _metrics(a: Side, b: Side, slices: list[str]) -> tuple[compare_scores.Metric
     metrics = compare_scores.compare(
         scored_a, scored_b, paired, settings["confidence"], settings["min_slice_size"], note
     )
+    if paired and not same_rows:
+        metrics.method = (
+            f"paired on B's {len(rows_b):,} eval rows (asked for): A's model scored them too; A's own eval rows "
+            f"differ ({note}), and A may have trained on some of B's; AUC by DeLong's test"
+        )
     return metrics, metrics.method
 
 

@@ -14,6 +14,8 @@ import urllib.request
 import pytest
 from conftest import REPO, run_kfx
 
+from components.champion_evaluator import delong
+
 pytestmark = pytest.mark.e2e
 
 
@@ -27,8 +29,8 @@ def _summary(result) -> dict:
         return json.load(f)
 
 
-def _compare(workspace: str, a: str, b: str, html: str) -> dict:
-    result = run_kfx("compare", a, b, "--workspace", workspace, "--json", "--html", html)
+def _compare(workspace: str, a: str, b: str, html: str, *args: str) -> dict:
+    result = run_kfx("compare", a, b, "--workspace", workspace, "--json", "--html", html, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
 
@@ -79,6 +81,21 @@ def test_a_version_against_a_run_on_other_rows_is_unpaired(e2e_span_1, span_2_pu
     assert a["model_dir"] == first["pushed_path"]  # a version is scored from its pushed folder
     assert found["data_note"].startswith("the training rows' distributions") and found["changed_features"]
     assert any(line.startswith("+") and "data" in line for line in found["config_diff"][2:]), found["config_diff"]
+    # On B's rows, paired: what B's Evaluator measured against the version served then, which was A.
+    on_b = _compare(
+        span_2_pushed["workspace"], a["asked"], proper["run_id"], str(tmp_path / "b.html"), "--on-rows-of-b"
+    )
+    served = proper["comparison"]["overall"]
+    assert (
+        proper["comparison"]["served_version"] == int(first["pushed_version"])
+        and on_b["b"]["run_id"] == proper["run_id"]
+    )
+    assert on_b["metrics"]["pairing"] == "paired" and "paired on B's" in on_b["metrics"]["method"]
+    overall = on_b["metrics"]["overall"]
+    assert (overall["auc_a"], overall["auc_b"]) == pytest.approx((served["baseline"], served["candidate"]), abs=1e-6)
+    assert overall["auc_difference"] == pytest.approx(served["difference"], abs=1e-6)
+    half = overall["auc_upper"] - overall["auc_difference"]
+    assert half == pytest.approx(delong.z_score(0.95) * served["std_error"], abs=1e-6)
 
 
 def test_board_all_names_each_training_by_run_id_and_date(e2e_span_1, span_2_refused, span_2_pushed):
