@@ -9,7 +9,6 @@ import subprocess
 import numpy as np
 import pytest
 from browser import leaves_the_page, open_offline
-from conftest import run_kfx
 from mlmd_records import CODE, MODEL, Records, states_until
 
 from components.champion_evaluator import delong
@@ -188,11 +187,3 @@ def test_text_and_the_self_contained_page(workspace, tmp_path):
     for section in ("metrics", "blessing", "data", "configuration", "hyperparameters", "code"):
         assert f'id="{section}"' in dom, section
     assert "paired: both models scored the same 600 eval rows" in dom and 'id="slices-payment_type"' in dom
-
-
-def test_kfx_compare_names_what_is_missing(workspace):
-    result = run_kfx("compare", "2025", RUN_2, "--metadata-path", workspace["metadata"], "--workspace", "/nowhere")
-    assert result.returncode == 2 and result.stderr.startswith("error: no run '2025' in this workspace"), result.stderr
-    result = run_kfx("compare", RUN_1, "2026-12-02", "--metadata-path", workspace["metadata"], "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["b"]["run_id"] == RUN_2
