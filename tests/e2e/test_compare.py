@@ -55,6 +55,7 @@ def test_two_runs_on_the_same_rows_are_compared_paired(span_2_refused, span_2_pu
     assert a["rows"] == weak["examples"] and b["rows"] == proper["examples"]
     assert found["data_note"].startswith("the same data") and found["changed_features"] == []
     assert found["config_note"].startswith("the same configuration file contents")
+    assert a["config_recorded"] and b["config_recorded"]  # `kfx run` recorded the file's text on the run
     changed = {row["name"]: (row["a"], row["b"]) for row in found["hyperparameters"] if row["changed"]}
     assert changed == {"train_steps": (5, 300)}  # --train-steps 5: an override, not in the config file
     assert found["commits_note"].startswith("the same commit")
