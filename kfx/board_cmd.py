@@ -1,8 +1,10 @@
 """`kfx board`: TensorBoard on the training logs of the latest run, of a pushed version, or of every run."""
 
 import argparse
+import os
 import signal
 import sys
+import tempfile
 
 from kfx import options
 
@@ -32,6 +34,15 @@ def _port(text: str) -> int:
     return port
 
 
+def named_links(runs: dict[str, str], folder: str) -> str:
+    """A link in `folder` to each run's log folder, named as TensorBoard shows the run; returns `folder`.
+
+    Not --logdir_spec: its run names cannot hold the colons of a run id, and it turns off the fast data server."""
+    for name, path in runs.items():
+        os.symlink(path, os.path.join(folder, name), target_is_directory=True)
+    return folder
+
+
 def run_board(args: argparse.Namespace) -> int:
     """Serves TensorBoard until Ctrl-C or SIGTERM; exit 2 when there are no training logs, 1 if it cannot start."""
     options.quiet_tensorflow()
@@ -43,6 +54,9 @@ def run_board(args: argparse.Namespace) -> int:
     except (FileNotFoundError, lineage.LineageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
+    if args.all:  # TensorBoard names a run after its folder: one link per training, named by run id and date
+        links = tempfile.TemporaryDirectory(prefix="kfx-board-")
+        logdir = named_links(lineage.training_runs(connection), links.name)
     from tensorboard import program
 
     board = program.TensorBoard()
@@ -52,7 +66,10 @@ def run_board(args: argparse.Namespace) -> int:
     except program.TensorBoardServerException as error:
         print(f"error: TensorBoard cannot start: {error.msg}", file=sys.stderr)
         return options.EXIT_FAILED
-    print(f"TensorBoard {url} on {logdir}\nCtrl-C stops it.", flush=True)
+    shown = f"{logdir}" if not args.all else f"{len(os.listdir(logdir))} trainings, linked from {logdir}:"
+    for name in sorted(os.listdir(logdir)) if args.all else []:
+        shown += f"\n  {name} -> {os.readlink(os.path.join(logdir, name))}"
+    print(f"TensorBoard {url} on {shown}\nCtrl-C stops it.", flush=True)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: sys.exit(0))
     while True:

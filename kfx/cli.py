@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from kfx import (
     board_cmd,
+    compare_cmd,
     compile_cmd,
     config_cmd,
     feedback_cmd,
@@ -42,7 +43,7 @@ from runners.local.run import RunFailed
 
 COMMANDS = (
     init_cmd, run_cmd, compile_cmd, submit_cmd, serve_cmd, predict_cmd, labels_cmd, rollout_cmd,
-    runs_cmd, models_cmd, lineage_cmd, board_cmd, monitor_cmd, feedback_cmd, report_cmd, config_cmd,
+    runs_cmd, compare_cmd, models_cmd, lineage_cmd, board_cmd, monitor_cmd, feedback_cmd, report_cmd, config_cmd,
 )  # fmt: skip
 # Errors a command leaves to this module: each is one line on stderr (a traceback too with --verbose).
 FAILED = (RunFailed, BackendError)  # the work started and failed

@@ -264,6 +264,20 @@ def format_lineage(lineage: Lineage) -> str:
     return "\n".join(lines)
 
 
+def training_runs(store: metadata_store.MetadataStore) -> dict[str, str]:
+    """TensorBoard run name -> the Trainer's `model_run` folder, oldest first, for every training in the store: the
+    name is `<run id> <date>` of the run whose Trainer did the work (a cached Trainer adds no folder)."""
+    graph = _Graph(store) if store.get_context_types() else None
+    runs = sorted(store.get_artifacts_by_type("ModelRun"), key=lambda a: (a.create_time_since_epoch, a.id))
+    found = {}
+    for artifact in runs:
+        step = graph.step(graph.producer(artifact.id)) if graph else None
+        date = datetime.datetime.fromtimestamp(artifact.create_time_since_epoch / 1000).strftime("%Y-%m-%d %H:%M")
+        name = f"{step.run_id or f'execution {step.execution_id}'} {date}" if step else f"artifact {artifact.id}"
+        found[name.replace("/", "_")] = artifact.uri  # a slash would make TensorBoard nest the run
+    return found
+
+
 def training_logdir(store: metadata_store.MetadataStore, version: str | None, all_runs: bool) -> str:
     """The Trainer's `model_run` folder (TensorBoard logs) of a version, of the newest training, or (all_runs) their
     parent folder; LineageError when nothing has been trained."""

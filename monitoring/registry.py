@@ -13,13 +13,13 @@ import datetime
 import os
 from typing import Any
 
-import jinja2
 from ml_metadata import metadata_store
 
 from components.champion_evaluator import properties as evaluator_properties
 from components.serving_baseline import executor as baseline_executor
 from components.window_example_gen import window as window_executor
 from monitoring import lineage as lineage_lib
+from monitoring import pages
 from monitoring import runs as runs_lib
 
 TEMPLATE = "models.html.j2"
@@ -243,14 +243,7 @@ def _describe_move(move: dict[str, Any], version: int) -> str:
 
 def render_html(registry: Registry) -> str:
     """The versions as one self-contained HTML page in the run report's style: it loads nothing."""
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("monitoring", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["metric"] = runs_lib.metric_text
+    environment = pages.environment(metric=runs_lib.metric_text)
     return environment.get_template(TEMPLATE).render(registry=registry)
 
 

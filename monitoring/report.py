@@ -12,7 +12,6 @@ import numbers
 import os
 from typing import Any
 
-import jinja2
 from ml_metadata import metadata_store
 from tensorflow_data_validation.utils import display_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
@@ -20,7 +19,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from components.champion_evaluator import policy as champion_policy
 from components.drift_gate import executor as drift_executor
 from components.drift_gate import policy as drift_policy
-from monitoring import artifacts, charts, drift_view
+from monitoring import artifacts, charts, drift_view, pages
 from monitoring import comparison as comparison_lib
 from monitoring import lineage as lineage_lib
 from monitoring import store as store_lib
@@ -93,15 +92,7 @@ def write_report(metadata_path: str, pipeline_name: str, output_path: str, run_i
 
 def render(report: ReportData) -> str:
     """The report as one HTML document."""
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("monitoring", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["num"] = format_number
-    environment.filters["pct"] = format_percent
+    environment = pages.environment(num=format_number, pct=format_percent)
     return environment.get_template(TEMPLATE).render(
         report=report,
         run=report.summary,

@@ -18,6 +18,10 @@ NODE_CONTEXT = constants.NODE_CONTEXT_TYPE_NAME
 GIT_COMMIT, GIT_DIRTY = "git_commit", "git_dirty"
 # Also recorded by `kfx run`: the configuration file it read and its sha256 (runs before this was recorded lack both).
 CONFIG_PATH, CONFIG_SHA256 = "config_path", "config_sha256"
+# And the configuration file's text, so `kfx compare` can show what changed between two runs (older runs lack it).
+CONFIG_TEXT = "config_text"
+# A longer file is recorded cut to this many characters (a configuration file is a few KB).
+CONFIG_TEXT_LIMIT = 200_000
 GRPC_SCHEME = "grpc://"
 # Per call: a lineage walk is a few dozen small reads, so an address that does not answer fails in seconds.
 GRPC_TIMEOUT_SECONDS = 10.0
@@ -158,6 +162,12 @@ def config_version(path: str) -> dict[str, str]:
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     return {CONFIG_PATH: os.path.abspath(path), CONFIG_SHA256: digest}
+
+
+def config_text(path: str) -> dict[str, str]:
+    """The configuration file's text (up to CONFIG_TEXT_LIMIT characters), recorded beside its sha256."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return {CONFIG_TEXT: f.read(CONFIG_TEXT_LIMIT)}
 
 
 def record_run(metadata_path: str, pipeline_name: str, run_id: str, properties: dict[str, str]) -> None:

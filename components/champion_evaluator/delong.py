@@ -41,6 +41,17 @@ def midranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def placements(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each positive's share of negatives it outscores, each negative's share of positives scored above it), ties
+    counted half: their means are the AUC, their variances give DeLong's variance of it."""
+    positive = np.asarray(labels, dtype=np.float64) > 0.5
+    scores = np.asarray(scores, np.float64)
+    positives, negatives = int(positive.sum()), int((~positive).sum())
+    x, y = scores[positive], scores[~positive]
+    combined = midranks(np.concatenate([x, y]))
+    return (combined[:positives] - midranks(x)) / negatives, 1.0 - (combined[positives:] - midranks(y)) / positives
+
+
 def paired_auc(labels: np.ndarray, candidate: np.ndarray, baseline: np.ndarray) -> PairedAUC | None:
     """DeLong's comparison of two models' scores on the same rows; None without two rows of each class (no
     variance can be estimated then)."""
@@ -49,12 +60,8 @@ def paired_auc(labels: np.ndarray, candidate: np.ndarray, baseline: np.ndarray) 
     if positives < 2 or negatives < 2:
         return None
     aucs, v10, v01 = [], np.empty((2, positives)), np.empty((2, negatives))
-    for model, scores in enumerate((np.asarray(candidate, np.float64), np.asarray(baseline, np.float64))):
-        x, y = scores[positive], scores[~positive]
-        combined = midranks(np.concatenate([x, y]))
-        # A positive's placement: the share of negatives it outscores; a negative's: the share of positives above it.
-        v10[model] = (combined[:positives] - midranks(x)) / negatives
-        v01[model] = 1.0 - (combined[positives:] - midranks(y)) / positives
+    for model, scores in enumerate((candidate, baseline)):
+        v10[model], v01[model] = placements(labels, scores)
         aucs.append(float(v10[model].mean()))
     covariance = np.cov(v10) / positives + np.cov(v01) / negatives
     variance = covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1]
@@ -66,3 +73,15 @@ def paired_auc(labels: np.ndarray, candidate: np.ndarray, baseline: np.ndarray) 
         positives=positives,
         negatives=negatives,
     )
+
+
+def auc_with_error(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float] | None:
+    """One model's AUC and DeLong's standard error of it; None without two rows of each class. Two models scored on
+    different rows are independent: the variance of their difference is the sum of both variances."""
+    positive = np.asarray(labels, dtype=np.float64) > 0.5
+    positives, negatives = int(positive.sum()), int((~positive).sum())
+    if positives < 2 or negatives < 2:
+        return None
+    v10, v01 = placements(labels, scores)
+    variance = np.var(v10, ddof=1) / positives + np.var(v01, ddof=1) / negatives
+    return float(v10.mean()), math.sqrt(max(float(variance), 0.0))

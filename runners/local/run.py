@@ -261,7 +261,11 @@ def _run_pipeline(
     root.addHandler(reporter)
     try:
         with interrupts.handled(on_interrupt=reporter.interrupt):
-            recorded = store_lib.code_version(_PROJECT) | store_lib.config_version(config.path)
+            recorded = (
+                store_lib.code_version(_PROJECT)
+                | store_lib.config_version(config.path)
+                | store_lib.config_text(config.path)
+            )
             launch.run(tfx_pipeline, workspace.metadata_path, run_id, recorded)
     except Exception as error:  # noqa: BLE001 - any component failure ends the run with its message
         logging.exception("Pipeline run failed")
