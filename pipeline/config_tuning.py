@@ -92,5 +92,6 @@ class TuningConfig:
             "algorithm": self.algorithm,
             "trials": self.trials,
             "max_seconds": self.max_seconds,
+            "train_steps": self.train_steps,
             "space": {key: value for key, value in dataclasses.asdict(self.space).items() if value is not None},
         }

@@ -180,7 +180,7 @@ def create_pipeline(
             transform_graph=transform.outputs["transform_graph"],
             schema=schema,
             train_args=trainer_pb2.TrainArgs(num_steps=config.tuning.train_steps),
-            custom_config={**trainer_config, features_lib.SEARCH_KEY: config.tuning.search()},
+            custom_config=tuner_config(config),
         ).with_id(TUNER)
         hyperparameters, tuning_nodes = tuner.outputs[BEST_HYPERPARAMETERS], [tuner]
     elif config.tuning.enabled:
@@ -237,3 +237,13 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args,
     )
+
+
+def tuner_config(config: PipelineConfig) -> dict:
+    """The Tuner's custom_config: the features, the configured hyperparameters and the search; a search whose
+    recorded custom_config differs from this one searched something else (runners/local/tuning.py)."""
+    return {
+        features_lib.FEATURES_KEY: config.features.to_dict(),
+        features_lib.HPARAMS_KEY: config.training.hparams.to_dict(),
+        features_lib.SEARCH_KEY: config.tuning.search(),
+    }
