@@ -28,7 +28,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         logging.info("Training with the tuned hyperparameters %s", tuned)
     keras.utils.set_random_seed(hparams.seed)
 
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     train_dataset, eval_dataset = datasets(fn_args, tf_transform_output, spec, hparams)
     model = model_lib.build_model(spec, vocabulary_size(tf_transform_output, spec), hparams)
     model.summary(print_fn=logging.info)

@@ -81,7 +81,7 @@ class SearchModel(keras_tuner.HyperModel):
     def __init__(self, fn_args: tfx.components.FnArgs, spec: features.FeatureConfig, base: HParams, space: dict):
         super().__init__(name="binary_classifier")
         self._fn_args, self._spec, self._base, self._space = fn_args, spec, base, space
-        self._transform_output = tft.TFTransformOutput(fn_args.transform_output)
+        self._transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
 
     def hparams(self, hp: keras_tuner.HyperParameters) -> HParams:
         return self._base.overlay(search_space(hp, self._space, self._base))

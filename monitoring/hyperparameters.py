@@ -85,6 +85,13 @@ def last_search(store: metadata_store.MetadataStore, pipeline_name: str) -> Sear
     )
 
 
+def describe(values: dict[str, Any]) -> str:
+    """Tuned values in one line: "batch_size=128, hidden_units=[64], learning_rate=0.0034"."""
+    shown = {key: f"{value:.2g}" if isinstance(value, float) else list(value) if isinstance(value, tuple) else value
+             for key, value in sorted(values.items())}  # fmt: skip
+    return ", ".join(f"{key}={value}" for key, value in shown.items())
+
+
 def _node(store: metadata_store.MetadataStore, execution: metadata_store_pb2.Execution) -> str:
     """The node id ("Trainer"): what follows the last "." of "<pipeline>.<node>" (pipeline names hold none)."""
     return store_lib.node_id(store, execution, "").rsplit(".", 1)[-1]

@@ -46,8 +46,9 @@ def decide(config: config_lib.PipelineConfig, metadata_path: str, span: int | No
         return Decision(
             True, f"{budget}; span {span} is {span - last.span} past {searched}, retune_every_spans {every})"
         )
-    best = ", ".join(f"{key}={value}" for key, value in sorted(last.best.items()))
-    return Decision(False, f"reusing best hyperparameters of {searched}: {best}")
+    from monitoring import hyperparameters
+
+    return Decision(False, f"reusing best hyperparameters of {searched}: {hyperparameters.describe(last.best)}")
 
 
 def _last_search(metadata_path: str, pipeline_name: str):
