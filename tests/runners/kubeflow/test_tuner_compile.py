@@ -7,6 +7,7 @@ import os
 
 import pytest
 import yaml
+from kfp_mlmd import KfpMetadataRecorder
 from kfp_replay import kfx_compile, load_spec, replay
 from test_replay import SCHEMA, _small_config
 
@@ -61,8 +62,9 @@ def test_the_spec_has_a_tuner_task_whose_best_the_trainer_reads(compiled):
 @pytest.mark.e2e
 def test_replayed_the_tuner_searches_and_the_trainer_uses_its_best(compiled, tmp_path):
     spec_path, _ = compiled
-    cache = {}
-    first = replay(spec_path, str(tmp_path / "root"), "run-1", run_drivers=False, cache=cache)
+    cache = {}  # the backend's cache, and its ML Metadata (where the window resolver reads drift verdicts)
+    recorder = KfpMetadataRecorder(str(tmp_path / "kfp-metadata.sqlite"))
+    first = replay(spec_path, str(tmp_path / "root"), "run-1", run_drivers=False, cache=cache, metadata=recorder)
     (best,) = first["Tuner"].outputs["best_hyperparameters"]
     with open(os.path.join(best["uri"], "best_hyperparameters.txt")) as f:
         values = json.load(f)["values"]
@@ -73,5 +75,5 @@ def test_replayed_the_tuner_searches_and_the_trainer_uses_its_best(compiled, tmp
     with open(first["Trainer"].log_path, encoding="utf-8") as f:
         assert "Training with the tuned hyperparameters" in f.read()
     assert first["Pusher"].outputs["pushed_model"][0]["metadata"]["pushed"] == 1
-    second = replay(spec_path, str(tmp_path / "root"), "run-2", run_drivers=False, cache=cache)
+    second = replay(spec_path, str(tmp_path / "root"), "run-2", run_drivers=False, cache=cache, metadata=recorder)
     assert second["Tuner"].cached and second["Trainer"].cached
