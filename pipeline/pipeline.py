@@ -171,14 +171,18 @@ def create_pipeline(
     transform.add_upstream_node(data_gate)
     transform.add_upstream_node(drift_stop)
 
+    # The Tuner's trials read what the Trainer reads.
+    training_inputs = {
+        "examples": example_gen.outputs["examples"],
+        "transform_graph": transform.outputs["transform_graph"],
+        "schema": schema,
+    }
     hyperparameters, tuning_nodes = None, []
     if config.tuning.enabled and tune:
         # Searches the configured hyperparameters (KerasTuner trials of the same model on the same data, shorter).
         tuner = Tuner(
             tuner_fn=TUNER_FN,
-            examples=example_gen.outputs["examples"],
-            transform_graph=transform.outputs["transform_graph"],
-            schema=schema,
+            **training_inputs,
             train_args=trainer_pb2.TrainArgs(num_steps=config.tuning.train_steps),
             custom_config=tuner_config(config),
         ).with_id(TUNER)
@@ -196,9 +200,7 @@ def create_pipeline(
     # Trains the Keras model (with the tuned hyperparameters, if any) and exports it with its serving signatures.
     trainer = Trainer(
         run_fn=RUN_FN,
-        examples=example_gen.outputs["examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema,
+        **training_inputs,
         train_args=trainer_pb2.TrainArgs(num_steps=config.training.train_steps),
         custom_config=trainer_config,
         hyperparameters=hyperparameters,

@@ -18,15 +18,13 @@ def tuned_config(raw) -> config_lib.PipelineConfig:
     return config_lib.parse(raw, "cfg.yaml")
 
 
+# Where the pipeline would read and write; nothing is read or written when it is only built.
+PATHS = {"pipeline_root": "/tmp/root", "data_path": "/tmp/data", "input_base": "/tmp/data"}
+
+
 def _build(config: config_lib.PipelineConfig, **kwargs) -> dict:
     built = pipeline_lib.create_pipeline(
-        config,
-        pipeline_root="/tmp/root",
-        data_path="/tmp/data",
-        input_base="/tmp/data",
-        input_pattern="span-*/*.csv",
-        serving_model_dir="/tmp/serving/m",
-        **kwargs,
+        config, **PATHS, input_pattern="span-*/*.csv", serving_model_dir="/tmp/serving/m", **kwargs
     )
     return {component.id: component for component in built.components}
 
