@@ -116,3 +116,27 @@ def test_a_new_span_reuses_the_last_best_without_searching(tuned_runs):
     assert used == {**searched, "source": "reused"} and used["tuned_run"] == cold
     assert _layer_sizes(record.outputs["Trainer"]["model"][0].uri) == used["hidden_units"]
     assert hyperparameters.last_search(_store(tuned_runs), "chicago-taxi").run_id == cold
+
+
+def test_a_changed_search_or_a_span_n_past_the_last_search_searches_again(tuned_runs):
+    """What the next run would decide, on the records of the real runs above (nothing more is run)."""
+    import dataclasses
+
+    from pipeline import config as config_lib
+    from runners.local import tuning
+
+    config = config_lib.load(tuned_runs["config"])
+    metadata_path = os.path.join(tuned_runs["workspace"], "metadata.sqlite")
+    cold = _run_id(tuned_runs["cold"])
+    assert tuning.decide(config, metadata_path, 3).tune is False  # a third span: reused, as span 2 was
+    more_trials = dataclasses.replace(config, tuning=dataclasses.replace(config.tuning, trials=3))
+    decision = tuning.decide(more_trials, metadata_path, 3)
+    assert decision.tune and f"the search or the training settings changed since run {cold} (span 1)" in decision.reason
+    wider = dataclasses.replace(config, training=dataclasses.replace(config.training, dropout=0.3))
+    assert tuning.decide(wider, metadata_path, 3).tune
+    every_two = dataclasses.replace(config, tuning=dataclasses.replace(config.tuning, retune_every_spans=2))
+    assert tuning.decide(every_two, metadata_path, 2).tune is False  # span 2 is 1 past span 1
+    decision = tuning.decide(every_two, metadata_path, 3)
+    assert decision.tune and f"span 3 is 2 past run {cold} (span 1), retune_every_spans 2" in decision.reason
+    off = dataclasses.replace(config, tuning=dataclasses.replace(config.tuning, enabled=False))
+    assert tuning.decide(off, metadata_path, 3) is None
