@@ -51,3 +51,24 @@ def test_no_trial_starts_after_the_time_budget(tmp_path):
     )  # fmt: skip
     unbounded.search(rows, rows, validation_data=(rows, rows), epochs=1, verbose=0)
     assert len(unbounded.oracle.trials) == 3
+
+
+def test_hyperband_stops_at_the_configured_number_of_trials(tmp_path):
+    rows = np.random.default_rng(0).random((32, 2)).astype("float32")
+    search = tuner_lib._BudgetedHyperband(
+        hypermodel=_TinyModel(), objective="val_loss", max_epochs=4, factor=2, max_seconds=600, seed=1,
+        directory=str(tmp_path), project_name="hyperband",
+    )  # fmt: skip
+    search.oracle.max_trials = 3  # as tuner_fn sets it: Hyperband's own budget is iterations
+    search.search(rows, rows, validation_data=(rows, rows), verbose=0)
+    assert len(search.oracle.trials) == 3
+
+
+def test_bayesian_search_runs_its_trials(tmp_path):
+    rows = np.random.default_rng(0).random((32, 2)).astype("float32")
+    search = tuner_lib._BudgetedBayesian(
+        hypermodel=_TinyModel(), objective="val_loss", max_trials=2, max_seconds=600, seed=1,
+        directory=str(tmp_path), project_name="bayesian",
+    )  # fmt: skip
+    search.search(rows, rows, validation_data=(rows, rows), epochs=1, verbose=0)
+    assert len(search.oracle.trials) == 2 and search.get_best_hyperparameters()[0].get("units") in (2, 4, 8, 16, 32)
