@@ -37,38 +37,30 @@ class _TinyModel(keras_tuner.HyperModel):
         return model
 
 
-def test_no_trial_starts_after_the_time_budget(tmp_path):
+def _search(tuner_class, tmp_path, trials: int | None = None, **kwargs):
+    """A search of _TinyModel on 32 random rows; returns the tuner after it."""
     rows = np.random.default_rng(0).random((32, 2)).astype("float32")
-    search = tuner_lib._BudgetedRandom(
-        hypermodel=_TinyModel(), objective="val_loss", max_trials=5, max_seconds=0, seed=1,
-        directory=str(tmp_path), project_name="budget",
-    )  # fmt: skip
+    name = f"{tuner_class.__name__}-{len(list(tmp_path.iterdir()))}"
+    search = tuner_class(
+        hypermodel=_TinyModel(), objective="val_loss", seed=1, directory=str(tmp_path), project_name=name, **kwargs
+    )
+    if trials:
+        search.oracle.max_trials = trials  # as tuner_fn sets it for Hyperband, whose own budget is iterations
     search.search(rows, rows, validation_data=(rows, rows), epochs=1, verbose=0)
-    assert len(search.oracle.trials) == 1  # a budget of 0 s: the first trial runs, no other starts
-    unbounded = tuner_lib._BudgetedRandom(
-        hypermodel=_TinyModel(), objective="val_loss", max_trials=3, max_seconds=600, seed=1,
-        directory=str(tmp_path), project_name="unbounded",
-    )  # fmt: skip
-    unbounded.search(rows, rows, validation_data=(rows, rows), epochs=1, verbose=0)
-    assert len(unbounded.oracle.trials) == 3
+    return search
+
+
+def test_no_trial_starts_after_the_time_budget(tmp_path):
+    # A budget of 0 s: the first trial runs, no other starts.
+    assert len(_search(tuner_lib._BudgetedRandom, tmp_path, max_trials=5, max_seconds=0).oracle.trials) == 1
+    assert len(_search(tuner_lib._BudgetedRandom, tmp_path, max_trials=3, max_seconds=600).oracle.trials) == 3
 
 
 def test_hyperband_stops_at_the_configured_number_of_trials(tmp_path):
-    rows = np.random.default_rng(0).random((32, 2)).astype("float32")
-    search = tuner_lib._BudgetedHyperband(
-        hypermodel=_TinyModel(), objective="val_loss", max_epochs=4, factor=2, max_seconds=600, seed=1,
-        directory=str(tmp_path), project_name="hyperband",
-    )  # fmt: skip
-    search.oracle.max_trials = 3  # as tuner_fn sets it: Hyperband's own budget is iterations
-    search.search(rows, rows, validation_data=(rows, rows), verbose=0)
+    search = _search(tuner_lib._BudgetedHyperband, tmp_path, trials=3, max_epochs=4, factor=2, max_seconds=600)
     assert len(search.oracle.trials) == 3
 
 
 def test_bayesian_search_runs_its_trials(tmp_path):
-    rows = np.random.default_rng(0).random((32, 2)).astype("float32")
-    search = tuner_lib._BudgetedBayesian(
-        hypermodel=_TinyModel(), objective="val_loss", max_trials=2, max_seconds=600, seed=1,
-        directory=str(tmp_path), project_name="bayesian",
-    )  # fmt: skip
-    search.search(rows, rows, validation_data=(rows, rows), epochs=1, verbose=0)
+    search = _search(tuner_lib._BudgetedBayesian, tmp_path, max_trials=2, max_seconds=600)
     assert len(search.oracle.trials) == 2 and search.get_best_hyperparameters()[0].get("units") in (2, 4, 8, 16, 32)
