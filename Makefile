@@ -14,6 +14,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.pipeline_bench
+	$(VENV)/bin/python -m bench.tuning_bench
 	$(VENV)/bin/python -m bench.serving_bench
 
 bench-serving: $(STAMP)

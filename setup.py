@@ -54,6 +54,7 @@ setup(
         "tensorflow-transform==1.16.0",
         "tfx-bsl==1.16.1",
         "keras==3.6.0",
+        "keras-tuner==1.4.8",  # the Tuner's search (models/tuner.py); tfx brings it
         "tensorboard==2.16.2",
         "kfp-pipeline-spec==0.2.2",
         "kfp-server-api==2.0.5",

@@ -14,6 +14,7 @@ from typing import Any
 # Keys of the `custom_config` dict that Transform and Trainer receive.
 FEATURES_KEY = "features"
 HPARAMS_KEY = "hparams"
+SEARCH_KEY = "search"  # the Tuner's search: algorithm, budget and space (pipeline/config_tuning.py)
 
 # What str.strip and tf.strings.strip (absl's StripAsciiWhitespace) both remove.
 ASCII_WHITESPACE = " \t\n\v\f\r"

@@ -12,7 +12,7 @@ from tfx_bsl.public import tfxio
 
 from models import exporter, features, preprocessing
 from models import model as model_lib
-from models.hparams import HParams
+from models.hparams import HParams, tuned_values
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -22,30 +22,21 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """
     spec = features.FeatureConfig.from_dict(fn_args.custom_config[features.FEATURES_KEY])
     hparams = HParams.from_dict(fn_args.custom_config[features.HPARAMS_KEY])
+    if fn_args.hyperparameters:  # the Tuner's best (or, when not re-tuning, the last search's best)
+        tuned = tuned_values(fn_args.hyperparameters)
+        hparams = hparams.overlay(tuned)
+        logging.info("Training with the tuned hyperparameters %s", tuned)
     keras.utils.set_random_seed(hparams.seed)
 
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_dataset = _dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, hparams, True)
-    eval_dataset = _dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, hparams, False)
-    # Each check scores at most `validation_rows` rows, so its cost stays flat as the data grows; they are
-    # transformed once and kept in memory for the later checks.
-    eval_dataset = eval_dataset.take(math.ceil(hparams.validation_rows / hparams.batch_size)).cache()
-
-    vocabulary_size = 0
-    if spec.categorical:
-        # +1 for the out-of-vocabulary bucket.
-        vocabulary_size = tf_transform_output.vocabulary_size_by_name(preprocessing.VOCABULARY_NAME) + 1
-    model = model_lib.build_model(spec, vocabulary_size, hparams)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    train_dataset, eval_dataset = datasets(fn_args, tf_transform_output, spec, hparams)
+    model = model_lib.build_model(spec, vocabulary_size(tf_transform_output, spec), hparams)
     model.summary(print_fn=logging.info)
 
-    # Evaluates every `steps_per_evaluation` steps, and never trains past `train_steps` (fewer steps: one evaluation).
-    steps_per_epoch = min(hparams.steps_per_evaluation, fn_args.train_steps)
-    evaluations = fn_args.train_steps // steps_per_epoch
+    steps_per_epoch, evaluations = evaluation_epochs(hparams, fn_args.train_steps)
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-        keras.callbacks.EarlyStopping(
-            monitor="val_auc", mode="max", patience=hparams.early_stopping_patience, restore_best_weights=True
-        ),
+        early_stopping(hparams),
     ]
     model.fit(
         train_dataset,
@@ -56,6 +47,41 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         verbose=2,
     )
     exporter.export_serving_model(model, tf_transform_output, spec, fn_args.serving_model_dir)
+
+
+def datasets(
+    fn_args: tfx.components.FnArgs,
+    tf_transform_output: tft.TFTransformOutput,
+    spec: features.FeatureConfig,
+    hparams: HParams,
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The training batches (shuffled, repeated) and the validation batches checked at each evaluation."""
+    train_dataset = _dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, hparams, True)
+    eval_dataset = _dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, hparams, False)
+    # Each check scores at most `validation_rows` rows, so its cost stays flat as the data grows; they are
+    # transformed once and kept in memory for the later checks.
+    return train_dataset, eval_dataset.take(math.ceil(hparams.validation_rows / hparams.batch_size)).cache()
+
+
+def vocabulary_size(tf_transform_output: tft.TFTransformOutput, spec: features.FeatureConfig) -> int:
+    """Size of the shared categorical vocabulary, +1 for the out-of-vocabulary bucket (0: no categorical feature)."""
+    if not spec.categorical:
+        return 0
+    return tf_transform_output.vocabulary_size_by_name(preprocessing.VOCABULARY_NAME) + 1
+
+
+def evaluation_epochs(hparams: HParams, train_steps: int) -> tuple[int, int]:
+    """(steps per epoch, epochs): an evaluation every `steps_per_evaluation` steps, never past `train_steps` (fewer
+    steps: one evaluation)."""
+    steps_per_epoch = min(hparams.steps_per_evaluation, train_steps)
+    return steps_per_epoch, train_steps // steps_per_epoch
+
+
+def early_stopping(hparams: HParams) -> keras.callbacks.Callback:
+    """Stops once the eval AUC has not improved for `early_stopping_patience` evaluations; keeps the best weights."""
+    return keras.callbacks.EarlyStopping(
+        monitor="val_auc", mode="max", patience=hparams.early_stopping_patience, restore_best_weights=True
+    )
 
 
 def _dataset(

@@ -316,8 +316,9 @@ def _config_diff(a: Side, b: Side) -> tuple[list[str], str]:
 
 
 def hyperparameter_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every hyperparameter of either side: name, A's value, B's value, whether they differ."""
-    names = list(dict.fromkeys([*a, *b]))
+    """Every hyperparameter of either side: name, A's value, B's value, whether they differ (where they came from,
+    `source` and `tuned_run`, is said beside them, not compared)."""
+    names = [name for name in dict.fromkeys([*a, *b]) if name not in ("source", "tuned_run")]
     return [{"name": name, "a": a.get(name), "b": b.get(name), "changed": a.get(name) != b.get(name)} for name in names]
 
 

@@ -123,8 +123,8 @@ def format_comparison(found: compare_lib.Comparison) -> str:
     sha = f"{(a.config_sha256 or '-')[:10]} -> {(b.config_sha256 or '-')[:10]}"
     lines += ["", f"Configuration  sha256 {sha}: {found.config_note}"]
     lines += [f"  {line}" for line in found.config_diff]
-    sources = f"A {a.hyperparameters.get('source', '-')}, B {b.hyperparameters.get('source', '-')}"
-    changed = [row for row in found.hyperparameters if row["changed"] and row["name"] != "source"]
+    sources = f"A {_source(a.hyperparameters)}, B {_source(b.hyperparameters)}"
+    changed = [row for row in found.hyperparameters if row["changed"]]
     lines += ["", f"Hyperparameters ({sources})"]
     if not found.hyperparameters:
         lines.append("  not recorded (no Trainer ran)")
@@ -134,6 +134,12 @@ def format_comparison(found: compare_lib.Comparison) -> str:
     lines += ["", f"Code  {commit_text(a)} -> {commit_text(b)}: {found.commits_note}"]
     lines += [f"  {line}" for line in found.commits]
     return "\n".join(lines)
+
+
+def _source(used: dict) -> str:
+    """Where a side's hyperparameters came from: "set", "tuned" or "reused", with the run that searched."""
+    source = used.get("source", "-")
+    return f"{source} (search of run {used['tuned_run']})" if used.get("tuned_run") else source
 
 
 def render_html(found: compare_lib.Comparison) -> str:

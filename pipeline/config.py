@@ -34,6 +34,7 @@ from pipeline import config_errors
 from pipeline.config_checks import DriftConfig, SkewConfig
 from pipeline.config_label import LabelSection
 from pipeline.config_rollout import RolloutConfig
+from pipeline.config_tuning import TuningConfig
 from pipeline.config_types import Column, Count, Share, Value, section
 
 # Evaluation metrics a threshold can name, mapped to their TFMA metric class.
@@ -237,6 +238,7 @@ class ConfigFile:
     drift: DriftConfig = DriftConfig()
     skew: SkewConfig = SkewConfig()
     rollout: RolloutConfig = RolloutConfig()
+    tuning: TuningConfig = TuningConfig()
 
     def __post_init__(self) -> None:
         model_inputs = self.features.numeric + self.features.bucketized + self.features.categorical
@@ -287,6 +289,7 @@ class PipelineConfig:
     drift: DriftConfig
     skew: SkewConfig
     rollout: RolloutConfig = RolloutConfig()
+    tuning: TuningConfig = TuningConfig()
 
 
 _FILE = pydantic.TypeAdapter(ConfigFile)
@@ -343,6 +346,7 @@ def parse(raw: Any, path: str) -> PipelineConfig:
         drift=file.drift,
         skew=file.skew,
         rollout=file.rollout,
+        tuning=file.tuning,
     )
 
 

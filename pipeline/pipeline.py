@@ -9,8 +9,12 @@ from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGe
 from tfx.components.statistics_gen.component import StatisticsGen
 from tfx.components.trainer.component import Trainer
 from tfx.components.transform.component import Transform
+from tfx.components.tuner.component import Tuner
+from tfx.dsl.components.common import resolver
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
+from tfx.types import channel, standard_artifacts
 
 from components.atomic_pusher.component import Pusher
 from components.champion_evaluator.component import ChampionEvaluator
@@ -31,6 +35,10 @@ DRIFT_SPLITS = [window_executor.NEWEST_SPLIT, window_executor.PREVIOUS_SPLIT]
 # the Kubeflow image), so nothing is packaged at compile time.
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
+TUNER_FN = "models.tuner.tuner_fn"
+TUNER = "Tuner"
+BEST_HYPERPARAMETERS = "best_hyperparameters"  # the Tuner's output key (TFX's standard_component_specs)
+REUSED_HYPERPARAMETERS = "LatestBestHyperparameters"  # the Resolver's node id, when a run reuses the last search
 # Nodes that read state outside the pipeline (the serving folder), so that no input of theirs says when it changed:
 # the runners never take them from the cache (a local run's IR, the Kubeflow spec's caching options).
 NEVER_CACHED = ("ServingBaseline",)
@@ -49,6 +57,7 @@ def create_pipeline(
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
+    tune: bool = True,
 ) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline.
 
@@ -65,6 +74,9 @@ def create_pipeline(
       metadata_connection_config: ML Metadata store (SQLite locally; None on Kubeflow, whose launcher records it).
       beam_pipeline_args: arguments of every Beam-based component (runner, workers).
       enable_cache: reuse a component's earlier outputs when its inputs and properties are unchanged.
+      tune: with `tuning.enabled`, search hyperparameters in this run (the Tuner); False: the Trainer reuses the
+        newest best hyperparameters in ML Metadata (a Resolver; local runs only, OSS Kubeflow runs no Resolver).
+        Without `tuning.enabled`, ignored: the Trainer trains with `training`'s values.
     """
     # Transform sees only the feature description, so changing a training parameter keeps its cache valid.
     transform_config = {features_lib.FEATURES_KEY: config.features.to_dict()}
@@ -159,14 +171,39 @@ def create_pipeline(
     transform.add_upstream_node(data_gate)
     transform.add_upstream_node(drift_stop)
 
-    # Trains the Keras model and exports it with its serving signatures.
+    # The Tuner's trials read what the Trainer reads.
+    training_inputs = {
+        "examples": example_gen.outputs["examples"],
+        "transform_graph": transform.outputs["transform_graph"],
+        "schema": schema,
+    }
+    hyperparameters, tuning_nodes = None, []
+    if config.tuning.enabled and tune:
+        # Searches the configured hyperparameters (KerasTuner trials of the same model on the same data, shorter).
+        tuner = Tuner(
+            tuner_fn=TUNER_FN,
+            **training_inputs,
+            train_args=trainer_pb2.TrainArgs(num_steps=config.tuning.train_steps),
+            custom_config=tuner_config(config),
+        ).with_id(TUNER)
+        hyperparameters, tuning_nodes = tuner.outputs[BEST_HYPERPARAMETERS], [tuner]
+    elif config.tuning.enabled:
+        # Reuses the best hyperparameters of the newest search (this pipeline's, in ML Metadata) without searching.
+        latest = resolver.Resolver(
+            strategy_class=LatestArtifactStrategy,
+            hyperparameters=channel.Channel(
+                type=standard_artifacts.HyperParameters, producer_component_id=TUNER, output_key=BEST_HYPERPARAMETERS
+            ),
+        ).with_id(REUSED_HYPERPARAMETERS)
+        hyperparameters, tuning_nodes = latest.outputs["hyperparameters"], [latest]
+
+    # Trains the Keras model (with the tuned hyperparameters, if any) and exports it with its serving signatures.
     trainer = Trainer(
         run_fn=RUN_FN,
-        examples=example_gen.outputs["examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema,
+        **training_inputs,
         train_args=trainer_pb2.TrainArgs(num_steps=config.training.train_steps),
         custom_config=trainer_config,
+        hyperparameters=hyperparameters,
     )
 
     # Finds the model being served now, in every run (never from the cache): the one the candidate is compared with.
@@ -193,7 +230,7 @@ def create_pipeline(
         ),
     )
 
-    components += [example_validator, data_gate, transform, trainer, serving_baseline, evaluator, pusher]
+    components += [example_validator, data_gate, transform, *tuning_nodes, trainer, serving_baseline, evaluator, pusher]
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
@@ -202,3 +239,13 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args,
     )
+
+
+def tuner_config(config: PipelineConfig) -> dict:
+    """The Tuner's custom_config: the features, the configured hyperparameters and the search; a search whose
+    recorded custom_config differs from this one searched something else (runners/local/tuning.py)."""
+    return {
+        features_lib.FEATURES_KEY: config.features.to_dict(),
+        features_lib.HPARAMS_KEY: config.training.hparams.to_dict(),
+        features_lib.SEARCH_KEY: config.tuning.search(),
+    }

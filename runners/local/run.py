@@ -11,7 +11,7 @@ from pipeline import config as config_lib
 from pipeline import data as data_lib
 from pipeline import schema_columns
 from runners import cpus, output
-from runners.local import interrupts, lock, progress, recovery, storage
+from runners.local import interrupts, lock, progress, recovery, storage, tuning
 from runners.local.workspace import Workspace
 
 # The project's root, whose git commit each run records.
@@ -62,6 +62,8 @@ def run(options: RunOptions, console: TextIO) -> dict:
             raise data_lib.DataError(f"{config.path}: {mismatch}")
 
     workspace = options.workspace
+    newest_span = source.window.newest if source.has_spans else None
+    tuning_decision = tuning.decide(config, workspace.metadata_path, newest_span)
     held = _take_workspace(workspace)  # before the header: a busy or unwritable workspace is refused at once
     serving_model_dir = workspace.serving_model_dir(config.serving.model_name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -76,6 +78,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
         f"             {checked.dialect.describe()}\n"
         f"  label:     {checked.label_counts}\n"
         f"{_describe_drift_plan(source)}"
+        f"{_describe_tuning(tuning_decision)}"
         f"  workspace: artifacts {workspace.pipeline_root}\n"
         f"             metadata  {workspace.metadata_path}\n"
         f"             serving   {serving_model_dir}\n"
@@ -103,6 +106,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
                 cpus.direct_runner_args(workers),
                 run_id,
                 run_console,
+                tune=tuning_decision is None or tuning_decision.tune,
             )
             summary = _summarize(workspace.metadata_path, config.pipeline_name, run_id)
             report_path = _record(summary, workspace, config.pipeline_name, log_path) if summary else None
@@ -195,6 +199,11 @@ def _drift_verdicts(metadata_path: str, pipeline_name: str) -> ledger.Ledger:
         raise RunFailed(f"cannot read the drift verdicts in ML Metadata at {metadata_path}: {error}") from None
 
 
+def _describe_tuning(decision: tuning.Decision | None) -> str:
+    """The header's line on hyperparameter tuning: whether this run searches and why (none when tuning is off)."""
+    return f"  tuning:    {decision.reason}\n" if decision else ""
+
+
 def _describe_drift_plan(source: data_lib.DataSource) -> str:
     """Lines of the header on what the drift verdicts of earlier runs change: spans left out, an acceptance."""
     plan, lines = source.drift_plan, ""
@@ -231,6 +240,7 @@ def _run_pipeline(
     beam_pipeline_args: list[str],
     run_id: str,
     console: TextIO,
+    tune: bool = True,
 ) -> str | None:
     """Runs inside the log redirection; returns a one-paragraph failure description, or None."""
     import logging
@@ -255,6 +265,7 @@ def _run_pipeline(
         metadata_connection_config=metadata.sqlite_metadata_connection_config(workspace.metadata_path),
         beam_pipeline_args=beam_pipeline_args,
         enable_cache=enable_cache,
+        tune=tune,
     )
     reporter = progress.ComponentProgress(console, [c.id for c in tfx_pipeline.components])
     root = logging.getLogger()

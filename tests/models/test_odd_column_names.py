@@ -116,7 +116,7 @@ def exported(tmp_path_factory) -> dict:
         fn_args_utils.FnArgs(
             train_files=[os.path.join(examples[0].uri, "Split-train", "*")],
             eval_files=[os.path.join(examples[0].uri, "Split-eval", "*")],
-            transform_output=output_dir,
+            transform_graph_path=output_dir,  # as TFX sets it (transform_output is its deprecated copy)
             serving_model_dir=str(base / "1"),
             model_run_dir=str(tmp_path_factory.mktemp("model_run")),
             train_steps=3,

@@ -87,8 +87,8 @@ def test_each_side_shows_what_its_run_recorded(workspace):
             one.git_commit == recorded[store_lib.GIT_COMMIT] and one.config_sha256 == recorded[store_lib.CONFIG_SHA256]
         )
     assert a.summary_metrics == {"auc": 0.91, "binary_accuracy": 0.87} and b.summary_metrics == {}
-    assert a.hyperparameters == {**HPARAMS_1, "train_steps": 100, "source": "set"}
-    assert hyperparameters.used(store, RUN_2) == {**HPARAMS_2, "train_steps": 300, "source": "set"}
+    assert a.hyperparameters == {**HPARAMS_1, "train_steps": 100, "source": "set", "tuned_run": None}
+    assert hyperparameters.used(store, RUN_2) == {**HPARAMS_2, "train_steps": 300, "source": "set", "tuned_run": None}
     changed = {row["name"]: (row["a"], row["b"]) for row in found.hyperparameters if row["changed"]}
     assert changed == {"dropout": (0.2, 0.1), "train_steps": (100, 300)}
     missing = f"run {RUN_2}: its model folder /pipeline_root/Trainer/model/{RUN_2}/Format-Serving is gone"
