@@ -145,7 +145,7 @@ def _source(used: dict) -> str:
 def render_html(found: compare_lib.Comparison) -> str:
     """The comparison as one self-contained HTML page in the run report's style: it loads nothing."""
     environment = pages.environment(number=number, value=value_text, rows=rows_text, commit=commit_text)
-    environment.globals.update(interval=interval, percent=percent, blessing=blessing_text)
+    environment.globals.update(interval=interval, percent=percent, blessing=blessing_text, source=_source)
     by_feature = judged_by_feature(found.metrics) if found.metrics else {}
     return environment.get_template(TEMPLATE).render(c=found, by_feature=by_feature)
 
