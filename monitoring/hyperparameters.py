@@ -60,7 +60,7 @@ def used(store: metadata_store.MetadataStore, run_id: str) -> dict[str, Any]:
         return {**hparams, "source": "set", "tuned_run": None}
     tuned_here = any(_node(store, e) == TUNER and e.last_known_state in _DONE for e in executions)
     producer = _producer(store, artifact.id)
-    hparams.update(_best(artifact))
+    hparams.update(best(artifact))
     if "hidden_units" in hparams:
         hparams["hidden_units"] = list(hparams["hidden_units"])
     return {
@@ -85,7 +85,7 @@ def last_search(store: metadata_store.MetadataStore, pipeline_name: str) -> Sear
         run_id=_run_id(store, search) or "?",
         span=store_lib.custom(examples, "span") if examples is not None else None,
         custom_config=json.loads(search.custom_properties[CUSTOM_CONFIG].string_value),
-        best=_best(best) if best is not None else {},
+        best=best(best) if best is not None else {},
     )
 
 
@@ -145,7 +145,7 @@ def _run_id(store: metadata_store.MetadataStore, execution: metadata_store_pb2.E
     return runs[0].name if runs else None
 
 
-def _best(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
+def best(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
     """The tuned values in a HyperParameters artifact's best_hyperparameters.txt (a KerasTuner config)."""
     path = os.path.join(artifact.uri, BEST_HYPERPARAMETERS_FILE)
     if "://" in artifact.uri:  # gs:// or s3:// on Kubeflow

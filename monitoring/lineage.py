@@ -28,6 +28,7 @@ from components.champion_evaluator import properties as evaluator_properties
 from components.serving_baseline import executor as baseline_executor
 from components.window_example_gen import window as window_executor
 from monitoring import decisions as decisions_lib
+from monitoring import hyperparameters as hyperparameters_lib
 from monitoring import store as store_lib
 
 Event = metadata_store_pb2.Event
@@ -202,6 +203,11 @@ def served_lineage(store: metadata_store.MetadataStore, version: str | None = No
     trainer = graph.producer(pusher_inputs["model"].id)
     steps.append(graph.step(trainer))
     trainer_inputs = graph.artifacts(trainer.id, Event.INPUT)
+    tuned = trainer_inputs.get("hyperparameters")
+    if tuned is not None:  # the search that found them: this run's Tuner, or an earlier run's that a Resolver reused
+        search = graph.step(graph.producer(tuned.id))
+        search.details = hyperparameters_lib.best(tuned)
+        steps.append(search)
     transform = graph.producer(trainer_inputs["transform_graph"].id)
     steps.append(graph.step(transform))
     schema = trainer_inputs.get("schema")

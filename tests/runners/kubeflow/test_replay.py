@@ -38,6 +38,8 @@ SOURCE_CSV = os.path.join(REPO, "data", "chicago_taxi", "span-1", "data.csv")
 SCHEMA = os.path.join(REPO, "configs", "chicago_taxi.schema.pbtxt")
 ROWS = 1000  # per span
 MODEL_NAME = "chicago_taxi"
+# Neither choice is the configured [128, 64]: the Trainer's log and the model tell which values it trained with.
+TUNING_SPACE = {"hidden_units": [[32], [48, 24]], "learning_rate": [0.001, 0.01]}
 
 
 def _add_span(data_dir, span: int) -> None:
@@ -68,6 +70,18 @@ def _small_config(tmp_path) -> str:
     return str(config)
 
 
+def _tuned_config(tmp_path) -> str:
+    """The small config with tuning on at a tiny budget: two trials of 20 steps (a Tuner task between Transform and
+    the Trainer, trials in its own pod)."""
+    path = _small_config(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    raw["tuning"] = {"enabled": True, "trials": 2, "max_seconds": 300, "train_steps": 20, "space": TUNING_SPACE}
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(raw, f)
+    return path
+
+
 def _query_serving_default(model_dir: str) -> list[float]:
     """Loads the pushed SavedModel and scores three raw CSV rows through `serving_default`."""
     import tensorflow as tf
@@ -85,6 +99,18 @@ def _query_serving_default(model_dir: str) -> list[float]:
     return signature(**request)["score"].numpy().reshape(-1).tolist()
 
 
+def _check_the_trainer_used_the_tuners_best(first: dict) -> None:
+    """The Tuner searched the space and the Trainer got its very best_hyperparameters artifact and trained with it."""
+    (best,) = first["Tuner"].outputs["best_hyperparameters"]
+    with open(os.path.join(best["uri"], "best_hyperparameters.txt")) as f:
+        values = json.load(f)["values"]
+    assert values["hidden_units"] in ("32", "48-24") and 0.001 <= values["learning_rate"] <= 0.01
+    given = first["Trainer"].executor_input["inputs"]["artifacts"]["hyperparameters"]["artifacts"][0]
+    assert given["uri"] == best["uri"]
+    with open(first["Trainer"].log_path, encoding="utf-8") as f:
+        assert "Training with the tuned hyperparameters" in f.read()
+
+
 def _check_lineage_of_first_push(metadata_path: str, version: str, first: dict, data_dir) -> list[int]:
     """`kfx lineage` on the KFP-style records leads from the push to span 1's file; returns the execution ids."""
     result = run_kfx("lineage", "--metadata-path", metadata_path, "--json")
@@ -92,8 +118,9 @@ def _check_lineage_of_first_push(metadata_path: str, version: str, first: dict, 
     found = json.loads(result.stdout)
     assert found["version"] == int(version)
     nodes = [step["node"] for step in found["steps"]]
-    assert nodes[:4] == ["Pusher", "Evaluator", "Trainer", "Transform"] and nodes[-1] == "WindowExampleGen"
-    assert {"StatisticsGen", "ExampleValidator", "DataGate", "DistributionValidator", "DriftGate"} <= set(nodes)
+    assert nodes[:3] == ["Pusher", "Evaluator", "Trainer"] and nodes[-1] == "WindowExampleGen"
+    assert {"Tuner", "Transform", "StatisticsGen", "ExampleValidator", "DataGate", "DriftGate"} <= set(nodes)
+    assert "DistributionValidator" in nodes
     assert {step["run_id"] for step in found["steps"]} == {"run-1"}
     assert found["steps"][1]["details"]["blessed"] is True  # KFP stores it as 1.0; read back as a JSON boolean
     assert found["steps"][0]["commit"] is None  # KFP records no git commit
@@ -113,7 +140,7 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
     serving_dir = tmp_path / "serving"
     metadata_path = str(tmp_path / "kfp-metadata.sqlite")
     argv = [
-        f"--config={_small_config(tmp_path)}",
+        f"--config={_tuned_config(tmp_path)}",
         "--image=localhost/kfx-pipeline:replay-test",
         f"--pipeline-root={tmp_path / 'root'}",
         f"--data-root={tmp_path / 'data'}",
@@ -138,6 +165,7 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
     assert first["WindowExampleGen"].outputs["examples"][0]["metadata"]["window_spans"] == "1"
     assert first["ServingBaseline"].outputs["baseline_model"][0]["metadata"]["has_model"] == 0
     assert first["Pusher"].outputs["pushed_model"][0]["metadata"]["pushed"] == 1
+    _check_the_trainer_used_the_tuners_best(first)
     (version,) = os.listdir(model_base)
     scores = _query_serving_default(str(model_base / version))
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
@@ -166,6 +194,7 @@ def test_recurring_runs_reuse_everything_until_a_new_span_arrives_then_train_on_
     third = replay(spec_path, str(tmp_path / "root"), "run-3", run_drivers=False, cache=cache, metadata=recorder)
     print(f"third replay: {time.monotonic() - started:.0f}s")
     assert not third["WindowExampleGen"].cached and not third["Trainer"].cached
+    assert not third["Tuner"].cached  # a new span is a new Transform output: Kubeflow searches again (no Resolver)
     examples = third["WindowExampleGen"].outputs["examples"][0]["metadata"]
     assert (examples["span"], examples["window_spans"], examples["previous_span"]) == (2, "1,2", 1)
     assert third["DriftGate"].outputs["drift"][0]["metadata"]["checked"] == 1

@@ -1,14 +1,12 @@
 """`kfx compile` with tuning on: a Tuner task between Transform and Trainer (trials in its own pod), the Trainer
-reading its best hyperparameters, and the spec replayed with a tiny budget: the Tuner searches, the Trainer trains
-with the best values, and a second replay of the same spec takes both from the cache."""
+reading its best hyperparameters. test_replay.py replays such a spec (the Tuner searches, the Trainer trains with its
+best, a rerun takes both from the cache, a new span searches again)."""
 
 import json
-import os
 
 import pytest
 import yaml
-from kfp_mlmd import KfpMetadataRecorder
-from kfp_replay import kfx_compile, load_spec, replay
+from kfp_replay import kfx_compile, load_spec
 from test_replay import SCHEMA, _small_config
 
 SPACE = {"hidden_units": [[32], [48, 24]], "learning_rate": [0.001, 0.01]}
@@ -57,23 +55,3 @@ def test_the_spec_has_a_tuner_task_whose_best_the_trainer_reads(compiled):
     search = json.loads(parameters["custom_config"]["runtimeValue"]["constant"])["search"]
     assert search["trials"] == 2 and search["space"]["hidden_units"] == [[32], [48, 24]]
     assert not any("resolver" in executor for executor in spec["deploymentSpec"]["executors"].values())
-
-
-@pytest.mark.e2e
-def test_replayed_the_tuner_searches_and_the_trainer_uses_its_best(compiled, tmp_path):
-    spec_path, _ = compiled
-    cache = {}  # the backend's cache, and its ML Metadata (where the window resolver reads drift verdicts)
-    recorder = KfpMetadataRecorder(str(tmp_path / "kfp-metadata.sqlite"))
-    first = replay(spec_path, str(tmp_path / "root"), "run-1", run_drivers=False, cache=cache, metadata=recorder)
-    (best,) = first["Tuner"].outputs["best_hyperparameters"]
-    with open(os.path.join(best["uri"], "best_hyperparameters.txt")) as f:
-        values = json.load(f)["values"]
-    assert values["hidden_units"] in ("32", "48-24") and 0.001 <= values["learning_rate"] <= 0.01
-    # The Trainer got that very artifact and trained with it (its log names the values it overlaid).
-    given = first["Trainer"].executor_input["inputs"]["artifacts"]["hyperparameters"]["artifacts"][0]
-    assert given["uri"] == best["uri"]
-    with open(first["Trainer"].log_path, encoding="utf-8") as f:
-        assert "Training with the tuned hyperparameters" in f.read()
-    assert first["Pusher"].outputs["pushed_model"][0]["metadata"]["pushed"] == 1
-    second = replay(spec_path, str(tmp_path / "root"), "run-2", run_drivers=False, cache=cache, metadata=recorder)
-    assert second["Tuner"].cached and second["Trainer"].cached
