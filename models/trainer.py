@@ -14,6 +14,10 @@ from models import exporter, features, preprocessing
 from models import model as model_lib
 from models.hparams import HParams, tuned_values
 
+# A Tuner trial is scored on every 5th block of the train split's rows (20 %) and trained on the rest.
+TUNING_HELD_OUT_EVERY = 5
+TUNING_SHUFFLE_ROWS = 10_000
+
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains for at most `fn_args.train_steps` steps, keeping the weights with the best eval AUC.
@@ -84,6 +88,26 @@ def early_stopping(hparams: HParams) -> keras.callbacks.Callback:
     )
 
 
+def tuning_datasets(
+    fn_args: tfx.components.FnArgs,
+    tf_transform_output: tft.TFTransformOutput,
+    spec: features.FeatureConfig,
+    hparams: HParams,
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """A Tuner trial's training batches and the batches that score it, both from the train split: every
+    TUNING_HELD_OUT_EVERY-th block of `batch_size` rows in file order is held out to score the trial, the other rows
+    (shuffled, repeated) train it. The eval split, on which the Evaluator then judges the trained model against the
+    served one, never chooses the hyperparameters, so its AUC stays an unbiased estimate."""
+    options = tfxio.TensorFlowDatasetOptions(batch_size=hparams.batch_size, shuffle=False, num_epochs=1)
+    schema = tf_transform_output.raw_metadata.schema
+    blocks = fn_args.data_accessor.tf_dataset_factory(fn_args.train_files, options, schema).enumerate()
+    held_out = blocks.filter(lambda index, _: tf.equal(index % TUNING_HELD_OUT_EVERY, 0)).map(lambda _, rows: rows)
+    kept = blocks.filter(lambda index, _: tf.not_equal(index % TUNING_HELD_OUT_EVERY, 0)).map(lambda _, rows: rows)
+    kept = kept.unbatch().shuffle(TUNING_SHUFFLE_ROWS, seed=hparams.seed).repeat().batch(hparams.batch_size)
+    scoring = held_out.take(math.ceil(hparams.validation_rows / hparams.batch_size))
+    return _model_inputs(kept, tf_transform_output, spec), _model_inputs(scoring, tf_transform_output, spec).cache()
+
+
 def _dataset(
     file_pattern: list[str],
     data_accessor: tfx.components.DataAccessor,
@@ -98,6 +122,13 @@ def _dataset(
         batch_size=hparams.batch_size, shuffle=training, shuffle_seed=hparams.seed, num_epochs=None if training else 1
     )
     dataset = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.raw_metadata.schema)
+    return _model_inputs(dataset, tf_transform_output, spec)
+
+
+def _model_inputs(
+    dataset: tf.data.Dataset, tf_transform_output: tft.TFTransformOutput, spec: features.FeatureConfig
+) -> tf.data.Dataset:
+    """Batches of raw features -> (model inputs, label) through the tf.Transform graph."""
     transform = tf_transform_output.transform_features_layer()
 
     def inputs_and_label(raw: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:

@@ -2,9 +2,11 @@
 
 Each trial builds the same network as the Trainer (models/model.py) from the configured hyperparameters with the
 trial's values overlaid, reads the data through the same tf.Transform graph, and trains at most `train_steps` steps
-(TFX's TrainArgs of the Tuner) with the same evaluation interval and early stopping; the objective is the best eval
-AUC. The search stops after `trials` trials or once `max_seconds` have passed (a running trial is finished, never
-cut). TFX's Tuner executor then writes the best trial's values as the `best_hyperparameters` artifact.
+(TFX's TrainArgs of the Tuner) with the same evaluation interval and early stopping; the objective is the best AUC
+on rows held out of the train split (trainer.tuning_datasets): the eval split, which the Evaluator judges the model
+on, never chooses hyperparameters. The search stops after `trials` trials or once `max_seconds` have passed (a
+running trial is finished, never cut). TFX's Tuner executor then writes the best trial's values as the
+`best_hyperparameters` artifact.
 """
 
 import os
@@ -91,10 +93,10 @@ class SearchModel(keras_tuner.HyperModel):
         return model_lib.build_model(self._spec, vocabulary_size, self.hparams(hp))
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
-        train_dataset, eval_dataset = trainer.datasets(
+        train_dataset, scoring_dataset = trainer.tuning_datasets(
             self._fn_args, self._transform_output, self._spec, self.hparams(hp)
         )
-        return model.fit(train_dataset, validation_data=eval_dataset, **kwargs)
+        return model.fit(train_dataset, validation_data=scoring_dataset, **kwargs)
 
 
 class _Budget:
