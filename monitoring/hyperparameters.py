@@ -80,12 +80,12 @@ def last_search(store: metadata_store.MetadataStore, pipeline_name: str) -> Sear
         return None
     search = max(searches, key=lambda e: (e.create_time_since_epoch, e.id))
     examples = _input(store, search.id, "Examples")
-    best = _output(store, search.id, HYPERPARAMETERS_TYPE)
+    tuned = _output(store, search.id, HYPERPARAMETERS_TYPE)
     return Search(
         run_id=_run_id(store, search) or "?",
         span=store_lib.custom(examples, "span") if examples is not None else None,
         custom_config=json.loads(search.custom_properties[CUSTOM_CONFIG].string_value),
-        best=best(best) if best is not None else {},
+        best=best(tuned) if tuned is not None else {},
     )
 
 
