@@ -38,9 +38,8 @@ def run_board(args: argparse.Namespace) -> int:
     from monitoring import lineage, store
 
     try:
-        connection = store.connect(options.workspace(args).recorded_metadata())
-        logdir = lineage.training_logdir(connection, args.version, args.all)
-    except (FileNotFoundError, lineage.LineageError) as error:
+        logdir = lineage.training_logdir(options.read_metadata(args), args.version, args.all)
+    except (FileNotFoundError, store.MetadataUnavailable, lineage.LineageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     from tensorboard import program

@@ -27,9 +27,10 @@ def compile_for_run(tfx_pipeline: tfx_pipeline_lib.Pipeline, run_id: str) -> pip
     return ir
 
 
-def run(tfx_pipeline: tfx_pipeline_lib.Pipeline, metadata_path: str, run_id: str, code: dict[str, str]) -> None:
-    """Records the run with `code` (store.code_version, store.config_version) in ML Metadata, then runs every node
-    of the pipeline."""
+def run(tfx_pipeline: tfx_pipeline_lib.Pipeline, metadata: str, run_id: str, code: dict[str, str]) -> None:
+    """Records the run with `code` (store.code_version, store.config_version) in ML Metadata (`metadata`, a
+    monitoring.connection target: the one of the pipeline's metadata_connection_config), then runs every node of
+    the pipeline."""
     ir = compile_for_run(tfx_pipeline, run_id)
-    store_lib.record_run(metadata_path, tfx_pipeline.pipeline_info.pipeline_name, run_id, code)
+    store_lib.record_run(metadata, tfx_pipeline.pipeline_info.pipeline_name, run_id, code)
     local_dag_runner.LocalDagRunner().run_with_ir(ir)
