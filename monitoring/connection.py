@@ -14,6 +14,7 @@ import re
 import socket
 import sys
 import tempfile
+import time
 import urllib.parse
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,8 @@ DATABASE_SCHEMES = {"mysql": "mysql", "mariadb": "mysql", "postgresql": "postgre
 # Per call: a lineage walk is a few dozen small reads, so an address that does not answer fails in seconds.
 GRPC_TIMEOUT_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 5.0  # to a database server's port
+CREATE_ATTEMPTS = 5  # over about 15 s
+_CREATE_RACE = re.compile(r"concurrent|already exists|duplicate key|retry", re.IGNORECASE)
 _HOST_PORT = re.compile(r"([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
 _URL = re.compile(r"([a-z]+)://(.*)")
 
@@ -173,18 +176,51 @@ def open_store(target: Target | str, writable: bool = False) -> "metadata_store.
         config = target.connection_config(writable)
     if target.kind in DEFAULT_PORTS:
         _reachable(target)
-    with _native_log() as native_log:
-        try:
-            store = metadata_store.MetadataStore(config)
-            store.get_context_types()  # a gRPC client connects lazily: ask once so a wrong address fails here
-        except (errors.StatusError, RuntimeError) as error:  # a database's refusal comes as a RuntimeError
-            reason = describe(error)
-            failed = True
-        else:
-            failed = False
-    if failed:
-        raise MetadataUnavailable(f"cannot open ML Metadata at {target}: {_explain(target, reason, native_log)}")
-    return store
+    for attempt in range(CREATE_ATTEMPTS):
+        with _native_log() as native_log:
+            try:
+                store = metadata_store.MetadataStore(config)
+                store.get_context_types()  # a gRPC client connects lazily: ask once so a wrong address fails here
+                if writable and target.kind == "postgresql":
+                    _index_string_prefixes(target)
+                return store
+            except (errors.StatusError, RuntimeError) as error:  # a database's refusal comes as a RuntimeError
+                reason = describe(error)
+        # Two runs creating one new database at once: ML Metadata asks to retry once the other one is done.
+        if not (writable and _CREATE_RACE.search(reason)) or attempt == CREATE_ATTEMPTS - 1:
+            break
+        time.sleep(0.5 * 2**attempt)
+    raise MetadataUnavailable(f"cannot open ML Metadata at {target}: {_explain(target, reason, native_log)}")
+
+
+def _index_string_prefixes(target: Target) -> None:
+    """Rebuilds ML Metadata 1.16's PostgreSQL indexes of property strings on their first 255 characters, as its
+    MySQL schema has them: indexed whole, a string longer than about 2.7 KB (a TFX component's configuration, such
+    as DistributionValidator's) cannot be written at all. Done once per database; concurrent runs wait on a lock."""
+    import pg8000.native
+
+    try:
+        database = pg8000.native.Connection(
+            target.user, host=target.host, port=target.port, database=target.database,
+            password=password() or None, timeout=CONNECT_TIMEOUT_SECONDS,
+        )  # fmt: skip
+    except (pg8000.native.InterfaceError, pg8000.native.DatabaseError, OSError) as error:
+        raise MetadataUnavailable(f"cannot open ML Metadata at {target}: {error}") from None
+    try:
+        for table in ("artifactproperty", "executionproperty", "contextproperty"):
+            index = f"idx_{table.removesuffix('property')}_property_string"
+            definition = database.run("SELECT indexdef FROM pg_indexes WHERE indexname = :index", index=index)
+            if definition and "255" in definition[0][0]:
+                continue
+            database.run("BEGIN")
+            database.run("SELECT pg_advisory_xact_lock(20260517)")
+            database.run(f"DROP INDEX IF EXISTS {index}")
+            database.run(f"CREATE INDEX {index} ON {table} (name, is_custom_property, left(string_value, 255))")
+            database.run("COMMIT")
+    except pg8000.native.DatabaseError as error:
+        raise MetadataUnavailable(f"cannot prepare ML Metadata at {target} for long strings: {error}") from None
+    finally:
+        database.close()
 
 
 def _reachable(target: Target, timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:

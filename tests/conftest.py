@@ -162,7 +162,7 @@ def metadata_servers() -> Iterator[dict[str, str]]:
     """{"mysql": URL, "postgresql": URL} of a MariaDB and a PostgreSQL server on loopback (no database; add
     /NAME), or a reason each cannot start: the ones `.ci/run` started (tests/metadata_servers.py), else started here
     for the session and stopped after. KFX_METADATA_PASSWORD is their password for the session."""
-    from tests import metadata_servers as servers
+    import metadata_servers as servers
 
     found, started = {}, None
     for kind, variable in servers.ENV.items():

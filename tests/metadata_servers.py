@@ -5,7 +5,7 @@ runs from a data folder made here, listens on 127.0.0.1 on a free port, and has 
 PASSWORD and the right to create databases (each test makes its own). As root, PostgreSQL runs as the `postgres`
 user (initdb refuses root); MariaDB runs with `--user=root`.
 
-`.ci/run` starts both before the suite (`python -m tests.metadata_servers start DIR` prints the environment to
+`.ci/run` starts both before the suite (`python3 tests/metadata_servers.py start DIR` prints the environment to
 export: KFX_TEST_MYSQL, KFX_TEST_POSTGRESQL and KFX_TEST_METADATA_PASSWORD) and stops them after (`... stop DIR`);
 tests use those when set, and otherwise start their own for the session (tests/conftest.py: `metadata_server`).
 """

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, database_url
 from ml_metadata.proto import metadata_store_pb2
 
 from monitoring import connection, store
 from runners.local import recovery
-from tests.conftest import REPO, database_url
 
 DATABASES = ("mysql", "postgresql")
 
@@ -133,3 +133,15 @@ def test_recovery_leaves_the_live_runs_of_another_workspace_sharing_the_store_al
 def test_grpc_is_read_only():
     with pytest.raises(connection.MetadataUnavailable, match="only read"):
         connection.open_store("grpc://127.0.0.1:1", writable=True)
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_a_property_longer_than_a_postgresql_index_row_can_be_written(metadata_servers, kind):
+    url = database_url(metadata_servers, kind)
+    writable = connection.open_store(url, writable=True)  # PostgreSQL: the string indexes rebuilt on a prefix
+    type_id = writable.put_execution_type(metadata_store_pb2.ExecutionType(name="DistributionValidator"))
+    execution = metadata_store_pb2.Execution(type_id=type_id, last_known_state=metadata_store_pb2.Execution.COMPLETE)
+    execution.custom_properties["config"].string_value = "x" * 20_000  # as TFX's component configurations can be
+    [execution_id] = writable.put_executions([execution])
+    [stored] = connection.open_store(url).get_executions_by_id([execution_id])
+    assert len(stored.custom_properties["config"].string_value) == 20_000
