@@ -96,7 +96,7 @@ def test_a_wrong_password_or_an_unreachable_server_is_one_line_and_exit_2(metada
     wrong = tmp_path / "password"
     wrong.write_text("not-the-password\n")
     env = {**os.environ, connection.PASSWORD_FILE_ENV: str(wrong)}
-    for command in ("runs", "models", "lineage"):
+    for command in ("run", "runs", "models", "lineage"):
         result = _kfx(command, "--metadata", url, env=env)
         assert result.returncode == 2, result.stderr
         (line,) = result.stderr.splitlines()
