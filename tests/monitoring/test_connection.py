@@ -10,9 +10,11 @@ import sys
 import pytest
 from conftest import REPO, database_url
 from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration.portable.mlmd import execution_lib
+from tfx.proto.orchestration import execution_result_pb2
 
 from monitoring import connection, store
-from runners.local import recovery
+from runners.local import launch, recovery
 
 DATABASES = ("mysql", "postgresql")
 
@@ -145,3 +147,22 @@ def test_a_property_longer_than_a_postgresql_index_row_can_be_written(metadata_s
     [execution_id] = writable.put_executions([execution])
     [stored] = connection.open_store(url).get_executions_by_id([execution_id])
     assert len(stored.custom_properties["config"].string_value) == 20_000
+
+
+def test_a_failed_components_error_can_be_recorded_in_postgresql(metadata_servers):
+    url = database_url(metadata_servers, "postgresql")
+    writable = connection.open_store(url, writable=True)
+    type_id = writable.put_execution_type(metadata_store_pb2.ExecutionType(name="ServingBaseline"))
+    execution = metadata_store_pb2.Execution(type_id=type_id, last_known_state=metadata_store_pb2.Execution.FAILED)
+    message = 'Traceback:\n  File "executor.py", line 3\nOSError: C:\\models não existe'
+    with launch.storable_results():
+        execution_lib.set_execution_result(
+            execution_result_pb2.ExecutionResult(code=2, result_message=message), execution
+        )
+    [execution_id] = writable.put_executions([execution])  # ML Metadata 1.16 fails on a backslash in PostgreSQL
+    [stored] = connection.open_store(url).get_executions_by_id([execution_id])
+    recorded = execution_lib.get_execution_result(stored)
+    assert (
+        recorded.code == 2
+        and recorded.result_message == "Traceback:   File 'executor.py', line 3 OSError: C:/models não existe"
+    )
