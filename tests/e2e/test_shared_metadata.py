@@ -3,6 +3,7 @@ at once on one store, the runs and pushed versions read by another process, and 
 ML Metadata read directly. Small runs: 3,000 rows of span 1 (conftest.small_project), 20 training steps."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -103,6 +104,8 @@ def test_kfx_runs_and_models_read_the_runs_another_process_wrote(shared_store, t
         "models", "--metadata", metadata, "--workspace", str(tmp_path), "--serving-dir", serving_a, "--json"
     )
     assert models.returncode == 0, models.stderr
-    by_run = {version["run_id"]: version for version in json.loads(models.stdout)["versions"]}
-    assert {runs["a"]["run_id"], runs["b"]["run_id"]} <= set(by_run)
-    assert all(by_run[runs[name]["run_id"]]["blessed"] is True for name in ("a", "b"))
+    versions = json.loads(models.stdout)["versions"]
+    pushed_to_a = {int(name) for name in os.listdir(os.path.join(serving_a, "chicago_taxi"))}
+    assert {version["version"] for version in versions} >= pushed_to_a
+    assert {version["run_id"] for version in versions} <= {runs[name]["run_id"] for name in ("a", "b", "rerun")}
+    assert all(version["blessed"] is True for version in versions)
