@@ -77,6 +77,8 @@ setup(
         "matplotlib>=3.10,<3.11",
         # The HTML run and skew reports (monitoring/templates/).
         "Jinja2>=3.1,<4",
+        # ML Metadata in PostgreSQL: the one index fix ML Metadata 1.16 needs there (monitoring/connection.py).
+        "pg8000>=1.31,<2",
         # Student and Welch t intervals of online quality (monitoring/online_stats.py); TFX's dependencies bring it.
         "scipy",
         # The quick gradient-boosted baseline of `kfx init` and `kfx config check --data` (profiling/baseline.py).

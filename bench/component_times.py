@@ -1,4 +1,5 @@
-"""Per-component wall time of the latest run in an ML Metadata SQLite file, and peak memory of a process tree.
+"""Per-component wall time of the latest run in ML Metadata (a SQLite file or a database URL) and peak memory
+of a process tree.
 
 A component's time runs from the creation of its execution in ML Metadata (registered just before its driver and
 executor run) to its last update (its outputs published), which works for `kfx run` and the TFX template alike.
@@ -9,18 +10,14 @@ import threading
 import time
 
 import psutil
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2
 
+from monitoring import connection
 from monitoring import store as store_lib
 
 
-def component_seconds(metadata_path: str, pipeline_name: str) -> dict[str, float]:
+def component_seconds(metadata: str, pipeline_name: str) -> dict[str, float]:
     """{node id: seconds} for each execution of the latest run of `pipeline_name`, in the order they started."""
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(config)
+    store = connection.open_store(metadata)
     run = store_lib.pipeline_runs(store, pipeline_name)[-1]
     executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.create_time_since_epoch)
     return {

@@ -49,14 +49,14 @@ def run_board(args: argparse.Namespace) -> int:
     from monitoring import lineage, store
 
     try:
-        connection = store.connect(options.workspace(args).recorded_metadata())
-        logdir = lineage.training_logdir(connection, args.version, args.all)
-    except (FileNotFoundError, lineage.LineageError) as error:
+        metadata = options.read_metadata(args)
+        logdir = lineage.training_logdir(metadata, args.version, args.all)
+    except (FileNotFoundError, store.MetadataUnavailable, lineage.LineageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     if args.all:  # TensorBoard names a run after its folder: one link per training, named by run id and date
         links = tempfile.TemporaryDirectory(prefix="kfx-board-")
-        logdir = named_links(lineage.training_runs(connection), links.name)
+        logdir = named_links(lineage.training_runs(metadata), links.name)
     from tensorboard import program
 
     board = program.TensorBoard()

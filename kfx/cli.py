@@ -35,6 +35,7 @@ from kfx import (
     submit_cmd,
 )
 from kfx.secret_args import RedactingArgumentParser
+from monitoring.connection import MetadataUnavailable
 from pipeline.config import ConfigError
 from pipeline.data import DataError
 from runners.kubeflow.compile import CompileError
@@ -47,7 +48,8 @@ COMMANDS = (
 )  # fmt: skip
 # Errors a command leaves to this module: each is one line on stderr (a traceback too with --verbose).
 FAILED = (RunFailed, BackendError)  # the work started and failed
-BAD_INPUT = (ConfigError, DataError, CompileError, SubmitError)  # nothing ran or was sent
+# nothing ran or was sent (ML Metadata that cannot be opened included: a bad target, password or address)
+BAD_INPUT = (ConfigError, DataError, CompileError, SubmitError, MetadataUnavailable)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,20 +38,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Prints the comparison (and writes --html); exit 2 without ML Metadata or when A or B names nothing."""
-    workspace = options.workspace(args)
-    try:
-        metadata_path = workspace.recorded_metadata()
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return options.EXIT_BAD_INPUT
     options.quiet_tensorflow()
     from monitoring import compare, compare_output, store
 
     try:
-        found = compare.compare(
-            store.connect(metadata_path), workspace.logs_dir, args.a, args.b, args.slices, args.on_rows_of_b
-        )
-    except (store.MetadataUnavailable, compare.CompareError) as error:
+        metadata = options.read_metadata(args)
+        logs_dir = options.workspace(args).logs_dir
+        found = compare.compare(metadata, logs_dir, args.a, args.b, args.slices, args.on_rows_of_b)
+    except (FileNotFoundError, store.MetadataUnavailable, compare.CompareError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     print(json.dumps(found.to_dict(), indent=2) if args.json else compare_output.format_comparison(found))

@@ -28,8 +28,8 @@ def run_lineage(args: argparse.Namespace) -> int:
     from monitoring import lineage, store
 
     try:
-        found = lineage.served_lineage(store.connect(options.workspace(args).recorded_metadata()), args.version)
-    except (FileNotFoundError, lineage.LineageError) as error:
+        found = lineage.served_lineage(options.read_metadata(args), args.version)
+    except (FileNotFoundError, store.MetadataUnavailable, lineage.LineageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     print(json.dumps(found.to_dict(), indent=2, default=str) if args.json else lineage.format_lineage(found))

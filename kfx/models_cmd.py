@@ -32,20 +32,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_models(args: argparse.Namespace) -> int:
     """Prints the versions (and writes --html); exit 2 without ML Metadata or with an unreadable model config."""
-    workspace = options.workspace(args)
-    try:
-        metadata_path = workspace.recorded_metadata()
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return options.EXIT_BAD_INPUT
     options.quiet_tensorflow()
     from monitoring import registry, store
 
-    model_config = args.model_config_file or os.path.join(workspace.serving_dir, serve_cmd.MODEL_CONFIG_FILE)
     try:
-        metadata = store.connect(metadata_path)
+        workspace = options.workspace(args)
+        model_config = args.model_config_file or os.path.join(workspace.serving_dir, serve_cmd.MODEL_CONFIG_FILE)
+        metadata = options.read_metadata(args)
         found = registry.collect(metadata, workspace.logs_dir, model_config, args.address, args.protocol)
-    except (store.MetadataUnavailable, registry.RegistryError) as error:
+    except (FileNotFoundError, store.MetadataUnavailable, registry.RegistryError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     print(json.dumps(found.to_dict(), indent=2) if args.json else registry.format_registry(found))

@@ -14,7 +14,8 @@ shadow against stable; added to both reports and written as Prometheus metrics (
 never changes the exit code; --skip-skew measures it alone (exit 0, or 2 on bad input).
 
 Logs, training statistics and reports may be local paths or gs:// URIs (tf.io.gfile); ML Metadata is the workspace's
-SQLite file or, with --metadata-grpc, the MLMD service Kubeflow Pipelines records its runs in.
+SQLite file, a MySQL/MariaDB or PostgreSQL database (--metadata), or, with --metadata-grpc, the MLMD service
+Kubeflow Pipelines records its runs in.
 """
 
 import argparse
@@ -53,9 +54,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--metadata-grpc",
         metavar="HOST:PORT",
         default=os.environ.get("KFX_METADATA_GRPC"),
-        help="read ML Metadata from this gRPC service instead of the workspace's SQLite file: Kubeflow Pipelines' "
-        "metadata-grpc-service.kubeflow:8080 in the cluster, or localhost:8080 after `kubectl port-forward -n "
-        "kubeflow svc/metadata-grpc-service 8080:8080` (env KFX_METADATA_GRPC)",
+        help="read ML Metadata from this gRPC service (the same as --metadata grpc://HOST:PORT): Kubeflow "
+        "Pipelines' metadata-grpc-service.kubeflow:8080 in the cluster, or localhost:8080 after `kubectl "
+        "port-forward -n kubeflow svc/metadata-grpc-service 8080:8080` (env KFX_METADATA_GRPC)",
     )
     options.add_config(monitor, "for the model name and the skew thresholds")
     monitor.add_argument("--output-dir", help="folder for the reports, local or gs:// (default <workspace>/monitoring)")
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     outcomes = args.outcomes or outcome_store.path(args.workspace)
     measure_online = args.online or args.skip_skew or os.path.exists(outcomes)
     report = quality = None
+    target = ""
     try:
         window_start = since(args.since, time.time())
     except ValueError as error:
@@ -138,11 +140,9 @@ def run(args: argparse.Namespace) -> int:
         if args.skip_skew:
             online_output.write_reports(quality, json_path, html_path)
         else:
-            target = (
-                store.GRPC_SCHEME + args.metadata_grpc
-                if args.metadata_grpc
-                else options.workspace(args).recorded_metadata()
-            )
+            if args.metadata_grpc:
+                args.metadata = store.GRPC_SCHEME + args.metadata_grpc
+            target = options.workspace(args).recorded_metadata()
             report = skew.check(args.logs, store.connect(target), config)
             skew.write_reports(report, json_path, html_path, quality)
         if quality is not None:

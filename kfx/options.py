@@ -5,6 +5,7 @@ import logging
 import os
 import warnings
 
+from monitoring import connection
 from runners.local import interrupts
 from runners.local.workspace import Workspace
 
@@ -47,19 +48,31 @@ def add_config(parser: argparse.ArgumentParser, purpose: str = "") -> None:
     )
 
 
+def add_metadata(parser: argparse.ArgumentParser) -> None:
+    """--metadata TARGET (env KFX_METADATA): where ML Metadata lives; --metadata-path is its older name."""
+    parser.add_argument(
+        "--metadata",
+        "--metadata-path",
+        dest="metadata",
+        metavar="TARGET",
+        default=os.environ.get("KFX_METADATA") or os.environ.get("KFX_METADATA_PATH"),
+        help="ML Metadata: a SQLite file (default <workspace>/metadata.sqlite), mysql://USER@HOST[:PORT]/DATABASE "
+        "(MySQL or MariaDB), postgresql://USER@HOST[:PORT]/DATABASE, or grpc://HOST:PORT (Kubeflow Pipelines' "
+        f"service, read-only); the password from {connection.PASSWORD_ENV} or the file named by "
+        f"{connection.PASSWORD_FILE_ENV}, never the URL (env KFX_METADATA; --metadata-path and KFX_METADATA_PATH "
+        "are older names)",
+    )
+
+
 def add_workspace(parser: argparse.ArgumentParser, *, run_paths: bool = False, serving_dir: bool = False) -> None:
-    """--workspace and --metadata-path; with `run_paths` also --pipeline-root, with `serving_dir` --serving-dir."""
+    """--workspace and --metadata; with `run_paths` also --pipeline-root, with `serving_dir` --serving-dir."""
     parser.add_argument(
         "--workspace",
         default=os.environ.get("KFX_WORKSPACE", "workspace"),
         help="folder of local runs: metadata.sqlite, pipeline_root/, serving_model/, logs/, reports/ "
         "(env KFX_WORKSPACE; default ./workspace)",
     )
-    parser.add_argument(
-        "--metadata-path",
-        default=os.environ.get("KFX_METADATA_PATH"),
-        help="ML Metadata SQLite file (env KFX_METADATA_PATH; default <workspace>/metadata.sqlite)",
-    )
+    add_metadata(parser)
     if run_paths:
         parser.add_argument(
             "--pipeline-root",
@@ -76,13 +89,25 @@ def add_workspace(parser: argparse.ArgumentParser, *, run_paths: bool = False, s
 
 
 def workspace(args: argparse.Namespace) -> Workspace:
-    """The workspace the flags of `add_workspace` name."""
+    """The workspace the flags of `add_workspace` name; connection.MetadataUnavailable for a bad --metadata."""
     return Workspace.under(
         args.workspace,
         pipeline_root=getattr(args, "pipeline_root", None),
-        metadata_path=args.metadata_path,
+        metadata=args.metadata,
         serving_dir=getattr(args, "serving_dir", None),
     )
+
+
+def read_metadata(args: argparse.Namespace):
+    """The ML Metadata the flags of `add_workspace` name, opened read-only (monitoring.store.connect).
+
+    FileNotFoundError when the workspace has no SQLite file yet, connection.MetadataUnavailable (one line naming
+    the target and why) when the target is malformed or cannot be reached or read; `kfx` prints either as one
+    line and exits 2.
+    """
+    from monitoring import store
+
+    return store.connect(workspace(args).recorded_metadata())
 
 
 def add_verbose(parser: argparse.ArgumentParser, shows: str) -> None:

@@ -28,20 +28,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     """Writes the report and prints its path; a missing workspace or unknown run is one line on stderr, exit 2."""
     pipeline_name = config_lib.load(args.config).pipeline_name
-    workspace = options.workspace(args)
-    try:
-        metadata = workspace.recorded_metadata()
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return options.EXIT_BAD_INPUT
     options.quiet_tensorflow()
     from monitoring import report as report_lib
 
     try:
+        workspace = options.workspace(args)
+        metadata = workspace.recorded_metadata()
         run_id = report_lib.find_run_id(metadata, pipeline_name, args.run)
         output = args.output or workspace.report_path(run_id)
         path = report_lib.write_report(metadata, pipeline_name, output, run_id)
-    except report_lib.ReportError as error:
+    except (FileNotFoundError, report_lib.ReportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     print(path)

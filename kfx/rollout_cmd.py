@@ -100,7 +100,7 @@ def context(args: argparse.Namespace, config: config_lib.PipelineConfig):
     return steps.Context(
         target=target,
         rules=rules,
-        metadata_path=workspace.metadata_path,
+        metadata=workspace.metadata,
         monitoring_dir=args.monitoring_dir or os.path.join(workspace.root, "monitoring"),
         logs=args.logs or os.path.join(workspace.root, "request_logs", model),
         outcomes=args.outcomes or os.path.join(workspace.root, "feedback", "outcomes.sqlite"),
@@ -121,7 +121,7 @@ def after_push(config: config_lib.PipelineConfig, workspace, version: str | None
     model = config.serving.model_name
     target = actions.Target(workspace.serving_dir, model, config.rollout.grpc_address)
     logs = os.path.join(workspace.root, "request_logs", model)
-    rollout_context = steps.Context(target, config.rollout, workspace.metadata_path, "", logs, "", "")
+    rollout_context = steps.Context(target, config.rollout, workspace.metadata, "", logs, "", "")
     try:
         if "stable" not in actions.labels_of(target):
             outcome = steps.first_stable(rollout_context, int(version))

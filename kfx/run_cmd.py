@@ -13,7 +13,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Adds `kfx run`."""
     run = commands.add_parser(
         "run",
-        help="run the pipeline locally (LocalDagRunner, Beam DirectRunner, MLMD in SQLite)",
+        help="run the pipeline locally (LocalDagRunner, Beam DirectRunner, MLMD in SQLite or a database)",
         description="Validates the config and data, runs every component (reusing cached results), and prints "
         "the validation result, metrics, blessing and pushed version. TFX/Beam logs go to <workspace>/logs/.",
     )

@@ -24,24 +24,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_runs(args: argparse.Namespace) -> int:
-    """Prints the runs; exit 2 when the workspace has no ML Metadata."""
-    workspace = options.workspace(args)
-    try:
-        metadata_path = workspace.recorded_metadata()
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return options.EXIT_BAD_INPUT
+    """Prints the runs; exit 2 when ML Metadata is missing or cannot be opened."""
     options.quiet_tensorflow()
     from monitoring import runs as runs_lib
     from monitoring import store
 
     try:
+        workspace = options.workspace(args)
         found = runs_lib.list_runs(
-            store.connect(metadata_path),
+            options.read_metadata(args),
             workspace.logs_dir,
             in_progress=lock.live_holder(workspace.lock_paths()) is not None,
         )
-    except store.MetadataUnavailable as error:
+    except (FileNotFoundError, store.MetadataUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return options.EXIT_BAD_INPUT
     if args.json:

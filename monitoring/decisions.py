@@ -14,6 +14,8 @@ from typing import Any
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from monitoring import connection
+
 ROLLOUT_DECISION = "kfx.RolloutDecision"
 PUSHED_MODEL_KEY = "pushed_model"  # the event path key from a decision to the version's PushedModel
 _STRING, _INT = metadata_store_pb2.STRING, metadata_store_pb2.INT
@@ -34,12 +36,10 @@ class RolloutDecision:
     execution_id: int = 0
 
 
-def open_writable(metadata_path: str) -> metadata_store.MetadataStore:
-    """The workspace's SQLite ML Metadata for writing (created if there is none yet)."""
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return metadata_store.MetadataStore(config)
+def open_writable(metadata: str) -> metadata_store.MetadataStore:
+    """The workspace's ML Metadata (a SQLite file or a database URL, monitoring/connection.py) for writing, created
+    if there is none yet."""
+    return connection.open_store(metadata, writable=True)
 
 
 def record(

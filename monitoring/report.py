@@ -73,14 +73,14 @@ class ReportData:
     generated: str = dataclasses.field(default_factory=lambda: datetime.datetime.now().isoformat(" ", "seconds"))
 
 
-def find_run_id(metadata_path: str, pipeline_name: str, run_id: str | None = None) -> str:
+def find_run_id(metadata: str, pipeline_name: str, run_id: str | None = None) -> str:
     """The id of run `run_id` (default: the latest run); ReportError when there is no such run."""
-    return _find_run(_connect(metadata_path), pipeline_name, run_id).run_id
+    return _find_run(_connect(metadata), pipeline_name, run_id).run_id
 
 
-def write_report(metadata_path: str, pipeline_name: str, output_path: str, run_id: str | None = None) -> str:
+def write_report(metadata: str, pipeline_name: str, output_path: str, run_id: str | None = None) -> str:
     """Writes the self-contained HTML report of run `run_id` (default: the latest run) and returns its path."""
-    store = _connect(metadata_path)
+    store = _connect(metadata)
     run = _find_run(store, pipeline_name, run_id)
     html = render(collect(store, pipeline_name, run))
     output_path = os.path.abspath(output_path)
@@ -159,10 +159,11 @@ def collect(store: metadata_store.MetadataStore, pipeline_name: str, run: store_
     return report
 
 
-def _connect(metadata_path: str) -> metadata_store.MetadataStore:
-    if not os.path.isfile(metadata_path):
-        raise ReportError(f"no ML Metadata at {metadata_path}: pass the --workspace of `kfx run`")
-    return store_lib.connect(metadata_path)
+def _connect(metadata: str) -> metadata_store.MetadataStore:
+    try:
+        return store_lib.connect(metadata)
+    except store_lib.MetadataUnavailable as error:
+        raise ReportError(str(error)) from None
 
 
 def _find_run(store: metadata_store.MetadataStore, pipeline_name: str, run_id: str | None) -> store_lib.RunRecord:

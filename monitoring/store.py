@@ -2,14 +2,13 @@
 
 import dataclasses
 import os
-import re
 from typing import Any
 
 from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants
 
-from monitoring import kfp_metadata
+from monitoring import connection, kfp_metadata
 
 RUN_CONTEXT = constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
 PIPELINE_CONTEXT = constants.PIPELINE_CONTEXT_TYPE_NAME
@@ -22,14 +21,13 @@ CONFIG_PATH, CONFIG_SHA256 = "config_path", "config_sha256"
 CONFIG_TEXT = "config_text"
 # A longer file is recorded cut to this many characters (a configuration file is a few KB).
 CONFIG_TEXT_LIMIT = 200_000
-GRPC_SCHEME = "grpc://"
-# Per call: a lineage walk is a few dozen small reads, so an address that does not answer fails in seconds.
-GRPC_TIMEOUT_SECONDS = 10.0
-_HOST_PORT = re.compile(r"([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
-
-
-class MetadataUnavailable(OSError):
-    """ML Metadata cannot be reached or read; the message names the address and the reason."""
+# Also recorded by `kfx run`: the workspace's artifact folder, which tells the runs of workspaces sharing a store apart.
+PIPELINE_ROOT = "pipeline_root"
+GRPC_SCHEME = connection.GRPC_SCHEME
+GRPC_TIMEOUT_SECONDS = connection.GRPC_TIMEOUT_SECONDS
+MetadataUnavailable = connection.MetadataUnavailable
+grpc_address = connection.grpc_address
+describe = connection.describe
 
 
 @dataclasses.dataclass
@@ -45,43 +43,20 @@ class RunRecord:
         return artifacts[0] if artifacts else None
 
 
-def connect(
-    target: str, timeout_seconds: float = GRPC_TIMEOUT_SECONDS
-) -> metadata_store.MetadataStore | kfp_metadata.KfpView:
-    """Opens ML Metadata read-only: a SQLite file, or `grpc://host:port`, the MLMD service of Kubeflow Pipelines.
+def connect(target: "str | connection.Target") -> metadata_store.MetadataStore | kfp_metadata.KfpView:
+    """Opens ML Metadata read-only (connection.open_store): a SQLite file, a MySQL/MariaDB or PostgreSQL database,
+    or `grpc://host:port`, the MLMD service of Kubeflow Pipelines.
 
     Records written by TFX (LocalDagRunner) come back as a MetadataStore; records written by the KFP v2 driver and
-    launcher come back as a `kfp_metadata.KfpView` of it, which speaks TFX's names. MetadataUnavailable when a gRPC
-    address is malformed or does not answer within `timeout_seconds`.
+    launcher come back as a `kfp_metadata.KfpView` of it, which speaks TFX's names. MetadataUnavailable when the
+    target is malformed, missing, or does not answer.
     """
-    if target.startswith(GRPC_SCHEME):
-        host, port = grpc_address(target[len(GRPC_SCHEME) :])
-        config = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=port, client_timeout_sec=timeout_seconds)
-    else:
-        config = metadata_store_pb2.ConnectionConfig()
-        config.sqlite.filename_uri = target
-        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(config)
+    store = connection.open_store(target)
     try:
         context_types = [context_type.name for context_type in store.get_context_types()]
     except errors.StatusError as error:
         raise MetadataUnavailable(f"cannot read ML Metadata at {target}: {describe(error)}") from None
     return kfp_metadata.KfpView(store) if kfp_metadata.written_by_kfp(context_types) else store
-
-
-def grpc_address(address: str) -> tuple[str, int]:
-    """`host:port` -> (host, port); MetadataUnavailable naming the expected form otherwise."""
-    match = _HOST_PORT.fullmatch(address.strip())
-    if not match or not 0 < int(match.group(2)) < 65536:
-        raise MetadataUnavailable(
-            f"bad ML Metadata address '{address}': expected HOST:PORT, e.g. metadata-grpc-service.kubeflow:8080"
-        )
-    return match.group(1), int(match.group(2))  # gRPC keeps an IPv6 host in brackets
-
-
-def describe(error: errors.StatusError) -> str:
-    """An MLMD or gRPC error as one line."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> list[metadata_store_pb2.Context]:
@@ -170,16 +145,13 @@ def config_text(path: str) -> dict[str, str]:
         return {CONFIG_TEXT: f.read(CONFIG_TEXT_LIMIT)}
 
 
-def record_run(metadata_path: str, pipeline_name: str, run_id: str, properties: dict[str, str]) -> None:
+def record_run(target: "str | connection.Target", pipeline_name: str, run_id: str, properties: dict[str, str]) -> None:
     """Creates the `pipeline_run` context of a run about to start (under its `pipeline` context) with custom
     properties, such as the code version: every execution of the run, even of a run killed later, then has them.
 
     TFX finds the context by type and name when its first node starts and records its executions in it.
     """
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    store = metadata_store.MetadataStore(config)
+    store = connection.open_store(target, writable=True)
     contexts = []
     for type_name, name in ((PIPELINE_CONTEXT, pipeline_name), (RUN_CONTEXT, run_id)):
         context = store.get_context_by_type_and_name(type_name, name)

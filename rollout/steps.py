@@ -21,7 +21,7 @@ class Context:
 
     target: actions.Target
     rules: RolloutConfig
-    metadata_path: str  # the workspace's ML Metadata (written: decisions)
+    metadata: str  # the workspace's ML Metadata target (written: decisions), monitoring/connection.py
     monitoring_dir: str  # kfx monitor's skew reports
     logs: str  # the server's request logs (online quality)
     outcomes: str  # the feedback store (online quality)
@@ -159,9 +159,9 @@ def _finish(context: Context, outcome: Outcome, measures: list[dict[str, Any]]) 
     decision = decisions_lib.RolloutDecision(context.target.model, outcome.version, outcome.action, outcome.reason,
                                              measures, decisions_lib.now())  # fmt: skip
     try:
-        outcome.recorded = record(context.metadata_path, decision)
+        outcome.recorded = record(context.metadata, decision)
     except Exception as error:  # noqa: BLE001 - the labels already moved: a record that fails must not hide that
-        outcome.warnings.append(f"the decision was not recorded in ML Metadata at {context.metadata_path}: {error}")
+        outcome.warnings.append(f"the decision was not recorded in ML Metadata at {context.metadata}: {error}")
     body = alerts.message("decision", decision.model, decision.version, decision.action, decision.reason,
                           measures=measures, time=decision.time)  # fmt: skip
     warning = alerts.send(context.rules.webhook, body)
@@ -170,13 +170,13 @@ def _finish(context: Context, outcome: Outcome, measures: list[dict[str, Any]]) 
     return outcome
 
 
-def record(metadata_path: str, decision: decisions_lib.RolloutDecision) -> int:
+def record(metadata: str, decision: decisions_lib.RolloutDecision) -> int:
     """Writes the decision, linked to the version's PushedModel artifact when ML Metadata has one."""
-    writable = decisions_lib.open_writable(metadata_path)
+    writable = decisions_lib.open_writable(metadata)
     pushed = lineage.pushed_versions(writable).get(str(decision.version))
     return decisions_lib.record(writable, decision, pushed)
 
 
-def history(metadata_path: str, model: str) -> list[decisions_lib.RolloutDecision]:
+def history(metadata: str, model: str) -> list[decisions_lib.RolloutDecision]:
     """Every recorded decision about the model, oldest first."""
-    return decisions_lib.of_model(store.connect(metadata_path), model)
+    return decisions_lib.of_model(store.connect(metadata), model)

@@ -17,7 +17,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 import yaml
@@ -125,10 +127,9 @@ def copy_workspace(project: dict, workspace: str) -> dict:
     return {**project, "workspace": workspace}
 
 
-@pytest.fixture(scope="session")
-def e2e_project(tmp_path_factory) -> dict:
-    """A config for a 3,000-row span-1 (thresholds suited to small data), its data folder and an empty workspace."""
-    root = tmp_path_factory.mktemp("e2e")
+def small_project(root) -> dict:
+    """A config for a 3,000-row span-1 (thresholds suited to small data) under `root`, its data folder and an empty
+    workspace."""
     span = root / "data" / "span-1"
     span.mkdir(parents=True)
     with open(TAXI_CSV, newline="") as source, open(span / "data.csv", "w", newline="") as target:
@@ -148,6 +149,50 @@ def e2e_project(tmp_path_factory) -> dict:
         "workspace": str(root / "ws"),
         "pipeline": raw["pipeline_name"],
     }
+
+
+@pytest.fixture(scope="session")
+def e2e_project(tmp_path_factory) -> dict:
+    """A config for a 3,000-row span-1 (thresholds suited to small data), its data folder and an empty workspace."""
+    return small_project(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="session")
+def metadata_servers() -> Iterator[dict[str, str]]:
+    """{"mysql": URL, "postgresql": URL} of a MariaDB and a PostgreSQL server on loopback (no database; add
+    /NAME), or a reason each cannot start: the ones `.ci/run` started (tests/metadata_servers.py), else started here
+    for the session and stopped after. KFX_METADATA_PASSWORD is their password for the session."""
+    import metadata_servers as servers
+
+    found, started = {}, None
+    for kind, variable in servers.ENV.items():
+        if os.environ.get(variable):
+            found[kind] = os.environ[variable]
+            continue
+        if started is None:  # PostgreSQL runs as `postgres`: its folder must be reachable by that user
+            started = tempfile.mkdtemp(prefix="kfx-metadata-servers-")
+            os.chmod(started, 0o755)
+        folder = os.path.join(started, "mariadb" if kind == "mysql" else kind)
+        try:
+            found[kind] = servers.start(kind, folder)
+        except servers.ServerUnavailable as error:
+            found[kind] = f"skip: {kind} server cannot start here: {' '.join(str(error).split())}"
+    password = os.environ.get(servers.PASSWORD_ENV) or servers.PASSWORD
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KFX_METADATA_PASSWORD", password)
+        patch.delenv("KFX_METADATA_PASSWORD_FILE", raising=False)
+        yield found
+    if started:
+        servers.stop(started)
+        shutil.rmtree(started, ignore_errors=True)
+
+
+def database_url(metadata_servers: dict[str, str], kind: str) -> str:
+    """A new, empty database on the `kind` server (mysql or postgresql), or the test is skipped saying why."""
+    server = metadata_servers[kind]
+    if server.startswith("skip: "):
+        pytest.skip(server.removeprefix("skip: "))
+    return f"{server}/kfx_{uuid.uuid4().hex[:12]}"
 
 
 def run_pipeline(project: dict, *args: str) -> subprocess.CompletedProcess:

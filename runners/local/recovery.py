@@ -6,7 +6,10 @@ between (kill -9, a crash, or Ctrl-C, which skips both) leaves the execution RUN
 `<pipeline root>/<node>/<output>/<execution id>/` half-written. They block nothing in TFX: each run has its own
 pipeline_run context, the cache only reuses successful executions, and the outputs were never registered as
 artifacts. But reports and lineage would show the execution as still running, and the folders fill the disk. Called
-while holding the workspace lock, when no other run can be live: every such execution belongs to a dead run.
+while holding the workspace lock, when no other run of this workspace can be live: every such execution of this
+workspace's runs belongs to a dead run. Runs of other workspaces that share a database store may be live: an
+execution counts as this workspace's when its run recorded this pipeline root (monitoring.store.PIPELINE_ROOT), or,
+in a SQLite file, when its run recorded none (runs of kfx before the property; a SQLite file has one workspace).
 """
 
 import dataclasses
@@ -15,6 +18,9 @@ import shutil
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from monitoring import connection
+from monitoring import store as store_lib
 
 _UNFINISHED = "last_known_state = NEW OR last_known_state = RUNNING"
 # Custom property set on a recovered execution, saying what happened to it.
@@ -34,17 +40,19 @@ class Interrupted:
     run_id: str
 
 
-def recover(metadata_path: str, pipeline_root: str) -> list[Interrupted]:
-    """Marks every unfinished execution CANCELED and removes its partial outputs; returns what it found."""
-    if not os.path.isfile(metadata_path):
+def recover(metadata: str, pipeline_root: str) -> list[Interrupted]:
+    """Marks every unfinished execution of this workspace (`pipeline_root`) CANCELED and removes its partial
+    outputs; returns what it found."""
+    target = connection.parse(metadata)
+    if not target.exists():
         return []
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
-    store = metadata_store.MetadataStore(config)
+    store = connection.open_store(target, writable=True)
     found = []
     for execution in store.get_executions(list_options=metadata_store.ListOptions(filter_query=_UNFINISHED)):
-        contexts = {context.type: context.name for context in store.get_contexts_by_execution(execution.id)}
+        execution_contexts = store.get_contexts_by_execution(execution.id)
+        if not _ours(execution_contexts, pipeline_root, target.is_file):
+            continue  # a run of another workspace sharing the store, maybe live
+        contexts = {context.type: context.name for context in execution_contexts}
         node = contexts.get("node", "").removeprefix(contexts.get("pipeline", "") + ".")
         if node:
             _remove_outputs(os.path.join(pipeline_root, node), execution.id)
@@ -54,6 +62,16 @@ def recover(metadata_path: str, pipeline_root: str) -> list[Interrupted]:
         store.put_executions([execution])
         found.append(Interrupted(node or execution.type, execution.id, contexts.get("pipeline_run", "")))
     return found
+
+
+def _ours(contexts: list[metadata_store_pb2.Context], pipeline_root: str, single_workspace: bool) -> bool:
+    """Whether an execution in `contexts` belongs to a run of the workspace whose artifacts go to `pipeline_root`."""
+    for context in contexts:
+        if context.type == store_lib.RUN_CONTEXT:
+            if store_lib.PIPELINE_ROOT not in context.custom_properties:
+                return single_workspace
+            return context.custom_properties[store_lib.PIPELINE_ROOT].string_value == pipeline_root
+    return single_workspace
 
 
 def _remove_outputs(node_dir: str, execution_id: int) -> None:

@@ -7,6 +7,7 @@ import os
 from typing import TextIO
 
 from components.drift_gate import ledger
+from monitoring import connection
 from pipeline import config as config_lib
 from pipeline import data as data_lib
 from pipeline import schema_columns
@@ -53,7 +54,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
             f"{config.path}: data.schema '{config.data.schema}' does not exist; fix the path or remove the key "
             "to validate against the inferred schema"
         )
-    verdicts = _drift_verdicts(options.workspace.metadata_path, config.pipeline_name)
+    verdicts = _drift_verdicts(options.workspace.metadata, config.pipeline_name)
     source = data_lib.locate(config.data.path, config.data.window, options.span, verdicts, options.accept_drift)
     checked = data_lib.check(source, config)
     if config.data.schema:  # a schema written for other columns would stop the run at DataGate, minutes later
@@ -63,7 +64,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
 
     workspace = options.workspace
     newest_span = source.window.newest if source.has_spans else None
-    tuning_decision = tuning.decide(config, workspace.metadata_path, newest_span)
+    tuning_decision = tuning.decide(config, workspace.metadata, newest_span)
     held = _take_workspace(workspace)  # before the header: a busy or unwritable workspace is refused at once
     serving_model_dir = workspace.serving_model_dir(config.serving.model_name)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -80,7 +81,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
         f"{_describe_drift_plan(source)}"
         f"{_describe_tuning(tuning_decision)}"
         f"  workspace: artifacts {workspace.pipeline_root}\n"
-        f"             metadata  {workspace.metadata_path}\n"
+        f"             metadata  {workspace.metadata}\n"
         f"             serving   {serving_model_dir}\n"
         f"  log:       {log_path}\n"
         f"  beam:      {_describe_workers(workers, usable_cpus)}\n"
@@ -108,7 +109,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
                 run_console,
                 tune=tuning_decision is None or tuning_decision.tune,
             )
-            summary = _summarize(workspace.metadata_path, config.pipeline_name, run_id)
+            summary = _summarize(workspace.metadata, config.pipeline_name, run_id)
             report_path = _record(summary, workspace, config.pipeline_name, log_path) if summary else None
     report_line = f"\nReport: {report_path}" if report_path else ""
     if failure:
@@ -133,7 +134,7 @@ def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) ->
     try:
         with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
             json.dump(summary.to_dict(), f, indent=2, default=str)
-        return report_lib.write_report(workspace.metadata_path, pipeline_name, report_path, summary.run_id)
+        return report_lib.write_report(workspace.metadata, pipeline_name, report_path, summary.run_id)
     except Exception:  # noqa: BLE001 - these are views of the run; their failure must not fail the run
         logging.exception("Recording the run failed; `kfx report --run %s` writes its report", summary.run_id)
         return None
@@ -155,7 +156,7 @@ def _recover(held: lock.WorkspaceLock, workspace: Workspace, console: TextIO) ->
     if held.stale:
         console.write(f"Note: the last run here never finished ({held.stale.describe()}); its lock is released.\n")
     try:
-        interrupted = recovery.recover(workspace.metadata_path, workspace.pipeline_root)
+        interrupted = recovery.recover(workspace.metadata, workspace.pipeline_root)
     except Exception as error:  # noqa: BLE001 - a full or read-only disk is told in one line; anything else raises
         disk_failure = storage.explain(error, workspace.folders())
         if disk_failure is None:
@@ -187,16 +188,22 @@ def _describe_window(source: data_lib.DataSource) -> str:
     return f"{spans} of {len(window.available)}; {drift}"
 
 
-def _drift_verdicts(metadata_path: str, pipeline_name: str) -> ledger.Ledger:
-    """The drift verdicts earlier runs recorded in this workspace's ML Metadata (none before the first run)."""
-    if not os.path.isfile(metadata_path):
-        return ledger.Ledger()
+def _drift_verdicts(metadata: str, pipeline_name: str) -> ledger.Ledger:
+    """The drift verdicts earlier runs recorded in this workspace's ML Metadata (none before the first run).
+
+    Opened for writing: this is where a database store is first reached (and created), so a wrong password or
+    address is told in one line (connection.MetadataUnavailable, exit 2) before anything runs.
+    """
     from ml_metadata import errors
 
+    target = connection.parse(metadata)
+    if not target.exists():
+        return ledger.Ledger()
+    store = connection.open_store(target, writable=not target.is_file)
     try:
-        return ledger.read(ledger.connect(metadata_path), pipeline_name)
+        return ledger.read(store, pipeline_name)
     except errors.StatusError as error:
-        raise RunFailed(f"cannot read the drift verdicts in ML Metadata at {metadata_path}: {error}") from None
+        raise RunFailed(f"cannot read the drift verdicts in ML Metadata at {metadata}: {error}") from None
 
 
 def _describe_tuning(decision: tuning.Decision | None) -> str:
@@ -216,14 +223,14 @@ def _describe_drift_plan(source: data_lib.DataSource) -> str:
     return lines
 
 
-def _summarize(metadata_path: str, pipeline_name: str, run_id: str):
+def _summarize(metadata: str, pipeline_name: str, run_id: str):
     """Reads this run back from MLMD (None if no node started); inside the log redirection, as TFMA is chatty."""
     from monitoring import store as store_lib
     from monitoring import summary as summary_lib
 
-    if not os.path.isfile(metadata_path):
+    if not connection.parse(metadata).exists():
         return None
-    store = store_lib.connect(metadata_path)
+    store = store_lib.connect(metadata)
     context = store.get_context_by_type_and_name(store_lib.RUN_CONTEXT, run_id)
     record = store_lib.run_record(store, context, pipeline_name) if context is not None else None
     return summary_lib.summarize(record) if record and record.states else None
@@ -246,7 +253,6 @@ def _run_pipeline(
     import logging
 
     from absl import logging as absl_logging
-    from tfx.orchestration import metadata
 
     from monitoring import store as store_lib
     from pipeline import pipeline as pipeline_lib
@@ -262,7 +268,7 @@ def _run_pipeline(
         span=span,
         drift_plan=drift_plan,
         serving_model_dir=serving_model_dir,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(workspace.metadata_path),
+        metadata_connection_config=workspace.metadata_target.connection_config(writable=True),
         beam_pipeline_args=beam_pipeline_args,
         enable_cache=enable_cache,
         tune=tune,
@@ -270,6 +276,10 @@ def _run_pipeline(
     reporter = progress.ComponentProgress(console, [c.id for c in tfx_pipeline.components])
     root = logging.getLogger()
     root.addHandler(reporter)
+    # LocalDagRunner logs its connection config, a database password included.
+    hide_password = connection.HidePassword("" if workspace.metadata_target.is_file else connection.password())
+    for handler in root.handlers:
+        handler.addFilter(hide_password)
     try:
         with interrupts.handled(on_interrupt=reporter.interrupt):
             recorded = (
@@ -277,7 +287,8 @@ def _run_pipeline(
                 | store_lib.config_version(config.path)
                 | store_lib.config_text(config.path)
             )
-            launch.run(tfx_pipeline, workspace.metadata_path, run_id, recorded)
+            recorded[store_lib.PIPELINE_ROOT] = workspace.pipeline_root
+            launch.run(tfx_pipeline, workspace.metadata, run_id, recorded)
     except Exception as error:  # noqa: BLE001 - any component failure ends the run with its message
         logging.exception("Pipeline run failed")
         reporter.fail()
@@ -288,6 +299,8 @@ def _run_pipeline(
         return f"{where}: {error}" if _is_user_facing(error) else f"{where}: {type(error).__name__}: {error}"
     finally:
         root.removeHandler(reporter)
+        for handler in root.handlers:
+            handler.removeFilter(hide_password)
     return None
 
 

@@ -9,7 +9,6 @@ span is `tuning.retune_every_spans` spans past the last search's. Otherwise a ne
 
 import dataclasses
 import json
-import os
 
 from pipeline import config as config_lib
 
@@ -22,7 +21,7 @@ class Decision:
     reason: str
 
 
-def decide(config: config_lib.PipelineConfig, metadata_path: str, span: int | None) -> Decision | None:
+def decide(config: config_lib.PipelineConfig, metadata: str, span: int | None) -> Decision | None:
     """What a run whose newest span is `span` does (None: tuning is off, the Trainer uses `training`'s values)."""
     tuning = config.tuning
     if not tuning.enabled:
@@ -30,7 +29,7 @@ def decide(config: config_lib.PipelineConfig, metadata_path: str, span: int | No
     budget = (
         f"{tuning.trials} trials, {tuning.max_seconds} s budget ({tuning.algorithm}, {tuning.train_steps} steps each"
     )
-    last = _last_search(metadata_path, config.pipeline_name)
+    last = _last_search(metadata, config.pipeline_name)
     if last is None:
         return Decision(True, f"{budget}; no earlier search)")
     from pipeline import pipeline as pipeline_lib
@@ -51,10 +50,11 @@ def decide(config: config_lib.PipelineConfig, metadata_path: str, span: int | No
     return Decision(False, f"reusing best hyperparameters of {searched}: {hyperparameters.describe(last.best)}")
 
 
-def _last_search(metadata_path: str, pipeline_name: str):
-    if not os.path.isfile(metadata_path):
-        return None
-    from monitoring import hyperparameters
+def _last_search(metadata: str, pipeline_name: str):
+    """The newest search recorded in ML Metadata (a path, or a database URL), None before the first run."""
+    from monitoring import connection, hyperparameters
     from monitoring import store as store_lib
 
-    return hyperparameters.last_search(store_lib.connect(metadata_path), pipeline_name)
+    if not connection.parse(metadata).exists():
+        return None
+    return hyperparameters.last_search(store_lib.connect(metadata), pipeline_name)

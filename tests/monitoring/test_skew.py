@@ -314,7 +314,7 @@ def test_an_ml_metadata_service_that_does_not_answer_is_one_error_line(tmp_path)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    with pytest.raises(store.MetadataUnavailable, match=f"cannot read ML Metadata at grpc://127.0.0.1:{port}: "):
+    with pytest.raises(store.MetadataUnavailable, match=f"cannot open ML Metadata at grpc://127.0.0.1:{port}: "):
         store.connect(f"grpc://127.0.0.1:{port}")
     assert time.monotonic() - started < store.GRPC_TIMEOUT_SECONDS
 
@@ -322,5 +322,5 @@ def test_an_ml_metadata_service_that_does_not_answer_is_one_error_line(tmp_path)
                      "--config", CONFIG_PATH, "--output-dir", str(tmp_path / "reports"))  # fmt: skip
     assert result.returncode == 2 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert result.stderr.startswith(f"error: cannot read ML Metadata at grpc://127.0.0.1:{port}: "), result.stderr
+    assert result.stderr.startswith(f"error: cannot open ML Metadata at grpc://127.0.0.1:{port}: "), result.stderr
     assert not (tmp_path / "reports").exists()

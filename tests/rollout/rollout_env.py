@@ -41,7 +41,7 @@ def context(tmp_path, toy_versions, monkeypatch) -> steps.Context:
     rules = RolloutConfig(webhook=WebhookConfig(timeout_seconds=2.0, retries=1))
     workspace = tmp_path / "workspace"
     return steps.Context(
-        target=target, rules=rules, metadata_path=str(workspace / "metadata.sqlite"),
+        target=target, rules=rules, metadata=str(workspace / "metadata.sqlite"),
         monitoring_dir=str(workspace / "monitoring"), logs=str(workspace / "request_logs" / MODEL),
         outcomes=str(workspace / "feedback" / "outcomes.sqlite"), rest_address=unused,
     )  # fmt: skip

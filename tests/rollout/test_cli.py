@@ -53,7 +53,7 @@ def _on_push(context, mode: str, version: str | None) -> tuple[int, str]:
     rules = dataclasses.replace(with_rules(context, on_push=mode).rules, grpc_address=context.target.grpc_address)
     config = dataclasses.replace(config, serving=dataclasses.replace(config.serving, model_name="toy"), rollout=rules)
     root = os.path.dirname(context.target.serving_dir)
-    workspace = Workspace.under(root, metadata_path=context.metadata_path, serving_dir=context.target.serving_dir)
+    workspace = Workspace.under(root, metadata=context.metadata, serving_dir=context.target.serving_dir)
     console = io.StringIO()
     return rollout_cmd.after_push(config, workspace, version, console), console.getvalue()
 

@@ -26,7 +26,7 @@ def _evidence(context, candidate: int, difference: rules.Interval, labelled: int
 
 
 def _recorded(context) -> list[decisions_lib.RolloutDecision]:
-    return decisions_lib.of_model(store_lib.connect(context.metadata_path), "toy")
+    return decisions_lib.of_model(store_lib.connect(context.metadata), "toy")
 
 
 def test_canary_start_then_promotion_moves_routing_and_labels_and_records_why(context):
