@@ -1,5 +1,6 @@
 """ML Metadata access shared by the summary, lineage, report and monitor: one run's executions and outputs."""
 
+import base64
 import dataclasses
 import os
 from typing import Any
@@ -161,7 +162,7 @@ def record_run(target: "str | connection.Target", pipeline_name: str, run_id: st
         contexts.append(context)
     pipeline, run = contexts
     for name, value in properties.items():
-        run.custom_properties[name].string_value = value
+        run.custom_properties[name].string_value = _storable(value)
     pipeline.id, run.id = store.put_contexts([pipeline, run])
     # TFX links a run to its pipeline only when it creates the run's context itself.
     try:
@@ -174,4 +175,17 @@ def run_properties(store: metadata_store.MetadataStore, run_id: str) -> dict[str
     context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
     if context is None:
         return {}
-    return {name: value.string_value for name, value in context.custom_properties.items()}
+    return {name: _stored(value.string_value) for name, value in context.custom_properties.items()}
+
+
+# ML Metadata 1.16 cannot write a string holding a backslash to PostgreSQL (runners/local/launch.py): a run property
+# that has one (a configuration file's text may) is recorded in base64 on every store, behind this prefix.
+_BASE64 = "base64:"
+
+
+def _storable(value: str) -> str:
+    return _BASE64 + base64.b64encode(value.encode("utf-8")).decode("ascii") if "\\" in value else value
+
+
+def _stored(value: str) -> str:
+    return base64.b64decode(value[len(_BASE64) :]).decode("utf-8") if value.startswith(_BASE64) else value

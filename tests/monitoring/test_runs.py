@@ -131,3 +131,15 @@ def test_the_table_and_json(workspace):
     document = json.loads(json.dumps([run.to_dict() for run in listed]))
     assert document[-1]["metrics"] == {"auc": 0.91, "binary_accuracy": 0.87} and document[0]["config_sha256"] is None
     assert runs_lib.format_runs([]).startswith("no runs recorded")
+
+
+def test_run_properties_come_back_as_written_backslashes_included(tmp_path):
+    """A configuration's text may hold backslashes (a regular expression), which PostgreSQL's ML Metadata cannot
+    write as they are: they are stored encoded and read back unchanged."""
+    metadata_path = str(tmp_path / "metadata.sqlite")
+    text = 'missing_values: ["\\\\N", "n/a"]  # a regex: \\d+\n'
+    store_lib.record_run(metadata_path, PIPELINE, "run-1", {store_lib.CONFIG_TEXT: text, "plain": "base64 is a word"})
+    store = store_lib.connect(metadata_path)
+    assert store_lib.run_properties(store, "run-1") == {store_lib.CONFIG_TEXT: text, "plain": "base64 is a word"}
+    (context,) = store.get_contexts_by_type(store_lib.RUN_CONTEXT)
+    assert "\\" not in context.custom_properties[store_lib.CONFIG_TEXT].string_value
