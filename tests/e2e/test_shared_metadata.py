@@ -12,6 +12,7 @@ import pytest
 import yaml
 from conftest import REPO, RUN_TIMEOUT, database_url, run_kfx, runs_the_pipeline, small_project
 
+from components.window_example_gen import window
 from monitoring import store as store_lib
 from pipeline import pipeline as pipeline_lib
 
@@ -109,3 +110,20 @@ def test_kfx_runs_and_models_read_the_runs_another_process_wrote(shared_store, t
     assert {version["version"] for version in versions} >= pushed_to_a
     assert {version["run_id"] for version in versions} <= {runs[name]["run_id"] for name in ("a", "b", "rerun")}
     assert all(version["blessed"] is True for version in versions)
+
+    # The two workspaces' runs side by side, from a third place: the same data and configuration, so paired.
+    compared = run_kfx(
+        "compare", runs["a"]["run_id"], runs["b"]["run_id"], "--metadata", metadata, "--workspace", str(tmp_path),
+        "--json",
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    found = json.loads(compared.stdout)
+    assert (found["a"]["run_id"], found["b"]["run_id"]) == (runs["a"]["run_id"], runs["b"]["run_id"])
+    record_a = _record(metadata, shared_store["pipeline"], runs["a"]["run_id"])
+    assert (
+        found["a"]["data_fingerprint"]
+        == found["b"]["data_fingerprint"]
+        == store_lib.custom(record_a.output("WindowExampleGen", "examples"), window.FINGERPRINT_PROPERTY)
+    )
+    assert found["metrics"]["pairing"] == "paired" and found["config_note"].startswith("the same configuration")
+    assert not [row for row in found["hyperparameters"] if row["changed"]]
