@@ -10,16 +10,22 @@ instead and its fixtures no pytest-timeout limit, since the first test to reques
 otherwise pay for runs that all later tests reuse; each `kfx run` is bounded by RUN_TIMEOUT itself.
 """
 
+import contextlib
 import csv
 import hashlib
 import itertools
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -198,6 +204,46 @@ def database_url(metadata_servers: dict[str, str], kind: str) -> str:
 def run_pipeline(project: dict, *args: str) -> subprocess.CompletedProcess:
     """`kfx run` with the project's config and workspace."""
     return run_kfx("run", "--config", project["config"], "--workspace", project["workspace"], *args)
+
+
+@contextlib.contextmanager
+def tensorboard(*args: str) -> Iterator[Callable[..., Any]]:
+    """`kfx board ARGS` on a free port while inside; yields `read(path, ready)`: the JSON TensorBoard serves at
+    `path` once `ready(value)` holds, or after 60 s (it loads event files in the background once it listens)."""
+    board = subprocess.Popen(
+        [sys.executable, "-m", "kfx.cli", "board", *args, "--port", "0"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = board.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, line + board.stderr.read() if board.poll() is not None else line
+
+        def read(path: str, ready: Callable[[Any], bool] = lambda _: True) -> Any:
+            deadline = time.monotonic() + 60
+            while True:
+                with urllib.request.urlopen(url.group(0) + path, timeout=10) as response:
+                    value = json.load(response)
+                if ready(value) or time.monotonic() > deadline:
+                    return value
+                time.sleep(1)
+
+        yield read
+    finally:
+        board.terminate()
+        board.wait(timeout=30)
+
+
+def printed_run_id(result: subprocess.CompletedProcess) -> str:
+    """The run id a `kfx run` printed (its `Run <id>` line)."""
+    return re.search(r"^Run (\S+)$", result.stdout, re.MULTILINE).group(1)
+
+
+def run_summary(result: subprocess.CompletedProcess) -> dict:
+    """The JSON summary a `kfx run` wrote next to the log its header names."""
+    log = re.search(r"log:\s+(\S+)\.log$", result.stdout, re.MULTILINE).group(1)
+    with open(log + ".summary.json") as f:
+        return json.load(f)
 
 
 @pytest.fixture(scope="session")

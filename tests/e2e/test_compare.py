@@ -6,27 +6,13 @@ Evaluator measured with DeLong's exact AUC), the version pushed from span 1 agai
 import datetime
 import json
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
-from conftest import REPO, run_kfx
+from conftest import run_kfx, run_summary, tensorboard
 
 from components.champion_evaluator import delong
 
 pytestmark = pytest.mark.e2e
-
-
-def _run_id(result) -> str:
-    return re.search(r"^Run (\S+)$", result.stdout, re.MULTILINE).group(1)
-
-
-def _summary(result) -> dict:
-    log = re.search(r"log:\s+(\S+)\.log$", result.stdout, re.MULTILINE).group(1)
-    with open(log + ".summary.json") as f:
-        return json.load(f)
 
 
 def _compare(workspace: str, a: str, b: str, html: str, *args: str) -> dict:
@@ -36,7 +22,7 @@ def _compare(workspace: str, a: str, b: str, html: str, *args: str) -> dict:
 
 
 def test_two_runs_on_the_same_rows_are_compared_paired(span_2_refused, span_2_pushed, tmp_path):
-    weak, proper = _summary(span_2_refused["run"]), _summary(span_2_pushed["run"])
+    weak, proper = run_summary(span_2_refused["run"]), run_summary(span_2_pushed["run"])
     html = tmp_path / "compare.html"
     found = _compare(span_2_pushed["workspace"], weak["run_id"][:24], proper["run_id"], str(html))
     a, b, metrics = found["a"], found["b"], found["metrics"]
@@ -64,7 +50,7 @@ def test_two_runs_on_the_same_rows_are_compared_paired(span_2_refused, span_2_pu
 
 
 def test_a_version_against_a_run_on_other_rows_is_unpaired(e2e_span_1, span_2_pushed, tmp_path):
-    first, proper = _summary(e2e_span_1["first"]), _summary(span_2_pushed["run"])
+    first, proper = run_summary(e2e_span_1["first"]), run_summary(span_2_pushed["run"])
     found = _compare(
         span_2_pushed["workspace"], f"v:{first['pushed_version']}", proper["run_id"], str(tmp_path / "c.html")
     )
@@ -100,25 +86,9 @@ def test_a_version_against_a_run_on_other_rows_is_unpaired(e2e_span_1, span_2_pu
 
 
 def test_board_all_names_each_training_by_run_id_and_date(e2e_span_1, span_2_refused, span_2_pushed):
-    trained = [_summary(result) for result in (e2e_span_1["first"], span_2_refused["run"], span_2_pushed["run"])]
-    board = subprocess.Popen(
-        [sys.executable, "-m", "kfx.cli", "board", "--all", "--workspace", span_2_pushed["workspace"], "--port", "0"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        line = board.stdout.readline()
-        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert url, line + board.stderr.read() if board.poll() is not None else line
-        deadline = time.monotonic() + 60
-        while True:  # TensorBoard finds the runs in the background after it starts listening
-            with urllib.request.urlopen(url.group(0) + "data/runs", timeout=10) as response:
-                runs = json.load(response)
-            if len(runs) >= 2 * len(trained) or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-    finally:
-        board.terminate()
-        board.wait(timeout=30)
+    trained = [run_summary(result) for result in (e2e_span_1["first"], span_2_refused["run"], span_2_pushed["run"])]
+    with tensorboard("--all", "--workspace", span_2_pushed["workspace"]) as read:
+        runs = read("data/runs", lambda found: len(found) >= 2 * len(trained))
     expected = set()
     for summary in trained:  # the rerun reused the first run's training: no run of its own
         started = datetime.datetime.fromisoformat(summary["run_id"])  # `kfx run` ids are local start times

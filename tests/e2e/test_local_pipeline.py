@@ -15,9 +15,6 @@ import json
 import os
 import re
 import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 import yaml
@@ -25,10 +22,13 @@ from conftest import (
     REPO,
     SPAN_2_CSV,
     next_stage,
+    printed_run_id,
     run_kfx,
     run_pipeline,
+    run_summary,
     runs_the_pipeline,
     serving_dir,
+    tensorboard,
     tree_digest,
     write_span,
 )
@@ -62,17 +62,6 @@ def _run_states(project, run_id=None):
     return states
 
 
-def _run_id(result: subprocess.CompletedProcess) -> str:
-    return re.search(r"^Run (\S+)$", result.stdout, re.MULTILINE).group(1)
-
-
-def _summary(result: subprocess.CompletedProcess) -> dict:
-    """The JSON summary a `kfx run` wrote next to the log its header names."""
-    log = re.search(r"log:\s+(\S+)\.log$", result.stdout, re.MULTILINE).group(1)
-    with open(log + ".summary.json") as f:
-        return json.load(f)
-
-
 def _span_3(span_2_pushed, root, change) -> dict:
     """A copy of the pushed span 2 stage with a span 3 of its own: rows of span 2 passed through `change`."""
     project = next_stage(span_2_pushed, root, new_data=True)
@@ -87,7 +76,7 @@ def _lineage(project, *args):
 
 
 def test_cold_run_executes_every_component_and_pushes(e2e_project, e2e_first_run):
-    states = _run_states(e2e_project, _run_id(e2e_first_run))
+    states = _run_states(e2e_project, printed_run_id(e2e_first_run))
     assert set(states) == STANDARD_COMPONENTS | OUR_COMPONENTS
     assert set(states.values()) == {"COMPLETE"}, states
     versions = os.listdir(serving_dir(e2e_project))
@@ -115,7 +104,7 @@ def test_lineage_leads_from_the_served_version_to_its_span_files_and_commit(e2e_
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     assert {step["commit"] for step in found["steps"]} == {head}
     # The work was done by the cold run; the cached rerun only points back at it.
-    assert {step["run_id"] for step in found["steps"]} == {_run_id(e2e_span_1["first"])}
+    assert {step["run_id"] for step in found["steps"]} == {printed_run_id(e2e_span_1["first"])}
 
     unknown = run_kfx("lineage", "--workspace", e2e_project["workspace"], "--version", "42")
     assert unknown.returncode == 2 and f"pushed versions: {version}" in unknown.stderr
@@ -124,7 +113,7 @@ def test_lineage_leads_from_the_served_version_to_its_span_files_and_commit(e2e_
 def test_rerun_with_nothing_changed_reuses_the_model_and_never_pushes_it_again(e2e_project, e2e_span_1):
     result = e2e_span_1["rerun"]
     assert result.returncode == 0, result.stdout + result.stderr
-    states = _run_states(e2e_project, _run_id(result))
+    states = _run_states(e2e_project, printed_run_id(result))
     assert set(states) == STANDARD_COMPONENTS | OUR_COMPONENTS
     # The served model is read again (never cached), so the reused candidate is evaluated against it: itself.
     reread = {"ServingBaseline", "Evaluator", "Pusher"}
@@ -136,36 +125,18 @@ def test_rerun_with_nothing_changed_reuses_the_model_and_never_pushes_it_again(e
 
 
 def test_board_serves_the_training_curves(e2e_project, e2e_span_1):
-    board = subprocess.Popen(
-        [sys.executable, "-m", "kfx.cli", "board", "--workspace", e2e_project["workspace"], "--port", "0"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        line = board.stdout.readline()
-        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert url, line + board.stderr.read() if board.poll() is not None else line
-        deadline = time.monotonic() + 60
-        while True:  # TensorBoard loads event files in the background after it starts listening
-            with urllib.request.urlopen(url.group(0) + "data/plugin/scalars/tags", timeout=10) as response:
-                tags = json.load(response)
-            if "validation" in tags and "epoch_auc" in tags["validation"] or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+    with tensorboard("--workspace", e2e_project["workspace"]) as read:
+        tags = read("data/plugin/scalars/tags", lambda found: "epoch_auc" in found.get("validation", {}))
         assert {"train", "validation"} <= set(tags), tags
         assert {"epoch_auc", "epoch_loss"} <= set(tags["train"]), tags
-        query = "data/plugin/scalars/scalars?run=validation&tag=epoch_auc"
-        with urllib.request.urlopen(url.group(0) + query, timeout=10) as response:
-            points = json.load(response)
+        points = read("data/plugin/scalars/scalars?run=validation&tag=epoch_auc")
         assert points and all(0.5 < value <= 1.0 for _, _, value in points), points
-    finally:
-        board.terminate()
-        board.wait(timeout=30)
 
 
 def test_weak_candidate_on_a_new_span_is_refused_and_the_served_model_stays(e2e_project, span_2_refused):
     result = span_2_refused["run"]
     assert result.returncode == 0, result.stdout + result.stderr
-    summary = _summary(result)
+    summary = run_summary(result)
     assert summary["spans"] == [1, 2] and summary["previous_span"] == 1
     assert summary["drift"].startswith("passed"), summary["drift"]
     assert summary["blessed"] is False and summary["pushed_version"] is None
@@ -182,14 +153,14 @@ def test_new_span_trained_properly_beats_the_served_model_and_is_pushed(span_2_r
     (served,) = os.listdir(serving_dir(span_2_refused))
     result = span_2_pushed["run"]
     assert result.returncode == 0, result.stdout + result.stderr
-    summary = _summary(result)
+    summary = run_summary(result)
     assert summary["spans"] == [1, 2] and summary["baseline_version"] == int(served)
     overall = summary["comparison"]["overall"]
     assert summary["blessed"] is True and overall["lower"] > -summary["comparison"]["margin"], summary
     assert f"CI [{overall['lower']:+.4f}, {overall['upper']:+.4f}] against served version {served}" in result.stdout
     assert sorted(os.listdir(serving_dir(span_2_pushed))) == [served, summary["pushed_version"]]
     # Only training parameters changed since the weak candidate: its examples and Transform graph are reused.
-    states = _run_states(span_2_pushed, _run_id(result))
+    states = _run_states(span_2_pushed, printed_run_id(result))
     assert states["Transform"] == "CACHED" and states["Trainer"] == "COMPLETE", states
     assert _lineage(span_2_pushed)["steps"][-1]["details"]["window_spans"] == [1, 2]
     assert _lineage(span_2_pushed, "--version", served)["steps"][-1]["details"]["window_spans"] == [1]
@@ -213,10 +184,10 @@ def evaluation_changed(span_2_pushed, tmp_path_factory) -> dict:
 def test_an_evaluation_change_compares_with_the_served_version_and_never_pushes_a_duplicate(evaluation_changed):
     result = evaluation_changed["run"]
     assert result.returncode == 0, result.stdout + result.stderr
-    states = _run_states(evaluation_changed, _run_id(result))
+    states = _run_states(evaluation_changed, printed_run_id(result))
     assert states["Trainer"] == "CACHED" and states["ServingBaseline"] == states["Evaluator"] == "COMPLETE", states
     served = max(int(v) for v in os.listdir(serving_dir(evaluation_changed)))  # the model span_2_pushed pushed
-    summary = _summary(result)
+    summary = run_summary(result)
     assert summary["baseline_version"] == summary["comparison"]["served_version"] == served, summary
     assert summary["comparison"]["identical"] is True and summary["identical_to_version"] == served
     assert summary["pushed_version"] is None
@@ -249,7 +220,7 @@ def test_drifted_span_is_blocked_before_training(span_2_pushed, span_3_drifted):
     assert (states["DriftGate"], states["DriftStop"]) == ("COMPLETE", "FAILED")  # the verdict is recorded
     assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(states), states
     assert tree_digest(serving_dir(project)) == tree_digest(serving_dir(span_2_pushed))
-    summary = _summary(result)  # every measure, blocking or not, with its spans
+    summary = run_summary(result)  # every measure, blocking or not, with its spans
     assert summary["drift_verdict"] == "rejected" and summary["drift"].startswith("BLOCKED (span 3 against span 2)")
     measured = summary["drift_measurements"]
     assert {"fare", "label"} <= {m["feature"] for m in measured if m["over"] and m["action"] == "block"}
@@ -261,12 +232,12 @@ def test_accept_drift_accepts_the_rejected_span_on_record(span_3_drifted, tmp_pa
     project = next_stage(span_3_drifted, tmp_path, new_data=False)
     result = run_pipeline(project, "--accept-drift", "fare reform")
     assert result.returncode == 0, result.stdout + result.stderr
-    summary = _summary(result)
+    summary = run_summary(result)
     assert summary["drift_verdict"] == "accepted" and summary["spans"] == [1, 2, 3], summary["drift"]
     accepted = summary["drift_acceptance"]
     assert accepted["by"].startswith(getpass.getuser() + "@") and accepted["note"] == "fare reform"
     assert summary["drift"].startswith(f"accepted on request by {accepted['by']} at {accepted['at']}")
-    states = _run_states(project, _run_id(result))
+    states = _run_states(project, printed_run_id(result))
     assert states["DriftStop"] == "COMPLETE" and states["Trainer"] == "COMPLETE", states
 
 

@@ -8,7 +8,16 @@ import os
 import re
 
 import pytest
-from conftest import SPAN_2_CSV, next_stage, run_kfx, run_pipeline, runs_the_pipeline, write_span
+from conftest import (
+    SPAN_2_CSV,
+    next_stage,
+    printed_run_id,
+    run_kfx,
+    run_pipeline,
+    run_summary,
+    runs_the_pipeline,
+    write_span,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -22,16 +31,6 @@ def _kfx_json(*args: str):
 def _sha256(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
-
-
-def _printed_run_id(result) -> str:
-    return re.search(r"^Run (\S+)$", result.stdout, re.MULTILINE).group(1)
-
-
-def _summary(result) -> dict:
-    log = re.search(r"log:\s+(\S+)\.log$", result.stdout, re.MULTILINE).group(1)
-    with open(log + ".summary.json") as f:
-        return json.load(f)
 
 
 def _inflate_fares(index, row):
@@ -70,8 +69,8 @@ def test_kfx_runs_lists_every_real_run_with_its_outcome_and_facts(stages, span_3
     assert oldest_first[-1]["detail"].startswith("drift: DriftStop")
     store = store_lib.connect(os.path.join(span_3_drifted["workspace"], "metadata.sqlite"))
     for run, (result, config) in zip(oldest_first[:-1], stages[:-1], strict=True):
-        summary = _summary(result)
-        assert run["run_id"] == _printed_run_id(result) == summary["run_id"]
+        summary = run_summary(result)
+        assert run["run_id"] == printed_run_id(result) == summary["run_id"]
         assert run["spans"] == summary["spans"] and run["pushed_version"] == summary["pushed_version"]
         assert run["metrics"] == {name: summary["metrics"][name] for name in ("auc", "binary_accuracy")}
         assert run["config_sha256"] == _sha256(config)
@@ -89,7 +88,7 @@ def test_kfx_runs_lists_every_real_run_with_its_outcome_and_facts(stages, span_3
 
 def test_kfx_models_lists_both_pushed_versions(stages, span_3_drifted, tmp_path):
     registry = _kfx_json("models", "--workspace", span_3_drifted["workspace"], "--html", str(tmp_path / "m.html"))
-    first, pushed_2 = _summary(stages[0][0]), _summary(stages[3][0])
+    first, pushed_2 = run_summary(stages[0][0]), run_summary(stages[3][0])
     versions = registry["versions"]
     assert [v["version"] for v in versions] == [int(pushed_2["pushed_version"]), int(first["pushed_version"])]
     for version, summary in zip(versions, (pushed_2, first), strict=True):

@@ -4,11 +4,10 @@ search from the cache; a new span reuses the last best through a Resolver withou
 
 import json
 import os
-import re
 
 import pytest
 import yaml
-from conftest import CONFIG_PATH, SPAN_2_CSV, TAXI_CSV, run_pipeline, runs_the_pipeline, write_span
+from conftest import CONFIG_PATH, SPAN_2_CSV, TAXI_CSV, printed_run_id, run_pipeline, runs_the_pipeline, write_span
 
 from monitoring import hyperparameters
 from monitoring import store as store_lib
@@ -45,17 +44,13 @@ def tuned_runs(tmp_path_factory) -> dict:
     return {**project, **runs}
 
 
-def _run_id(result) -> str:
-    return re.search(r"^Run (\S+)$", result.stdout, re.MULTILINE).group(1)
-
-
 def _store(project):
     return store_lib.connect(os.path.join(project["workspace"], "metadata.sqlite"))
 
 
 def _record(project, result):
     store = _store(project)
-    context = store.get_context_by_type_and_name(store_lib.RUN_CONTEXT, _run_id(result))
+    context = store.get_context_by_type_and_name(store_lib.RUN_CONTEXT, printed_run_id(result))
     return store_lib.run_record(store, context, "chicago-taxi")
 
 
@@ -87,9 +82,9 @@ def test_a_cold_run_searches_and_the_trainer_trains_with_the_best(tuned_runs):
     with open(os.path.join(record.outputs["Tuner"]["tuner_results"][0].uri, "tuner_results.json")) as f:
         trials = json.load(f)
     assert len(trials) == 2 and max(trials, key=lambda t: t["score"])["hidden_units"] == values["hidden_units"]
-    used = hyperparameters.used(_store(tuned_runs), _run_id(cold))
+    used = hyperparameters.used(_store(tuned_runs), printed_run_id(cold))
     expected_units = [int(size) for size in values["hidden_units"].split("-")]
-    assert used["source"] == "tuned" and used["tuned_run"] == _run_id(cold)
+    assert used["source"] == "tuned" and used["tuned_run"] == printed_run_id(cold)
     assert used["hidden_units"] == expected_units and used["learning_rate"] == values["learning_rate"]
     assert used["batch_size"] == 256 and used["dropout"] == 0.2  # not searched: the configured values
     # The model the Trainer exported has the tuned layers, not the configured [128, 64].
@@ -98,20 +93,20 @@ def test_a_cold_run_searches_and_the_trainer_trains_with_the_best(tuned_runs):
 
 def test_a_rerun_with_nothing_changed_takes_the_search_from_the_cache(tuned_runs):
     rerun = tuned_runs["rerun"]
-    assert "same span as the search of run " + _run_id(tuned_runs["cold"]) in rerun.stdout
+    assert "same span as the search of run " + printed_run_id(tuned_runs["cold"]) in rerun.stdout
     states = _record(tuned_runs, rerun).states
     assert states["Tuner"] == "CACHED" and states["Trainer"] == "CACHED"
-    used = hyperparameters.used(_store(tuned_runs), _run_id(rerun))
-    assert used == hyperparameters.used(_store(tuned_runs), _run_id(tuned_runs["cold"]))
+    used = hyperparameters.used(_store(tuned_runs), printed_run_id(rerun))
+    assert used == hyperparameters.used(_store(tuned_runs), printed_run_id(tuned_runs["cold"]))
 
 
 def test_a_new_span_reuses_the_last_best_without_searching(tuned_runs):
-    span_2, cold = tuned_runs["span_2"], _run_id(tuned_runs["cold"])
+    span_2, cold = tuned_runs["span_2"], printed_run_id(tuned_runs["cold"])
     assert f"tuning:    reusing best hyperparameters of run {cold} (span 1): hidden_units=" in span_2.stdout
     record = _record(tuned_runs, span_2)
     assert "Tuner" not in record.states and record.states["Trainer"] == "COMPLETE"
     assert record.states["LatestBestHyperparameters"] == "COMPLETE"
-    used = hyperparameters.used(_store(tuned_runs), _run_id(span_2))
+    used = hyperparameters.used(_store(tuned_runs), printed_run_id(span_2))
     searched = hyperparameters.used(_store(tuned_runs), cold)
     assert used == {**searched, "source": "reused"} and used["tuned_run"] == cold
     assert _layer_sizes(record.outputs["Trainer"]["model"][0].uri) == used["hidden_units"]
@@ -127,7 +122,7 @@ def test_a_changed_search_or_a_span_n_past_the_last_search_searches_again(tuned_
 
     config = config_lib.load(tuned_runs["config"])
     metadata_path = os.path.join(tuned_runs["workspace"], "metadata.sqlite")
-    cold = _run_id(tuned_runs["cold"])
+    cold = printed_run_id(tuned_runs["cold"])
     assert tuning.decide(config, metadata_path, 3).tune is False  # a third span: reused, as span 2 was
     more_trials = dataclasses.replace(config, tuning=dataclasses.replace(config.tuning, trials=3))
     decision = tuning.decide(more_trials, metadata_path, 3)
