@@ -259,3 +259,10 @@ def test_third_party_imports_are_declared_in_setup_py():
             undeclared.setdefault(name, []).append(imported.where())
     listed = [f"{name}: {', '.join(sorted(set(places)))}" for name, places in sorted(undeclared.items())]
     assert not listed, "imported but not declared in setup.py (install_requires or extras):\n" + "\n".join(listed)
+
+
+def test_test_files_have_unique_names():
+    """pytest imports test files by their basename (the tests folders are not packages): two files of one name stop
+    the whole session at collection."""
+    names = [path.name for path in (REPO / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []

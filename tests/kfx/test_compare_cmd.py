@@ -1,6 +1,6 @@
 """`kfx compare` as a user runs it, on a workspace whose ML Metadata holds hand-written runs (tests/mlmd_records.py):
 the text, JSON equal to what the library reads, and bad input in one line with exit 2. Two really trained models are
-compared in tests/e2e/test_compare.py."""
+compared in tests/e2e/test_compare_runs.py."""
 
 import json
 
@@ -39,7 +39,8 @@ def test_kfx_compare_prints_text_and_json(tmp_path):
 
 def test_kfx_compare_bad_input_is_one_line(tmp_path):
     workspace = _workspace(tmp_path)
-    result = run_kfx("compare", "2025", RUN_2, "--workspace", workspace)  # the other mistakes: test_compare.py
+    # The other mistakes: tests/monitoring/test_compare.py.
+    result = run_kfx("compare", "2025", RUN_2, "--workspace", workspace)
     assert result.returncode == 2 and not result.stdout, result.stdout
     listed = f"`kfx runs` lists them; newest: {RUN_2}, {RUN_1}"
     assert (

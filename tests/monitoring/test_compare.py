@@ -1,7 +1,7 @@
 """monitoring/compare.py on a real SQLite ML Metadata (tests/mlmd_records.py): which run or version each side names,
 the facts of each side against the store read directly, the configuration diff, the hyperparameters, the commits; the
 intervals of compare_scores on known scores; the text, and the HTML page opened in Chromium with networking blocked.
-The comparison of two really trained models is tests/e2e/test_compare.py."""
+The comparison of two really trained models is tests/e2e/test_compare_runs.py."""
 
 import json
 import subprocess
