@@ -15,7 +15,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "run",
         help="run the pipeline locally (LocalDagRunner, Beam DirectRunner, MLMD in SQLite or a database)",
         description="Validates the config and data, runs every component (reusing cached results), and prints "
-        "the validation result, metrics, blessing and pushed version. TFX/Beam logs go to <workspace>/logs/.",
+        "the validation result, metrics, blessing and pushed version. TFX/Beam logs go to <workspace>/logs/. When "
+        "the data files, configuration, code and served model are those of the last run, which completed, it "
+        "prints that run's results from ML Metadata without running anything (--no-cache runs).",
     )
     options.add_config(run)
     run.add_argument("--data", help="CSV file, folder of CSVs or folder of span-<N>/ folders; overrides data.path")

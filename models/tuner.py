@@ -16,7 +16,10 @@ from typing import Any
 import keras
 import keras_tuner
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+
+# TFX's classes from their modules: `from tfx import v1` would import every component and extension (~14 s).
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx.components.tuner.component import TunerFnResult
 
 from models import features, trainer
 from models import model as model_lib
@@ -25,7 +28,7 @@ from models.hparams import HParams, encode_units
 OBJECTIVE = keras_tuner.Objective("val_auc", direction="max")
 
 
-def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """Builds the KerasTuner tuner of the configured algorithm and what its `search` is given (TFX calls both)."""
     spec = features.FeatureConfig.from_dict(fn_args.custom_config[features.FEATURES_KEY])
     base = HParams.from_dict(fn_args.custom_config[features.HPARAMS_KEY])
@@ -55,7 +58,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         "callbacks": [trainer.early_stopping(base)],
         "verbose": 2,
     }
-    return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs=fit_kwargs)
+    return TunerFnResult(tuner=tuner, fit_kwargs=fit_kwargs)
 
 
 def search_space(hp: keras_tuner.HyperParameters, space: dict[str, Any], base: HParams) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def search_space(hp: keras_tuner.HyperParameters, space: dict[str, Any], base: H
 class SearchModel(keras_tuner.HyperModel):
     """The network of models/model.py with a trial's hyperparameters, trained on batches of the trial's size."""
 
-    def __init__(self, fn_args: tfx.components.FnArgs, spec: features.FeatureConfig, base: HParams, space: dict):
+    def __init__(self, fn_args: FnArgs, spec: features.FeatureConfig, base: HParams, space: dict):
         super().__init__(name="binary_classifier")
         self._fn_args, self._spec, self._base, self._space = fn_args, spec, base, space
         self._transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)

@@ -9,7 +9,6 @@ import json
 import os
 from typing import Any
 
-import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 
 from components.champion_evaluator import policy
@@ -24,6 +23,8 @@ def load(blessing: metadata_store_pb2.Artifact | None) -> dict[str, Any] | None:
     """The Evaluator's comparison record, or None when the blessing has none (an older run, or no Evaluator)."""
     if blessing is None:
         return None
+    import tensorflow as tf  # here: the summary's text (a cached rerun's answer) needs no TensorFlow
+
     path = os.path.join(blessing.uri, evaluator_properties.COMPARISON_FILE)
     if not tf.io.gfile.exists(path):
         return None

@@ -19,15 +19,16 @@ from collections.abc import Iterable, Sequence
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx.dsl.compiler import constants
 
+# TFX's context type names (tfx.dsl.compiler.constants), spelt here: reading a store needs no TFX import.
+TFX_PIPELINE_CONTEXT, TFX_RUN_CONTEXT = "pipeline", "pipeline_run"
 PIPELINE_CONTEXT, PIPELINE_RUN_CONTEXT = "system.Pipeline", "system.PipelineRun"
 CONTAINER_EXECUTION, DAG_EXECUTION = "system.ContainerExecution", "system.DAGExecution"
 TASK_NAME, DISPLAY_NAME = "task_name", "display_name"
 # KFP context type -> the TFX context type with the same role.
 _CONTEXT_TYPES = {
-    PIPELINE_CONTEXT: constants.PIPELINE_CONTEXT_TYPE_NAME,
-    PIPELINE_RUN_CONTEXT: constants.PIPELINE_RUN_CONTEXT_TYPE_NAME,
+    PIPELINE_CONTEXT: TFX_PIPELINE_CONTEXT,
+    PIPELINE_RUN_CONTEXT: TFX_RUN_CONTEXT,
 }
 _KFP_CONTEXT_TYPES = {tfx: kfp for kfp, tfx in _CONTEXT_TYPES.items()}
 
@@ -35,7 +36,7 @@ _KFP_CONTEXT_TYPES = {tfx: kfp for kfp, tfx in _CONTEXT_TYPES.items()}
 def written_by_kfp(context_type_names: Iterable[str]) -> bool:
     """True when the store holds KFP's run contexts and none of TFX's."""
     names = set(context_type_names)
-    return PIPELINE_RUN_CONTEXT in names and constants.PIPELINE_RUN_CONTEXT_TYPE_NAME not in names
+    return PIPELINE_RUN_CONTEXT in names and TFX_RUN_CONTEXT not in names
 
 
 def node_name(execution: metadata_store_pb2.Execution) -> str:

@@ -7,13 +7,11 @@ from typing import Any
 
 from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx.dsl.compiler import constants
 
 from monitoring import connection, kfp_metadata
 
-RUN_CONTEXT = constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
-PIPELINE_CONTEXT = constants.PIPELINE_CONTEXT_TYPE_NAME
-NODE_CONTEXT = constants.NODE_CONTEXT_TYPE_NAME
+RUN_CONTEXT, PIPELINE_CONTEXT = kfp_metadata.TFX_RUN_CONTEXT, kfp_metadata.TFX_PIPELINE_CONTEXT
+NODE_CONTEXT = "node"  # TFX's too (tfx.dsl.compiler.constants)
 # Recorded on each run's context by `kfx run`: the code that ran.
 GIT_COMMIT, GIT_DIRTY = "git_commit", "git_dirty"
 # Also recorded by `kfx run`: the configuration file it read and its sha256 (runs before this was recorded lack both).

@@ -10,17 +10,12 @@ import math
 import os
 from typing import Any
 
-import tensorflow as tf
-import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 
 from components.atomic_pusher import properties as pusher_properties
 from components.champion_evaluator import properties as evaluator_properties
-from components.drift_gate import executor as drift_executor
 from components.drift_gate import policy as drift_policy
-from components.serving_baseline import executor as baseline_executor
-from components.window_example_gen import executor as window_executor
-from monitoring import artifacts
+from components.window_example_gen import window as window_lib
 from monitoring import comparison as comparison_lib
 from monitoring.store import RunRecord, custom
 
@@ -69,13 +64,19 @@ class RunSummary:
 
 
 def summarize(run: RunRecord) -> RunSummary:
-    """Builds the summary of `run` from its artifacts; parts of a run that did not happen stay empty."""
+    """Builds the summary of `run` from its artifacts; parts of a run that did not happen stay empty.
+
+    TensorFlow, TFMA and TFX are imported here, not with the module: `format_summary` answers a cached rerun
+    (runners/local/rerun.py) without them.
+    """
+    from components.serving_baseline import executor as baseline_executor
+
     summary = RunSummary(run.run_id, run.states)
     examples = run.output(EXAMPLE_GEN, "examples")
     if examples is not None:
-        window = custom(examples, window_executor.WINDOW_PROPERTY) or ""
+        window = custom(examples, window_lib.WINDOW_PROPERTY) or ""
         summary.spans = [int(s) for s in window.split(",") if s]
-        previous = custom(examples, window_executor.PREVIOUS_PROPERTY)
+        previous = custom(examples, window_lib.PREVIOUS_PROPERTY)
         summary.previous_span = previous if previous is not None and previous >= 0 else None
     statistics = run.output("StatisticsGen", "statistics")
     if statistics is not None:
@@ -107,6 +108,8 @@ def summarize(run: RunRecord) -> RunSummary:
 def _add_drift(summary: RunSummary, run: RunRecord) -> None:
     """The verdict on the newest span and every measurement behind it, from DriftGate's drift.json (DriftGate
     completes in every run that reaches it: DriftStop is what stops a blocked one)."""
+    from components.drift_gate import executor as drift_executor
+
     drift = run.output(DRIFT_GATE, drift_executor.DRIFT_KEY)
     if drift is None:
         if run.states.get(DRIFT_GATE) == "FAILED":
@@ -144,6 +147,8 @@ def _add_drift(summary: RunSummary, run: RunRecord) -> None:
 
 
 def _example_counts(record: metadata_store_pb2.Artifact) -> dict[str, int]:
+    from monitoring import artifacts
+
     statistics = artifacts.statistics(record)
     return {
         split: artifacts.load_statistics(statistics, split).datasets[0].num_examples
@@ -152,6 +157,9 @@ def _example_counts(record: metadata_store_pb2.Artifact) -> dict[str, int]:
 
 
 def _add_evaluation(summary: RunSummary, evaluation_uri: str, blessing: metadata_store_pb2.Artifact) -> None:
+    import tensorflow as tf
+    import tensorflow_model_analysis as tfma
+
     with tf.io.gfile.GFile(os.path.join(evaluation_uri, "eval_config.json")) as f:
         model_specs = json.load(f)["evalConfig"]["modelSpecs"]
     candidate = next(s.get("name", "") for s in model_specs if not s.get("isBaseline"))

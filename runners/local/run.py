@@ -12,7 +12,7 @@ from pipeline import config as config_lib
 from pipeline import data as data_lib
 from pipeline import schema_columns
 from runners import cpus, output
-from runners.local import interrupts, lock, progress, recovery, storage, tuning
+from runners.local import interrupts, lock, progress, recovery, rerun, storage, tuning
 from runners.local.workspace import Workspace
 
 # The project's root, whose git commit each run records.
@@ -40,33 +40,24 @@ class RunOptions:
 
 def run(options: RunOptions, console: TextIO) -> dict:
     """Runs the pipeline once; returns the run summary. Raises ConfigError/DataError before any work starts."""
-    config = config_lib.load(options.config_path)
-    if options.data_path:
-        config = dataclasses.replace(
-            config, data=dataclasses.replace(config.data, path=os.path.abspath(options.data_path))
-        )
-    if options.train_steps:
-        config = dataclasses.replace(
-            config, training=dataclasses.replace(config.training, train_steps=options.train_steps)
-        )
-    if config.data.schema and not os.path.isfile(config.data.schema):
-        raise config_lib.ConfigError(
-            f"{config.path}: data.schema '{config.data.schema}' does not exist; fix the path or remove the key "
-            "to validate against the inferred schema"
-        )
-    verdicts = _drift_verdicts(options.workspace.metadata, config.pipeline_name)
-    source = data_lib.locate(config.data.path, config.data.window, options.span, verdicts, options.accept_drift)
+    config, source, key = _inputs(options)
+    workspace = options.workspace
+    serving_model_dir = workspace.serving_model_dir(config.serving.model_name)
+    held, reused = None, _reusable(options, config.pipeline_name, key)
+    if reused:
+        held = _take_workspace(workspace)
+        if not held.stale:  # a run that died holding the workspace may have left work to recover: the normal path
+            with held:
+                return _answer_rerun(reused, config, source, workspace, console)
     checked = data_lib.check(source, config)
     if config.data.schema:  # a schema written for other columns would stop the run at DataGate, minutes later
         mismatch = schema_columns.problem(config.data.schema, checked.header)
         if mismatch:
             raise data_lib.DataError(f"{config.path}: {mismatch}")
 
-    workspace = options.workspace
     newest_span = source.window.newest if source.has_spans else None
     tuning_decision = tuning.decide(config, workspace.metadata, newest_span)
-    held = _take_workspace(workspace)  # before the header: a busy or unwritable workspace is refused at once
-    serving_model_dir = workspace.serving_model_dir(config.serving.model_name)
+    held = held or _take_workspace(workspace)  # before the header: a busy or unwritable workspace is refused at once
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_path = os.path.join(workspace.logs_dir, f"run-{stamp}.log")
     usable_cpus = cpus.usable()
@@ -108,6 +99,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
                 run_id,
                 run_console,
                 tune=tuning_decision is None or tuning_decision.tune,
+                recorded_key=key,
             )
             summary = _summarize(workspace.metadata, config.pipeline_name, run_id)
             report_path = _record(summary, workspace, config.pipeline_name, log_path) if summary else None
@@ -118,6 +110,80 @@ def run(options: RunOptions, console: TextIO) -> dict:
 
     console.write(summary_lib.format_summary(summary, list(config.evaluation.slices)) + report_line + "\n")
     return summary.to_dict()
+
+
+def _inputs(options: RunOptions) -> tuple[config_lib.PipelineConfig, data_lib.DataSource, str]:
+    """The configuration with the command line's overrides, the data the run reads and their rerun key."""
+    config = config_lib.load(options.config_path)
+    if options.data_path:
+        config = dataclasses.replace(
+            config, data=dataclasses.replace(config.data, path=os.path.abspath(options.data_path))
+        )
+    if options.train_steps:
+        config = dataclasses.replace(
+            config, training=dataclasses.replace(config.training, train_steps=options.train_steps)
+        )
+    if config.data.schema and not os.path.isfile(config.data.schema):
+        raise config_lib.ConfigError(
+            f"{config.path}: data.schema '{config.data.schema}' does not exist; fix the path or remove the key "
+            "to validate against the inferred schema"
+        )
+    verdicts = _drift_verdicts(options.workspace.metadata, config.pipeline_name)
+    source = data_lib.locate(config.data.path, config.data.window, options.span, verdicts, options.accept_drift)
+    workspace = options.workspace
+    paths = [workspace.pipeline_root, workspace.metadata, workspace.serving_model_dir(config.serving.model_name)]
+    return config, source, rerun.rerun_key(config, source, workspace.serving_dir, paths, _PROJECT)
+
+
+def _reusable(options: RunOptions, pipeline_name: str, key: str) -> rerun.Reused | None:
+    """The completed run whose results answer this one (rerun.find), unless asked to run (--no-cache, a drift
+    acceptance to record)."""
+    if not options.enable_cache or options.accept_drift is not None:
+        return None
+    return rerun.find(options.workspace.metadata, pipeline_name, key, options.workspace.logs_dir)
+
+
+def reusable_run(options: RunOptions) -> rerun.Reused | None:
+    """The completed run `run(options)` would answer with, without running anything (None: it would run)."""
+    config, _, key = _inputs(options)
+    return _reusable(options, config.pipeline_name, key)
+
+
+def _answer_rerun(
+    reused: rerun.Reused,
+    config: config_lib.PipelineConfig,
+    source: data_lib.DataSource,
+    workspace: Workspace,
+    console: TextIO,
+) -> dict:
+    """Prints the results of `reused`, the completed run this one would repeat, and writes its summary beside a log
+    of this answer (as a run does: bench/scale_report.py and `kfx runs` read them); runs nothing, records nothing."""
+    from monitoring import summary as summary_lib
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log_path = os.path.join(workspace.logs_dir, f"run-{stamp}.log")
+    said = (
+        f"Nothing changed since run {reused.run_id} of {reused.started}: the same data files, configuration, code "
+        "and served model. Its results (read from ML Metadata; nothing ran and no new run is recorded; --no-cache "
+        "runs every component again):\n"
+    )
+    with open(log_path, "w") as f:
+        f.write(said)
+    with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
+        json.dump(reused.summary, f, indent=2, default=str)
+    report_path = workspace.report_path(reused.run_id)
+    report_line = f"\nReport: {report_path}" if os.path.isfile(report_path) else ""
+    summary = summary_lib.RunSummary(**reused.summary)
+    console.write(
+        f"kfx run: pipeline '{config.pipeline_name}'\n"
+        f"  data:      {source.data_path} ({_describe_window(source)}; {len(source.files)} file(s))\n"
+        f"  workspace: artifacts {workspace.pipeline_root}\n"
+        f"             metadata  {workspace.metadata}\n"
+        f"  log:       {log_path}\n"
+        f"{said}"
+        f"{summary_lib.format_summary(summary, list(config.evaluation.slices))}{report_line}\n"
+    )
+    return {**reused.summary, "pushed_version": None}  # this answer pushed nothing: no rollout to start
 
 
 def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) -> str | None:
@@ -248,6 +314,7 @@ def _run_pipeline(
     run_id: str,
     console: TextIO,
     tune: bool = True,
+    recorded_key: str = "",
 ) -> str | None:
     """Runs inside the log redirection; returns a one-paragraph failure description, or None."""
     import logging
@@ -288,6 +355,7 @@ def _run_pipeline(
                 | store_lib.config_text(config.path)
             )
             recorded[store_lib.PIPELINE_ROOT] = workspace.pipeline_root
+            recorded[rerun.RERUN_KEY] = recorded_key
             launch.run(tfx_pipeline, workspace.metadata, run_id, recorded)
     except Exception as error:  # noqa: BLE001 - any component failure ends the run with its message
         logging.exception("Pipeline run failed")
