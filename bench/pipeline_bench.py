@@ -69,7 +69,14 @@ def one_round(scratch: str, index: int, data: str) -> dict:
         os.path.join(template_dir, "metadata.sqlite"), "taxi-template"
     )
     profile_dir = os.path.join(scratch, f"profile-{index}") if index == 0 and _profiling() else None
-    result = {"template_cold": template, "cold": _kfx_cold(kfx, workspace, profile_dir), "cached_rerun": measure(kfx)}
+    result = {
+        "template_cold": template,
+        "cold": _kfx_cold(kfx, workspace, profile_dir),
+        # The cold run pushed: the next one compares the cached candidate with the version now served (TFX's cache,
+        # the Evaluator again); the one after that has nothing left to do and answers from ML Metadata.
+        "rerun_after_push": measure(kfx),
+        "cached_rerun": measure(kfx),
+    }
     print(f"round {index + 1}: " + ", ".join(f"{k} {v['seconds']}s" for k, v in result.items()), flush=True)
     return result
 
@@ -123,15 +130,21 @@ def summarize(rounds: list[dict], series: dict[str, list[dict]]) -> dict:
     def median(key: str, field: str) -> float:
         return statistics.median(r[key][field] for r in rounds)
 
-    cold, rerun, template = (
+    cold, after_push, rerun, template = (
         median("cold", "seconds"),
+        median("rerun_after_push", "seconds"),
         median("cached_rerun", "seconds"),
         median("template_cold", "seconds"),
     )
     auc = statistics.median(r["cold"]["auc"] for r in rounds)
     return {
         "rounds": len(rounds),
-        "median_seconds": {"cold": cold, "cached_rerun": rerun, "template_cold": template},
+        "median_seconds": {
+            "cold": cold,
+            "rerun_after_push": after_push,
+            "cached_rerun": rerun,
+            "template_cold": template,
+        },
         "median_peak_rss_mib": {
             "cold": median("cold", "peak_rss_mib"),
             "template_cold": median("template_cold", "peak_rss_mib"),
@@ -163,7 +176,8 @@ def markdown(result: dict) -> str:
         "|---|---|---|",
         f"| TFX taxi template, cold (reference) | {seconds['template_cold']} s | {rss['template_cold']} MiB |",
         f"| kfx run, cold | {seconds['cold']} s | {rss['cold']} MiB |",
-        f"| kfx run, cached rerun | {seconds['cached_rerun']} s | |",
+        f"| kfx run, rerun after the cold run's push (cached, Evaluator again) | {seconds['rerun_after_push']} s | |",
+        f"| kfx run, nothing changed (answered from ML Metadata) | {seconds['cached_rerun']} s | |",
         "",
         f"- cold / template: **{result['cold_over_template']}** (goal <= 1.0)",
         f"- cached rerun: **{seconds['cached_rerun']} s** (goal <= 2 s), {result['cached_rerun_over_cold']} of cold",
