@@ -180,16 +180,19 @@ class _EncodeFile(beam.DoFn):
         span, path = span_file
         in_window = span in self._window_spans
         also = [name for name, of in self._drift_spans.items() if of == span]
-        index = self._files[span].index(path)
+        index, shards = (
+            self._files[span].index(path),
+            write.shard_count(FileSystems.match([path])[0].metadata_list[0].size_in_bytes),
+        )
         writers = {
-            split: write.ShardWriter(self._examples_uri, split, span, index)
+            split: write.ShardWriter(self._examples_uri, split, span, index, shards)
             for split in (self._splits if in_window else also)
         }
         self._encoder = self._encoder or encoding.ExampleEncoder(column_infos)
         counts: collections.Counter = collections.Counter()
         missing, buckets = set(self._rules.missing_values), self._buckets
         for batch in _batches(path, len(self._names), self._dialect):
-            for (_, cells), label in zip(batch, self._rules.labels(self._names, batch), strict=True):
+            for (line, cells), label in zip(batch, self._rules.labels(self._names, batch), strict=True):
                 if not isinstance(label, bool):  # missing, or another value (label.other: drop; stop fails the run)
                     continue
                 record = self._encoder.encode([b"" if cell in missing else cell.encode() for cell in cells])
@@ -198,11 +201,11 @@ class _EncodeFile(beam.DoFn):
                         base_example_gen_executor._PartitionFn(record, len(buckets), buckets, self._split_config)
                     ]
                     counts[f"{CLASS}{split}/{int(label)}"] += 1
-                    writers[split].write(record)
+                    writers[split].write(record, line)
                 for name in also:
                     counts[f"{CLASS}{name}/{int(label)}"] += 1
                     if not in_window:
-                        writers[name].write(record)
+                        writers[name].write(record, line)
         for writer in writers.values():
             writer.close()
         _add_counts(counts)

@@ -2,11 +2,12 @@
 
 TFX's ExampleGen puts a Reshuffle (a GroupByKey) before its writer, which Beam's in-memory runner holds whole: at
 1.5 million rows that was most of the run's peak memory. Here the step that encodes a CSV file writes its rows
-straight to files named `data_tfrecord-<split>-<span>-<file>-<shard>.gz` (TFX's `data_tfrecord-*.gz`, which every
-reader of an Examples artifact globs), so memory holds one batch of rows, whatever the data size. The names are
-deterministic and so is their content: a retried step rewrites the same files. What the Reshuffle gave is kept
-where it matters: the Trainer reads the train split's shards in random order, two at a time, through a shuffle
-buffer (models/trainer.py), so it trains on shards from across the whole window, not on the first rows of a file.
+straight to shard files named `data_tfrecord-<split>-<shard>-<span>-<file>.gz` (TFX's `data_tfrecord-*.gz`, which
+every reader of an Examples artifact globs), so memory holds one batch of rows, whatever the data size. The names
+are deterministic and so is their content: a retried step rewrites the same files. What the Reshuffle gave is kept
+where it matters: each shard is a sample of its whole file, the Trainer reads the train split's shards in random
+order, two at a time, through a shuffle buffer (models/trainer.py), and an ordered read (the validation rows, the
+Tuner's blocks) starts with shard 0 of every span, not with the first rows of the oldest one.
 """
 
 import os
@@ -14,7 +15,8 @@ import os
 import tensorflow as tf
 
 FILE_PREFIX = "data_tfrecord"  # TFX's DEFAULT_TF_RECORD_FILE_NAME: readers glob Split-<name>/*
-SHARD_ROWS = 16_384  # rows per file: about 90 files per split at 1.5 million rows, read in random order
+SHARD_BYTES = 2**21  # CSV bytes per shard: about 12,000 taxi rows, 90 shards per split at 1.5 million rows
+_SPREAD = 2_654_435_761  # Knuth's multiplicative hash: consecutive lines land in different shards
 
 
 def split_dir(examples_uri: str, split: str) -> str:
@@ -24,31 +26,36 @@ def split_dir(examples_uri: str, split: str) -> str:
 
 def span_pattern(examples_uri: str, split: str, span: int) -> str:
     """The files of `split` that hold rows of `span`."""
-    return os.path.join(split_dir(examples_uri, split), f"{FILE_PREFIX}-{split}-{span:05d}-*.gz")
+    return os.path.join(split_dir(examples_uri, split), f"{FILE_PREFIX}-{split}-*-{span:05d}-*.gz")
+
+
+def shard_count(csv_bytes: int) -> int:
+    return csv_bytes // SHARD_BYTES + 1
 
 
 class ShardWriter:
-    """Gzipped TFRecord files of one split's rows from one CSV file, a new file every SHARD_ROWS rows."""
+    """Gzipped TFRecord files of one split's rows from one CSV file: `shards` files, each row to the shard its line
+    number hashes to, so that every shard is a sample of the whole file (and of its time range) in file order. Named
+    shard first, `data_tfrecord-<split>-<shard>-<span>-<file>.gz`: the first files in name order (what an ordered
+    read, such as the Trainer's validation rows, takes first) hold rows of every span."""
 
-    def __init__(self, examples_uri: str, split: str, span: int, file_index: int):
-        self._prefix = os.path.join(
-            split_dir(examples_uri, split), f"{FILE_PREFIX}-{split}-{span:05d}-{file_index:05d}"
-        )
-        self._writer: tf.io.TFRecordWriter | None = None
-        self._rows = self._shards = 0
+    def __init__(self, examples_uri: str, split: str, span: int, file_index: int, shards: int):
+        self._folder, self._name = split_dir(examples_uri, split), f"{split}-{{:05d}}-{span:05d}-{file_index:05d}"
+        self._writers: dict[int, tf.io.TFRecordWriter] = {}
+        self._shards = shards
 
-    def write(self, record: bytes) -> None:
-        if self._writer is None or self._rows == SHARD_ROWS:
-            self.close()
-            path = f"{self._prefix}-{self._shards:05d}.gz"
-            self._writer, self._rows, self._shards = tf.io.TFRecordWriter(path, options="GZIP"), 0, self._shards + 1
-        self._writer.write(record)
-        self._rows += 1
+    def write(self, record: bytes, line: int) -> None:
+        shard = ((line * _SPREAD) % 2**32 * self._shards) >> 32  # the hash's high bits, spread over the shards
+        writer = self._writers.get(shard)
+        if writer is None:
+            path = os.path.join(self._folder, f"{FILE_PREFIX}-{self._name.format(shard)}.gz")
+            writer = self._writers[shard] = tf.io.TFRecordWriter(path, options="GZIP")
+        writer.write(record)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
 
 
 def link_span(examples_uri: str, from_splits: list[str], span: int, to_split: str) -> None:

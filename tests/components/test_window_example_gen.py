@@ -6,6 +6,7 @@ import socket
 
 import apache_beam as beam
 import pytest
+import tensorflow as tf
 from example_gen_runs import records, run_executor
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -241,15 +242,20 @@ def test_rows_are_written_as_encoded_without_a_reshuffle_in_shards(tmp_path, mon
         return original(pipeline, transform, *args, **kwargs)
 
     monkeypatch.setattr(beam.Pipeline, "apply", apply)
-    monkeypatch.setattr(write, "SHARD_ROWS", 10)
+    monkeypatch.setattr(write, "SHARD_BYTES", 200)  # span 4's file (about 560 bytes): 3 shards per split
     data = tmp_path / "data"
     _write(data / "span-4" / "data.csv", _span_csv(4, SPAN_ROWS[4]))
     examples = run_executor(str(data), tmp_path / "out", 1, RULES)
     assert "WriteSpans" in applied and not {"Reshuffle", "WriteToTFRecord"} & set(applied)
-    train = sorted(os.listdir(artifact_utils.get_split_uri([examples], "train")))
-    assert train[0] == "data_tfrecord-train-00004-00000-00000.gz" and len(train) == -(
-        -len(records(examples, "train")) // 10
-    )
+    folder = artifact_utils.get_split_uri([examples], "train")
+    shards = sorted(os.listdir(folder))
+    assert shards == [f"data_tfrecord-train-{shard:05d}-00004-00000.gz" for shard in range(3)]
+    for shard in shards:  # each shard samples the whole file: rows from its first and its last third
+        miles = [
+            e.features.feature["trip_miles"].float_list.value[0] - 4 for e in records_of(os.path.join(folder, shard))
+        ]
+        assert min(miles) < SPAN_ROWS[4] / 30 and max(miles) > 2 * SPAN_ROWS[4] / 30, shard
+    assert sum(len(records_of(os.path.join(folder, shard))) for shard in shards) == len(records(examples, "train"))
 
 
 def _empty_metadata(path) -> str:
@@ -302,3 +308,7 @@ def test_resolver_fails_with_one_line_when_ml_metadata_does_not_answer(tmp_path,
     assert code == 1 and not (tmp_path / "custom_config.json").exists()
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: cannot read the drift verdicts in ML Metadata at grpc://127.0.0.1:{port}: ")
+
+
+def records_of(path: str) -> list[tf.train.Example]:
+    return [tf.train.Example.FromString(r) for r in tf.data.TFRecordDataset(path, "GZIP").as_numpy_iterator()]
