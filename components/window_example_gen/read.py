@@ -180,10 +180,8 @@ class _EncodeFile(beam.DoFn):
         span, path = span_file
         in_window = span in self._window_spans
         also = [name for name, of in self._drift_spans.items() if of == span]
-        index, shards = (
-            self._files[span].index(path),
-            write.shard_count(FileSystems.match([path])[0].metadata_list[0].size_in_bytes),
-        )
+        index = self._files[span].index(path)
+        shards = write.shard_count(FileSystems.match([path])[0].metadata_list[0].size_in_bytes)
         writers = {
             split: write.ShardWriter(self._examples_uri, split, span, index, shards)
             for split in (self._splits if in_window else also)

@@ -30,6 +30,7 @@ def span_pattern(examples_uri: str, split: str, span: int) -> str:
 
 
 def shard_count(csv_bytes: int) -> int:
+    """Shards per split for a CSV file of `csv_bytes`: at least one."""
     return csv_bytes // SHARD_BYTES + 1
 
 
