@@ -84,10 +84,10 @@ def create_pipeline(
     drift_plan = drift_plan or ledger.Plan()
 
     # Reads the latest `data.window` spans and splits their rows by hash into train and eval (evaluation on held-out
-    # rows of the same spans, so the candidate and the served model are compared on the same recent data); also
-    # writes the newest span and its reference as splits of their own, for the drift check, and leaves out spans the
-    # drift check rejected. Missing-value tokens are read as missing, rows without a label left out, and a label too
-    # thin to train and evaluate stops the run.
+    # rows of the same spans, so the candidate and the served model are compared on the same recent data); given an
+    # earlier span, adds the newest span and its reference as splits of their own for the drift check (none with a
+    # single span: nothing to compare), and leaves out spans the drift check rejected. Missing-value tokens are read
+    # as missing, rows without a label left out, and a label too thin to train and evaluate stops the run.
     example_gen = WindowExampleGen(
         input_base=input_base,
         input_pattern=input_pattern,

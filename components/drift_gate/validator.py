@@ -8,6 +8,9 @@
   local launcher provides; the Kubeflow v2 entrypoint passes the JSON string instead, and the executor then fails
   with "'str' object has no attribute 'default_slice_config'" (found by replaying the compiled spec). The executor
   parses the string first.
+- No split pair to compare: with a single span WindowExampleGen writes no drift splits (nothing to compare with),
+  and TFX's executor would fail on the missing pair. The executor records empty anomalies (no split pair) instead,
+  and DriftGate records "not checked".
 
 Everything else is TFX's executor.
 """
@@ -19,7 +22,7 @@ from tfx import types
 from tfx.components.distribution_validator import executor as tfx_executor
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import distribution_validator_pb2
-from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils, proto_utils
 
@@ -46,6 +49,13 @@ class Executor(tfx_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> Any:
+        statistics = artifact_utils.get_single_instance(input_dict[_STATISTICS_KEY])
+        present = set(artifact_utils.decode_split_names(statistics.split_names))
+        pairs = json_utils.loads(exec_properties.get(standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY) or "[]")
+        if pairs and not any(set(pair) <= present for pair in pairs):
+            anomalies = artifact_utils.get_single_instance(output_dict[standard_component_specs.ANOMALIES_KEY])
+            anomalies.split_names = artifact_utils.encode_split_names([])
+            return None
         input_dict = {**input_dict, standard_component_specs.BASELINE_STATISTICS_KEY: input_dict[_STATISTICS_KEY]}
         config = exec_properties.get(_CONFIG_KEY)
         if isinstance(config, str):

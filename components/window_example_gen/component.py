@@ -3,9 +3,10 @@
 TFX's ExampleGen reads one span, and resolves `{SPAN}` in a driver that open-source Kubeflow Pipelines never runs.
 This one lists the `span-<N>/` folders itself, at run time: the window is the newest span (or `span`) and the
 `window - 1` before it. Its rows are split by hash into the configured splits (train/eval: evaluation on held-out
-rows of the same spans), and the newest and the previous span are also written as the splits `newest_span` and
-`previous_span`, which DistributionValidator compares. Its `rules` (rows.Rules: missing-value tokens, numeric
-columns, the label and its limits) say how rows are read and when the window cannot train a model.
+rows of the same spans), and, when there is an earlier span to compare with, the newest and the previous span are
+also splits, `newest_span` and `previous_span`, which DistributionValidator compares (links to the window's files
+when the span is in the window; a single span has no drift splits). Its `rules` (rows.Rules: missing-value tokens,
+numeric columns, the label and its limits) say how rows are read and when the window cannot train a model.
 """
 
 from tfx import types
@@ -29,7 +30,8 @@ class WindowExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
 
 
 class WindowExampleGen(FileBasedExampleGen):
-    """Examples of the window's spans; splits = the output config's + newest_span + previous_span."""
+    """Examples of the window's spans; splits = the output config's (+ newest_span and previous_span, given an
+    earlier span)."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 

@@ -1,4 +1,8 @@
-"""Executor of WindowExampleGen: CsvExampleGen over the spans of a window, plus the two spans drift compares.
+"""Executor of WindowExampleGen: the rows of a window's spans as TFX Examples, plus the two spans drift compares.
+
+It writes what TFX's CsvExampleGen writes (gzipped TFRecord files of tf.Example, `Split-<name>/data_tfrecord-*.gz`,
+the same payload and file format properties), but without TFX's Reshuffle before the writer: each row is written
+as it is encoded (write.py), so memory stays flat in the data size.
 
 The rows are read by read.py (with the dialect of data.delimiter and data.encoding, or detected), which counts what
 it finds in Beam metrics. Checked once the pipeline has run: text in a numeric column, a feature without any value,
@@ -12,15 +16,18 @@ import json
 from typing import Any
 
 import apache_beam as beam
+import tensorflow as tf
 from apache_beam.metrics import MetricsFilter
 from google.protobuf import json_format, struct_pb2
 from tfx import types
-from tfx.components.example_gen.csv_example_gen import executor as csv_executor
+from tfx.components.example_gen import write_split
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.window_example_gen import checks, read
+from components.window_example_gen import checks, read, write
 from components.window_example_gen import rows as rows_lib
 from components.window_example_gen import window as window_lib
 
@@ -73,22 +80,11 @@ def window_of(exec_properties: dict[str, Any]) -> window_lib.Window:
     )
 
 
-class Executor(csv_executor.Executor):
-    """Splits the window's rows into the configured hash splits (train/eval) and writes the newest and the previous
-    span again as splits of their own, for the drift check; records the spans on the Examples artifact, and the
-    label counts of the two drift splits (what DriftGate compares)."""
-
-    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]) -> dict[str, Any]:
-        # Resolved once, before reading, and recorded as read: a span added during the run is left to the next one.
-        window = self._window = window_of(exec_properties)
-        self._fingerprint = window.fingerprint()
-        self._pipeline = pipeline  # its result holds the metrics, once the base Do has run it
-        split_config = _output_config(exec_properties).split_config
-        result = pipeline | "ReadWindow" >> read.ReadSpans(window, self._rules, split_config)
-        # The base Do names the splits from the output config before calling this, and checks every split it
-        # writes against those names: name the drift splits too.
-        self._examples.split_names = artifact_utils.encode_split_names(list(result))
-        return result
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Splits the window's rows into the configured hash splits (train/eval), and, when there is an earlier span to
+    compare with, adds the newest and the previous span as splits of their own for the drift check (their files are
+    links to the window's, not copies); records the spans on the Examples artifact, and the label counts of the two
+    drift splits (what DriftGate compares). With a single span there is nothing to compare: no drift splits."""
 
     def Do(
         self,
@@ -97,35 +93,51 @@ class Executor(csv_executor.Executor):
         exec_properties: dict[str, Any],
     ) -> None:
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
-        self._examples = examples
         self._rules = rows_lib.Rules.from_json(exec_properties[RULES_KEY])
-        super().Do(input_dict, output_dict, exec_properties)
-        window = self._window
+        # Resolved once, before reading, and recorded as read: a span added during the run is left to the next one.
+        window = window_of(exec_properties)
+        fingerprint = window.fingerprint()
+        split_config = _output_config(exec_properties).split_config
+        splits = [split.name for split in split_config.splits]
+        drift_spans = drift_spans_of(window)
+        for split in [*splits, *drift_spans]:
+            tf.io.gfile.makedirs(write.split_dir(examples.uri, split))
+        with self._make_beam_pipeline() as pipeline:
+            _ = pipeline | "WriteWindow" >> read.WriteSpans(
+                window, self._rules, split_config, drift_spans, examples.uri
+            )
+        for split, span in drift_spans.items():
+            if span in window.spans:  # its rows are in train/eval already
+                write.link_span(examples.uri, splits, span, split)
+        write.ensure_readable(examples.uri, [*splits, *drift_spans])
+        examples.split_names = artifact_utils.encode_split_names([*splits, *drift_spans])
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
         examples.span = window.newest  # the Examples type's own property, which StatisticsGen copies on
         examples.set_int_custom_property(SPAN_PROPERTY, window.newest)
         examples.set_string_custom_property(WINDOW_PROPERTY, ",".join(str(s) for s in window.spans))
         examples.set_int_custom_property(PREVIOUS_PROPERTY, -1 if window.previous is None else window.previous)
-        examples.set_string_custom_property(FINGERPRINT_PROPERTY, self._fingerprint)
+        examples.set_string_custom_property(FINGERPRINT_PROPERTY, fingerprint)
         examples.set_string_custom_property(SPAN_FINGERPRINT_PROPERTY, window.span_fingerprint(window.newest))
         examples.set_string_custom_property(EXCLUDED_PROPERTY, ",".join(str(s) for s in window.excluded))
         files = {str(span): list(paths) for span, paths in window.files.items()}
         examples.set_string_custom_property(FILES_PROPERTY, json.dumps(files))
-        counts, samples = self._metrics()
+        counts, samples = self._metrics(pipeline)
         examples.set_int_custom_property(MISSING_LABEL_PROPERTY, counts.get(read.MISSING_LABEL, 0))
         examples.set_int_custom_property(OTHER_LABEL_PROPERTY, counts.get(read.OTHER_LABEL, 0))
-        for split, (labeled_property, positive_property) in LABEL_COUNT_PROPERTIES.items():
+        for split in drift_spans:
+            labeled_property, positive_property = LABEL_COUNT_PROPERTIES[split]
             negative, positive = (counts.get(f"{read.CLASS}{split}/{label}", 0) for label in (0, 1))
             examples.set_int_custom_property(labeled_property, negative + positive)
             examples.set_int_custom_property(positive_property, positive)
-        splits = [split.name for split in _output_config(exec_properties).split_config.splits]
         problem = self._problem(counts, samples, splits)
         if problem:
             raise rows_lib.WindowDataError(problem)
 
-    def _metrics(self) -> tuple[dict[str, int], dict[str, list]]:
+    def _metrics(self, pipeline: beam.Pipeline) -> tuple[dict[str, int], dict[str, list]]:
         """Counters by name, and string sets by name: sampled cells (file, line, value) of numeric columns, text
         values of categorical ones."""
-        found = self._pipeline.result.metrics().query(MetricsFilter().with_namespace(read.METRICS_NAMESPACE))
+        found = pipeline.result.metrics().query(MetricsFilter().with_namespace(read.METRICS_NAMESPACE))
 
         def value(result: Any) -> Any:  # committed where the runner supports it, attempted otherwise
             return result.committed if result.committed is not None else result.attempted
@@ -162,6 +174,13 @@ class Executor(csv_executor.Executor):
             ),
         ]
         return next((problem for problem in problems if problem), None)
+
+
+def drift_spans_of(window: window_lib.Window) -> dict[str, int]:
+    """The drift splits and the span each holds: none when the window has no earlier span to compare with."""
+    if window.previous is None:
+        return {}
+    return {NEWEST_SPLIT: window.newest, PREVIOUS_SPLIT: window.previous}
 
 
 def _output_config(exec_properties: dict[str, Any]) -> example_gen_pb2.Output:

@@ -1,11 +1,11 @@
-"""The Beam part of WindowExampleGen: the window's CSV files -> serialized examples per split, in two passes.
+"""The Beam part of WindowExampleGen: the window's CSV files -> the split files of examples, in two passes.
 
 Rows are read with Python's csv module (quoted commas and newlines, a byte-order mark, CRLF, blank lines), their
 missing-value tokens become missing values, and rows without a label are left out. The first pass checks each file
 (text in numeric columns, rows without a label: Beam metrics) and types its columns as tfx_bsl does; the second
-reads the files again and writes each row to its splits. Parsing twice costs a few seconds per million rows, and no
-step keeps the parsed rows while the column types are inferred. (Beam's in-memory runner still holds the serialized
-rows between this step and TFX's writer: README, "Speed and scale".)
+reads the files again and writes each row to its split's files as it is encoded (write.py). Parsing twice costs a
+few seconds per million rows; no step keeps the parsed rows while the column types are inferred, and none holds the
+encoded rows before they are written.
 """
 
 import collections
@@ -22,7 +22,7 @@ from tfx.components.example_gen import base_example_gen_executor
 from tfx.proto import example_gen_pb2
 from tfx_bsl.coders import csv_decoder
 
-from components.window_example_gen import checks, encoding
+from components.window_example_gen import checks, encoding, write
 from components.window_example_gen import dialect as dialect_lib
 from components.window_example_gen import rows as rows_lib
 from components.window_example_gen import window as window_lib
@@ -153,9 +153,10 @@ class _ScanFile(beam.DoFn):
 
 
 class _EncodeFile(beam.DoFn):
-    """Pass 2: one (span, file) -> its rows that have a label as serialized examples, tagged with each split they
-    belong to: the hash split (train or eval) when the span is in the window, and the newest or previous span's own
-    split (`drift_spans`: split -> span) for the drift check. A missing cell is an absent feature (encoding.py)."""
+    """Pass 2: one (span, file) -> its rows that have a label, encoded as examples and written as they come
+    (write.py): to the hash split (train or eval) when the span is in the window, else to the drift split that
+    reads it (`written`: split -> span, the previous span outside the window). Counts each row's label per split it
+    belongs to, the drift splits (`drift_spans`: split -> span) included. A missing cell is an absent feature."""
 
     def __init__(
         self,
@@ -163,12 +164,14 @@ class _EncodeFile(beam.DoFn):
         rules: rows_lib.Rules,
         dialect: dialect_lib.Dialect,
         split_config: example_gen_pb2.SplitConfig,
-        window_spans: list[int],
+        window: window_lib.Window,
         drift_spans: dict[str, int],
+        examples_uri: str,
     ):
         super().__init__()
         self._names, self._rules, self._dialect, self._split_config = column_names, rules, dialect, split_config
-        self._window_spans, self._drift_spans = set(window_spans), drift_spans
+        self._window_spans, self._files, self._drift_spans = set(window.spans), window.files, drift_spans
+        self._examples_uri = examples_uri
         self._splits = [split.name for split in split_config.splits]
         self._buckets = list(itertools.accumulate(split.hash_buckets for split in split_config.splits))
         self._encoder: encoding.ExampleEncoder | None = None  # the column types arrive with the first file
@@ -177,33 +180,55 @@ class _EncodeFile(beam.DoFn):
         span, path = span_file
         in_window = span in self._window_spans
         also = [name for name, of in self._drift_spans.items() if of == span]
+        index = self._files[span].index(path)
+        shards = write.shard_count(FileSystems.match([path])[0].metadata_list[0].size_in_bytes)
+        writers = {
+            split: write.ShardWriter(self._examples_uri, split, span, index, shards)
+            for split in (self._splits if in_window else also)
+        }
         self._encoder = self._encoder or encoding.ExampleEncoder(column_infos)
         counts: collections.Counter = collections.Counter()
         missing, buckets = set(self._rules.missing_values), self._buckets
         for batch in _batches(path, len(self._names), self._dialect):
-            for (_, cells), label in zip(batch, self._rules.labels(self._names, batch), strict=True):
+            for (line, cells), label in zip(batch, self._rules.labels(self._names, batch), strict=True):
                 if not isinstance(label, bool):  # missing, or another value (label.other: drop; stop fails the run)
                     continue
                 record = self._encoder.encode([b"" if cell in missing else cell.encode() for cell in cells])
                 if in_window:  # TFX's hash split of the serialized example
-                    index = base_example_gen_executor._PartitionFn(record, len(buckets), buckets, self._split_config)
-                    counts[f"{CLASS}{self._splits[index]}/{int(label)}"] += 1
-                    yield beam.pvalue.TaggedOutput(self._splits[index], record)
+                    split = self._splits[
+                        base_example_gen_executor._PartitionFn(record, len(buckets), buckets, self._split_config)
+                    ]
+                    counts[f"{CLASS}{split}/{int(label)}"] += 1
+                    writers[split].write(record, line)
                 for name in also:
                     counts[f"{CLASS}{name}/{int(label)}"] += 1
-                    yield beam.pvalue.TaggedOutput(name, record)
+                    if not in_window:
+                        writers[name].write(record, line)
+        for writer in writers.values():
+            writer.close()
         _add_counts(counts)
+        yield path
 
 
-class ReadSpans(beam.PTransform):
-    """CSV files of the window's spans -> {split: PCollection[serialized tf.train.Example]}, with one column typing
-    for all of them (reading span by span could type a column int in one span and float in another)."""
+class WriteSpans(beam.PTransform):
+    """CSV files of the window's spans -> the splits of the Examples artifact at `examples_uri`, written by the step
+    that encodes them, with one column typing for all of them (reading span by span could type a column int in one
+    span and float in another). Writes the rows of the drift splits that are not rows of the window (`drift_spans`:
+    split -> span); the executor links the others from the window's splits."""
 
-    def __init__(self, window: window_lib.Window, rules: rows_lib.Rules, split_config: example_gen_pb2.SplitConfig):
+    def __init__(
+        self,
+        window: window_lib.Window,
+        rules: rows_lib.Rules,
+        split_config: example_gen_pb2.SplitConfig,
+        drift_spans: dict[str, int],
+        examples_uri: str,
+    ):
         super().__init__()
         self._window, self._rules, self._split_config = window, rules, split_config
+        self._drift_spans, self._examples_uri = drift_spans, examples_uri
 
-    def expand(self, pipeline: beam.Pipeline) -> dict[str, beam.PCollection]:
+    def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         window, files = self._window, self._window.files
         all_files = [path for span in sorted(files) for path in files[span]]
         dialect = dialect_of(all_files[0], self._rules)
@@ -219,10 +244,7 @@ class ReadSpans(beam.PTransform):
             | "Scan" >> beam.ParDo(_ScanFile(names, self._rules, dialect, window.spans))
             | "ColumnTypes" >> beam.CombineGlobally(_ColumnTypes(names, self._rules.missing_values))
         )
-        # With no earlier span the newest one is its own baseline: nothing to compare, so no drift.
-        previous = window.previous if window.previous is not None else window.newest
-        drift_spans = {window_lib.NEWEST_SPLIT: window.newest, window_lib.PREVIOUS_SPLIT: previous}
-        tags = [*(split.name for split in self._split_config.splits), *drift_spans]
-        encode = _EncodeFile(names, self._rules, dialect, self._split_config, window.spans, drift_spans)
-        tagged = span_files | "Encode" >> beam.ParDo(encode, column_infos).with_outputs(*tags)
-        return {tag: tagged[tag] for tag in tags}
+        encode = _EncodeFile(
+            names, self._rules, dialect, self._split_config, window, self._drift_spans, self._examples_uri
+        )
+        return span_files | "EncodeAndWrite" >> beam.ParDo(encode, column_infos)

@@ -52,3 +52,12 @@ def test_the_generated_data_passes_the_runs_own_checks(generated):
     config = config_lib.load(CONFIG)
     checked = data_lib.check(data_lib.locate(generated[0], config.data.window), config)
     assert checked.rows == sum(map(len, _rows(generated[0]).values()))
+
+
+def test_the_one_csv_shape_holds_the_same_rows_in_one_file(generated, tmp_path):
+    folder = scale_data.generate(6_000, str(tmp_path / "one"), shape=scale_data.ONE_CSV)
+    assert sorted(os.listdir(folder)) == [scale_data.COMPLETE, "data.csv"]
+    with open(os.path.join(folder, "data.csv"), newline="") as f:
+        one = list(csv.DictReader(f))
+    assert one == [row for span_rows in _rows(generated[0]).values() for row in span_rows]
+    assert scale_data.default_folder(6_000, scale_data.ONE_CSV).endswith("taxi-6000-one")

@@ -311,14 +311,16 @@ def test_row_count_outside_the_bounds_warns_and_passes(more_rows):
     assert drift.get_int_custom_property(executor.WARNING_PROPERTY) == 1
 
 
-def test_first_span_is_not_checked_and_passes(tmp_path, drifted, drift_config):
-    # WindowExampleGen writes the first span as its own baseline and marks previous_span -1.
+def test_a_single_span_is_not_checked_and_passes(tmp_path, drifted, drift_config):
+    # With one span WindowExampleGen writes no drift splits and marks previous_span -1: the validator compares no
+    # pair (TFX's own would fail on the missing one) and the gate records "not checked".
     examples = _examples(tmp_path, drift_config, {1: DRIFTED})
-    anomalies = standard_artifacts.ExampleAnomalies()
-    anomalies.uri = str(tmp_path / "absent")  # not read: there is nothing to compare
-    drift, report, error = _gate(
-        tmp_path, anomalies, examples, drifted["statistics"], drift_lib.gate_settings(drift_config)
-    )
+    statistics = standard_artifacts.ExampleStatistics()
+    statistics.uri = str(tmp_path / "statistics")
+    statistics.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    anomalies = _validate(tmp_path / "anomalies", statistics, drift_lib.validator_config(drift_config))
+    assert artifact_utils.decode_split_names(anomalies.split_names) == []
+    drift, report, error = _gate(tmp_path, anomalies, examples, statistics, drift_lib.gate_settings(drift_config))
     assert error is None
     assert (report["newest_span"], report["reference_span"], report["measurements"]) == (1, None, [])
     assert report["verdict"] == policy.NOT_CHECKED

@@ -1,15 +1,18 @@
 """WindowExampleGen: which spans a run reads, and the real executor on three tiny spans (Beam DirectRunner)."""
 
 import json
+import os
 import socket
 
+import apache_beam as beam
 import pytest
+import tensorflow as tf
 from example_gen_runs import records, run_executor
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
-from components.window_example_gen import executor, resolve, rows
+from components.window_example_gen import executor, resolve, rows, write
 from components.window_example_gen import window as window_lib
 
 HEADER = "fare,company,trip_miles\n"
@@ -196,22 +199,63 @@ LABEL_COUNTS = {1: (41, 21), 2: (37, 17), 4: (43, 22)}
 
 
 def test_the_artifact_records_the_rows_and_positives_of_each_drift_split(generated):
-    for run, spans in (("latest", (4, 2)), ("first", (1, 1))):
-        examples = generated[run]
-        for split, span in zip((executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT), spans, strict=True):
-            labeled, positive = executor.LABEL_COUNT_PROPERTIES[split]
-            counted = (examples.get_int_custom_property(labeled), examples.get_int_custom_property(positive))
-            fares = [e.features.feature["fare"].float_list.value[0] for e in records(examples, split)]
-            assert counted == (len(fares), sum(fare > 30.0 for fare in fares)) == LABEL_COUNTS[span], (run, split)
+    examples = generated["latest"]
+    for split, span in zip((executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT), (4, 2), strict=True):
+        labeled, positive = executor.LABEL_COUNT_PROPERTIES[split]
+        counted = (examples.get_int_custom_property(labeled), examples.get_int_custom_property(positive))
+        fares = [e.features.feature["fare"].float_list.value[0] for e in records(examples, split)]
+        assert counted == (len(fares), sum(fare > 30.0 for fare in fares)) == LABEL_COUNTS[span], split
 
 
-def test_the_first_span_is_its_own_drift_baseline(generated):
+def test_a_single_span_has_nothing_to_compare_and_no_drift_splits(generated):
     examples = generated["first"]
     assert examples.span == 1 and examples.get_string_custom_property(executor.WINDOW_PROPERTY) == "1"
     assert examples.get_int_custom_property(executor.PREVIOUS_PROPERTY) == -1  # nothing to compare
-    newest, previous = records(examples, executor.NEWEST_SPLIT), records(examples, executor.PREVIOUS_SPLIT)
-    assert len(newest) == len(previous) == SPAN_ROWS[1]
+    assert sorted(artifact_utils.decode_split_names(examples.split_names)) == ["eval", "train"]
+    assert sorted(os.listdir(examples.uri)) == ["Split-eval", "Split-train"]
+    assert not any(
+        examples.has_custom_property(name) for pair in executor.LABEL_COUNT_PROPERTIES.values() for name in pair
+    )
     assert len(records(examples, "train")) + len(records(examples, "eval")) == SPAN_ROWS[1]
+
+
+def test_the_drift_splits_link_the_window_files_instead_of_writing_the_rows_again(generated):
+    examples = generated["latest"]  # span 2 and 4 are both in the window: both drift splits are links
+    for split in (executor.NEWEST_SPLIT, executor.PREVIOUS_SPLIT):
+        folder = artifact_utils.get_split_uri([examples], split)
+        for name in os.listdir(folder):
+            source_split = name.split("-")[1]  # data_tfrecord-<split>-<span>-<file>-<shard>.gz
+            source = os.path.join(artifact_utils.get_split_uri([examples], source_split), name)
+            assert os.path.samefile(os.path.join(folder, name), source), name
+    rejected = generated["rejected"]  # span 1 is in the window too; with a window of 1 it would be written
+    assert len(records(rejected, executor.PREVIOUS_SPLIT)) == SPAN_ROWS[1]
+
+
+def test_rows_are_written_as_encoded_without_a_reshuffle_in_shards(tmp_path, monkeypatch):
+    # No Reshuffle (a GroupByKey of every row, which the in-memory runner holds whole) and no Beam writer after the
+    # encoding step: its rows go to files as they are encoded (the one GroupByKey left combines column types).
+    applied = []
+    original = beam.Pipeline.apply
+
+    def apply(pipeline, transform, *args, **kwargs):
+        applied.append(type(transform).__name__)
+        return original(pipeline, transform, *args, **kwargs)
+
+    monkeypatch.setattr(beam.Pipeline, "apply", apply)
+    monkeypatch.setattr(write, "SHARD_BYTES", 200)  # span 4's file (about 560 bytes): 3 shards per split
+    data = tmp_path / "data"
+    _write(data / "span-4" / "data.csv", _span_csv(4, SPAN_ROWS[4]))
+    examples = run_executor(str(data), tmp_path / "out", 1, RULES)
+    assert "WriteSpans" in applied and not {"Reshuffle", "WriteToTFRecord"} & set(applied)
+    folder = artifact_utils.get_split_uri([examples], "train")
+    shards = sorted(os.listdir(folder))
+    assert shards == [f"data_tfrecord-train-{shard:05d}-00004-00000.gz" for shard in range(3)]
+    for shard in shards:  # each shard samples the whole file: rows from its first and its last third
+        miles = [
+            e.features.feature["trip_miles"].float_list.value[0] - 4 for e in records_of(os.path.join(folder, shard))
+        ]
+        assert min(miles) < SPAN_ROWS[4] / 30 and max(miles) > 2 * SPAN_ROWS[4] / 30, shard
+    assert sum(len(records_of(os.path.join(folder, shard))) for shard in shards) == len(records(examples, "train"))
 
 
 def _empty_metadata(path) -> str:
@@ -264,3 +308,7 @@ def test_resolver_fails_with_one_line_when_ml_metadata_does_not_answer(tmp_path,
     assert code == 1 and not (tmp_path / "custom_config.json").exists()
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: cannot read the drift verdicts in ML Metadata at grpc://127.0.0.1:{port}: ")
+
+
+def records_of(path: str) -> list[tf.train.Example]:
+    return [tf.train.Example.FromString(r) for r in tf.data.TFRecordDataset(path, "GZIP").as_numpy_iterator()]
