@@ -7,7 +7,6 @@ hash sample of them (sampling.py); every metric, threshold and interval is then 
 
 import json
 import os
-import shutil
 from typing import Any
 
 import tensorflow_model_analysis as tfma
@@ -64,7 +63,8 @@ class Executor(evaluator_executor.Executor):
             )
             super().Do({**input_dict, standard_component_specs.EXAMPLES_KEY: examples}, output_dict, exec_properties)
         finally:
-            shutil.rmtree(sample_dir, ignore_errors=True)
+            if fileio.exists(sample_dir):  # fileio: the tmp dir may be remote (gs://) on Kubeflow
+                fileio.rmtree(sample_dir)
 
         settings = policy.Settings(**json.loads(exec_properties[COMPARISON_KEY]))
         model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
