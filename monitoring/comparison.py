@@ -42,16 +42,25 @@ def interval_text(row: dict[str, Any], confidence: float) -> str:
     return policy.describe(_difference(row), confidence)
 
 
+def sample_text(comparison: dict[str, Any] | None) -> str | None:
+    """E.g. "on 40,000 of 300,000 eval rows (hash sample)" when the Evaluator scored a sample, else None."""
+    sample = (comparison or {}).get("sample")
+    if not sample or sample["evaluated_rows"] >= sample["eval_rows"]:
+        return None
+    return f"on {sample['evaluated_rows']:,} of {sample['eval_rows']:,} eval rows ({sample['method']})"
+
+
 def headline(comparison: dict[str, Any] | None) -> str | None:
     """The key metric against the served model in one line, or None when nothing was served to compare with."""
     if not comparison or comparison.get("served_version") is None or comparison.get("overall") is None:
         return None
     overall = comparison["overall"]
     rule = "gain required" if comparison["policy"] == policy.SUPERIORITY else "loss tolerated"
+    sampled = sample_text(comparison)
+    rows = f"{sampled}, an interval wider than on every row" if sampled else f"{overall['rows']:,} eval rows"
     return (
         f"{interval_text(overall, comparison['confidence'])} against served version {comparison['served_version']} "
-        f"(DeLong, {overall['rows']:,} eval rows; policy {comparison['policy']}, {rule} "
-        f"{comparison['margin']:.4f})"
+        f"(DeLong, {rows}; policy {comparison['policy']}, {rule} {comparison['margin']:.4f})"
     )
 
 

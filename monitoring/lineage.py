@@ -49,6 +49,9 @@ _COMPARISON = [
     evaluator_properties.PASSED_PROPERTY,
     evaluator_properties.REASON_PROPERTY,
     evaluator_properties.FINGERPRINT_PROPERTY,
+    evaluator_properties.EVALUATED_ROWS_PROPERTY,
+    evaluator_properties.EVAL_ROWS_PROPERTY,
+    evaluator_properties.SAMPLE_PROPERTY,
 ]
 
 

@@ -241,9 +241,11 @@ def format_summary(summary: RunSummary, slice_features: list[str]) -> str:
     lines.append(f"  Drift:       {summary.drift}")
     if summary.metrics:
         shown = ("auc", "binary_accuracy", "precision", "recall", "calibration")
+        sampled = comparison_lib.sample_text(summary.comparison)
         lines.append(
             "  Evaluation:  "
             + ", ".join(f"{n} {_number(summary.metrics[n], n)}" for n in shown if n in summary.metrics)
+            + (f" {sampled}" if sampled else "")
         )
         lines += _comparison_lines(summary, slice_features)
     lines += _verdict_lines(summary)

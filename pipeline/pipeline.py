@@ -218,6 +218,7 @@ def create_pipeline(
         eval_config=evaluation.eval_config(config.evaluation, config.features.label.name),
         comparison=evaluation.comparison_settings(config.evaluation),
         example_splits=["eval"],
+        max_rows=config.evaluation.max_rows or 0,
     ).with_id("Evaluator")  # TFX's node name, which ML Metadata records, summaries and lineage use
 
     # Copies a blessed model to <serving_model_dir>/<version>/, the layout TF Serving watches; a version appears

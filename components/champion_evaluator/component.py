@@ -1,7 +1,8 @@
 """ChampionEvaluator: TFX's Evaluator, with the push policy against the served model decided on its output.
 
 The same inputs and outputs as TFX's Evaluator (the pipeline gives it the node id "Evaluator"), plus one parameter,
-`comparison`: the `evaluation.comparison` section of the configuration as JSON. The candidate is blessed when TFMA's
+`comparison`: the `evaluation.comparison` section of the configuration as JSON, and one option, `max_rows`: the most
+eval rows scored, a deterministic hash sample of them beyond it (0: every row). The candidate is blessed when TFMA's
 value thresholds pass and the comparison with the served model (ServingBaseline's output; empty when nothing is
 served) passes the policy; the Pusher pushes only a blessed model, locally and on Kubeflow alike.
 """
@@ -22,6 +23,7 @@ class ChampionEvaluatorSpec(standard_component_specs.EvaluatorSpec):
     PARAMETERS = {
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         properties.COMPARISON_KEY: component_spec.ExecutionParameter(type=str),
+        properties.MAX_ROWS_KEY: component_spec.ExecutionParameter(type=int, optional=True),
     }
 
 
@@ -39,6 +41,7 @@ class ChampionEvaluator(base_beam_component.BaseBeamComponent):
         eval_config: tfma.EvalConfig,
         comparison: dict[str, Any],
         example_splits: list[str],
+        max_rows: int = 0,
     ):
         super().__init__(
             spec=ChampionEvaluatorSpec(
@@ -48,6 +51,7 @@ class ChampionEvaluator(base_beam_component.BaseBeamComponent):
                 eval_config=eval_config,
                 example_splits=json_utils.dumps(example_splits),
                 comparison=json.dumps(comparison, sort_keys=True),
+                max_rows=max_rows,
                 evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             )

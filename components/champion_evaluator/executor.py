@@ -1,5 +1,9 @@
 """Executor of the Evaluator: TFX's (TFMA's metrics and value thresholds), then the push policy against the served
-model with the confidence interval of the AUC difference, recorded with the blessing (`comparison.json`)."""
+model with the confidence interval of the AUC difference, recorded with the blessing (`comparison.json`).
+
+With more eval rows than `max_rows`, TFX's Evaluator is handed a copy of the examples holding only a deterministic
+hash sample of them (sampling.py); every metric, threshold and interval is then of the sample, and says so.
+"""
 
 import json
 import os
@@ -10,20 +14,24 @@ from tfx import types
 from tfx.components.evaluator import constants
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.io import fileio
-from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, path_utils
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.utils import io_utils, json_utils, path_utils
 
 from components.atomic_pusher import fingerprint
-from components.champion_evaluator import auc_comparison, policy
+from components.champion_evaluator import auc_comparison, policy, sampling
 from components.champion_evaluator.properties import (
     COMPARISON_FILE,
     COMPARISON_KEY,
     DIFFERENCE_PROPERTY,
+    EVAL_ROWS_PROPERTY,
+    EVALUATED_ROWS_PROPERTY,
     FINGERPRINT_PROPERTY,
     LOWER_PROPERTY,
+    MAX_ROWS_KEY,
     PASSED_PROPERTY,
     POLICY_PROPERTY,
     REASON_PROPERTY,
+    SAMPLE_PROPERTY,
     THRESHOLDS_PROPERTY,
     UPPER_PROPERTY,
 )
@@ -44,7 +52,19 @@ class Executor(evaluator_executor.Executor):
         served = input_dict.get(key) or []
         if not all(baseline_executor.has_model(a) for a in served):
             input_dict, served = {**input_dict, key: []}, []
-        super().Do(input_dict, output_dict, exec_properties)
+        sample_dir = os.path.join(self._get_tmp_dir(), "sampled_examples")
+        splits = json_utils.loads(exec_properties.get(standard_component_specs.EXAMPLE_SPLITS_KEY) or "null")
+        try:
+            examples, sample = sample_examples(
+                input_dict[standard_component_specs.EXAMPLES_KEY],
+                splits or ["eval"],  # TFX's Evaluator's default
+                exec_properties.get(MAX_ROWS_KEY) or 0,
+                sample_dir,
+            )
+            super().Do({**input_dict, standard_component_specs.EXAMPLES_KEY: examples}, output_dict, exec_properties)
+        finally:
+            if fileio.exists(sample_dir):  # fileio: the tmp dir may be remote (gs://) on Kubeflow
+                fileio.rmtree(sample_dir)
 
         settings = policy.Settings(**json.loads(exec_properties[COMPARISON_KEY]))
         model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
@@ -61,12 +81,16 @@ class Executor(evaluator_executor.Executor):
         blessing = artifact_utils.get_single_instance(output_dict[standard_component_specs.BLESSING_KEY])
         thresholds_met = blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1
         record = comparison_record(settings, decision, overall, slices, served_version, identical)
+        record["sample"] = {"evaluated_rows": sample.evaluated, "eval_rows": sample.total, "method": sample.method}
         io_utils.write_string_file(os.path.join(blessing.uri, COMPARISON_FILE), json.dumps(record, indent=2))
         blessing.set_int_custom_property(THRESHOLDS_PROPERTY, int(thresholds_met))
         blessing.set_int_custom_property(PASSED_PROPERTY, int(decision.passed))
         blessing.set_string_custom_property(REASON_PROPERTY, decision.reason)
         blessing.set_string_custom_property(POLICY_PROPERTY, settings.policy)
         blessing.set_string_custom_property(FINGERPRINT_PROPERTY, candidate_fingerprint)
+        blessing.set_int_custom_property(EVALUATED_ROWS_PROPERTY, sample.evaluated)
+        blessing.set_int_custom_property(EVAL_ROWS_PROPERTY, sample.total)
+        blessing.set_string_custom_property(SAMPLE_PROPERTY, sample.method)
         interval = overall.interval(settings.confidence) if overall is not None else None
         if interval is not None:
             blessing.set_float_custom_property(DIFFERENCE_PROPERTY, overall.difference)
@@ -74,6 +98,31 @@ class Executor(evaluator_executor.Executor):
             blessing.set_float_custom_property(UPPER_PROPERTY, interval[1])
         if thresholds_met and not decision.passed:
             _refuse(blessing)
+
+
+def sample_examples(
+    examples: list[types.Artifact], splits: list[str], max_rows: int, sample_dir: str
+) -> tuple[list[types.Artifact], sampling.Sample]:
+    """`examples` itself when no split holds more than `max_rows` rows (0: no bound), else a copy in `sample_dir`
+    whose splits hold each split's hash sample of at most `max_rows` rows; with the rows evaluated and in all."""
+    original = artifact_utils.get_single_instance(examples)
+    copy = standard_artifacts.Examples()
+    copy.uri = sample_dir
+    copy.split_names = artifact_utils.encode_split_names(splits)
+    for name, value in original.mlmd_artifact.custom_properties.items():
+        copy.mlmd_artifact.custom_properties[name].CopyFrom(value)
+    found = {
+        split: sampling.sample_split(
+            artifact_utils.get_split_uri(examples, split), artifact_utils.get_split_uri([copy], split), max_rows
+        )
+        for split in splits
+    }
+    evaluated, total = sum(s.evaluated for s in found.values()), sum(s.total for s in found.values())
+    if evaluated == total:
+        return examples, sampling.Sample(evaluated, total)
+    for split in (split for split, sample in found.items() if sample.evaluated == sample.total):
+        sampling.copy_split(artifact_utils.get_split_uri(examples, split), artifact_utils.get_split_uri([copy], split))
+    return [copy], sampling.Sample(evaluated, total)
 
 
 def _refuse(blessing: types.Artifact) -> None:

@@ -104,3 +104,16 @@ def test_a_refusal_is_the_reason_and_an_identical_model_is_not_pushed_again():
     identical.identical_to_version, identical.model_fingerprint = 17, "sha256:abc"
     text = summary_lib.format_summary(identical, [])
     assert "Pushed:      no: version 17 in the serving folder already holds this model (same fingerprint" in text
+
+
+def test_a_sampled_evaluation_says_on_how_many_of_how_many_eval_rows_and_that_its_interval_is_wider():
+    summary = _compared(-0.0006, 0.0018, [])
+    summary.comparison["sample"] = {"evaluated_rows": 2812, "eval_rows": 30000, "method": "hash sample"}
+    text = summary_lib.format_summary(summary, [])
+    assert "  Evaluation:  auc 0.9494 on 2,812 of 30,000 eval rows (hash sample)" in text
+    assert (
+        "against served version 17 (DeLong, on 2,812 of 30,000 eval rows (hash sample), an interval wider than on "
+        "every row; policy non_inferiority" in text
+    )
+    summary.comparison["sample"] = {"evaluated_rows": 2812, "eval_rows": 2812, "method": "every row"}
+    assert "(hash sample)" not in summary_lib.format_summary(summary, [])

@@ -167,6 +167,13 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
         ),
         (lambda raw: raw["evaluation"]["thresholds"].update(auc=90), "must be in [0, 1], got 90; write 0.9 for 90%"),
         (
+            lambda raw: raw["evaluation"].update(max_rows=500),
+            "evaluation.max_rows: must be 0 or null (every eval row) or at least 1,000 (the most eval rows scored), "
+            "got 500",
+        ),
+        (lambda raw: raw["evaluation"].update(max_rows=-1), "evaluation.max_rows: must be 0 or null (every eval row)"),
+        (lambda raw: raw["evaluation"].update(max_rows=True), "evaluation.max_rows must be a whole number"),
+        (
             lambda raw: raw["training"].update(learning_rate=float("inf")),
             "training.learning_rate must be a finite number",
         ),
@@ -255,6 +262,9 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
         "no-thresholds",
         "action-typo",
         "percent",
+        "max-rows-too-few",
+        "max-rows-negative",
+        "max-rows-boolean",
         "infinite",
         "text-for-int",
         "bool-for-int",
@@ -284,6 +294,14 @@ def test_a_misspelt_key_in_any_section_gets_the_right_one_suggested(raw, section
 def test_mistakes_are_one_line_with_the_fix(raw, edit, expected):
     edit(raw)
     assert expected in config_error(raw)
+
+
+def test_evaluation_max_rows_defaults_to_a_bound_and_null_or_0_means_every_row(raw):
+    del raw["evaluation"]["max_rows"]
+    assert config_lib.parse(raw, "cfg.yaml").evaluation.max_rows == config_lib.MAX_EVAL_ROWS
+    for every_row in (None, 0):
+        raw["evaluation"]["max_rows"] = every_row
+        assert config_lib.parse(raw, "cfg.yaml").evaluation.max_rows == every_row
 
 
 def test_values_may_be_whole_numbers_and_sections_left_empty(raw):
