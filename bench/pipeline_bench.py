@@ -88,9 +88,16 @@ def _kfx_cold(kfx: list[str], workspace: str, profile_dir: str | None = None) ->
     measured["components"] = component_times.component_seconds(
         os.path.join(workspace, "metadata.sqlite"), scale_report.PIPELINE_NAME
     )
-    recordings = measured.pop("profiles", {})
-    slowest = max(measured["components"], key=measured["components"].get)
-    if slowest in recordings and os.path.exists(recordings[slowest]):
+    recordings = {
+        name: path
+        for name, path in measured.pop("profiles", {}).items()
+        if os.path.isfile(path) and os.path.getsize(path)
+    }
+    profiled = [name for name in measured["components"] if name in recordings]
+    if profile_dir and len(profiled) < len(measured["components"]):
+        print(f"no py-spy samples of {', '.join(sorted(set(measured['components']) - set(profiled)))}", flush=True)
+    if profiled:  # the slowest component that py-spy sampled
+        slowest = max(profiled, key=measured["components"].get)
         seconds = measured["components"][slowest]
         measured["profile"] = {"component": slowest, "seconds": seconds, **profile.summary(recordings[slowest])}
     return {**measured, **scale_report.run_figures(workspace)}

@@ -7,6 +7,7 @@ line per distinct stack, `frame;frame;...;leaf count`. Sampling is non-blocking 
 """
 
 import collections
+import itertools
 import os
 import re
 import shutil
@@ -79,28 +80,29 @@ def _py_spy() -> str | None:
 
 
 def summary(path: str, top: int = TOP) -> dict:
-    """The busiest functions of a recording: by own samples (the leaf frame) and by samples under them (any frame),
-    as shares of the samples; idle waits (threads blocked in a lock or a poll) are left out of both."""
+    """The busiest functions of a recording (own samples: the leaf frame) and the libraries the time is spent in
+    (by the leaf frame's top-level package, e.g. `tensorflow_model_analysis`, `apache_beam`, this project's
+    `components`), as shares of the samples; idle waits (threads blocked in a lock, a poll or a server loop) are left
+    out of both."""
     own: collections.Counter = collections.Counter()
-    under: collections.Counter = collections.Counter()
+    libraries: collections.Counter = collections.Counter()
     total = 0
     with open(path) as f:
         for line in f:
             stack, _, count = line.rstrip("\n").rpartition(" ")
             if not stack or not count.isdigit():
                 continue
-            frames = [_short(frame) for frame in stack.split(";")]
-            if _idle(frames[-1]):
+            leaf = _short(stack.rsplit(";", 1)[-1])
+            if _idle(leaf):
                 continue
             total += int(count)
-            own[frames[-1]] += int(count)
-            for frame in set(frames):
-                under[frame] += int(count)
+            own[leaf] += int(count)
+            libraries[_library(leaf)] += int(count)
 
     def shares(counter: collections.Counter) -> list[dict]:
-        return [{"function": f, "share": round(n / total, 3)} for f, n in counter.most_common(top)]
+        return [{"function": f, "share": round(n / total, 3)} for f, n in counter.most_common(top)] if total else []
 
-    return {"samples": total, "own": shares(own) if total else [], "inclusive": shares(_no_roots(under, total))}
+    return {"samples": total, "own": shares(own), "libraries": shares(libraries)}
 
 
 def _short(frame: str) -> str:
@@ -116,24 +118,33 @@ def _short(frame: str) -> str:
     return f"{match.group('function')} ({path})"
 
 
+# Leaf frames of threads that wait (in C, which py-spy cannot always tell from work): locks, polls, gRPC's server
+# loop and idle pool workers of Beam's in-memory runner.
+_WAITS = {"wait", "select", "poll", "epoll_wait", "_wait_for_tstate_lock", "sleep"}
+_IDLE_LEAVES = {"_serve (grpc/_server.py)", "run (threading.py)", "_worker (concurrent/futures/thread.py)"}
+
+
 def _idle(frame: str) -> bool:
-    return frame.split(" ", 1)[0] in {"wait", "select", "poll", "epoll_wait", "_wait_for_tstate_lock", "sleep"}
+    return frame.split(" ", 1)[0] in _WAITS or frame in _IDLE_LEAVES
 
 
-def _no_roots(under: collections.Counter, total: int) -> collections.Counter:
-    """Inclusive shares without the frames every stack shares (the interpreter's entry, thread bootstrap)."""
-    return collections.Counter({frame: n for frame, n in under.items() if n < 0.9 * total})
+def _library(frame: str) -> str:
+    """`tensorflow_model_analysis` from `rebin (tensorflow_model_analysis/metrics/calibration_histogram.py)`."""
+    path = frame.rpartition(" (")[2].rstrip(")")
+    return path.split("/", 1)[0] if "/" in path else path or "?"
 
 
 def markdown(component: str, seconds: float, found: dict) -> str:
     if not found["samples"]:
         return f"No samples of {component} (py-spy missing or not allowed to attach).\n"
     lines = [
-        f"### Profile of the slowest component: {component} ({seconds} s, {found['samples']:,} samples at 50 Hz)",
+        f"### Profile of the slowest component: {component} ({seconds} s, {found['samples']:,} busy samples at 50 Hz)",
         "",
-        "| own share | function | | inclusive share | function |",
+        "| own share | function | | share | library |",
         "|---|---|---|---|---|",
     ]
-    for own, under in zip(found["own"], found["inclusive"], strict=False):
-        lines.append(f"| {own['share']:.1%} | `{own['function']}` | | {under['share']:.1%} | `{under['function']}` |")
+    for own, library in itertools.zip_longest(found["own"], found["libraries"]):
+        left = f"{own['share']:.1%} | `{own['function']}`" if own else " | "
+        right = f"{library['share']:.1%} | {library['function']}" if library else " | "
+        lines.append(f"| {left} | | {right} |")
     return "\n".join(lines) + "\n"

@@ -47,23 +47,30 @@ def test_goals_are_judged_per_shape_at_one_and_a_half_million_rows():
     }
 
 
-def test_a_summary_counts_own_and_inclusive_samples_without_idle_waits(tmp_path):
+def test_a_summary_counts_own_samples_and_libraries_without_idle_waits(tmp_path):
     recording = tmp_path / "Evaluator.txt"
     recording.write_text(
-        "<module> (/x/kfx/cli.py:3);run (/x/site-packages/tfx/run.py:9);metric (/x/site-packages/tfma/m.py:5) 6\n"
+        "<module> (/x/kfx/cli.py:3);run (/x/site-packages/tfx/run.py:9);metric (/x/site-packages/tfma/m.py:5) 5\n"
+        "<module> (/x/kfx/cli.py:3);run (/x/site-packages/tfx/run.py:9);rebin (/x/site-packages/tfma/c.py:7) 1\n"
         "<module> (/x/kfx/cli.py:3);run (/x/site-packages/tfx/run.py:9);predict (/x/site-packages/tf/p.py:1) 3\n"
         "<module> (/x/kfx/cli.py:3);wait (/usr/lib/python3.10/threading.py:320) 40\n"
+        "_bootstrap (/usr/lib/python3.10/threading.py:9);_serve (/x/site-packages/grpc/_server.py:1) 30\n"
         "<module> (/x/kfx/cli.py:3);run (/x/site-packages/tfx/run.py:9) 1\n"
     )
     found = profile.summary(str(recording))
-    assert found["samples"] == 10
+    assert found["samples"] == 10  # waits and gRPC's server loop are idle
     assert found["own"] == [
-        {"function": "metric (tfma/m.py)", "share": 0.6},
+        {"function": "metric (tfma/m.py)", "share": 0.5},
         {"function": "predict (tf/p.py)", "share": 0.3},
+        {"function": "rebin (tfma/c.py)", "share": 0.1},
         {"function": "run (tfx/run.py)", "share": 0.1},
     ]
-    # `<module>` and `run` are under every sample: no information, left out of the inclusive list.
-    assert [entry["function"] for entry in found["inclusive"]] == ["metric (tfma/m.py)", "predict (tf/p.py)"]
+    assert found["libraries"] == [
+        {"function": "tfma", "share": 0.6},
+        {"function": "tf", "share": 0.3},
+        {"function": "tfx", "share": 0.1},
+    ]
+    assert "| 60.0% | tfma |" in profile.markdown("Evaluator", 12.5, found)
 
 
 @pytest.mark.skipif(not profile.ComponentProfiler.available(), reason="py-spy is not installed")
