@@ -12,8 +12,9 @@ PIPELINE_NAME = "chicago-taxi"  # configs/chicago_taxi.yaml
 EXAMPLE_GEN, EVALUATOR = "WindowExampleGen", "Evaluator"
 SHAPES = {"spans": "4 spans", "one_csv": "one CSV"}
 LARGE = 1_500_000
-# The eval AUC of the last benchmark before issue 18 at 1.5 million rows in 4 spans (README, "Speed and scale").
-REFERENCE_AUC = 0.967
+# The eval AUC at 1.5 million rows in 4 spans before issue 18's changes (commit 2b369e1, every eval row scored),
+# measured on this machine on the day of the issue. The earlier benchmark had 0.967: runs differ by about 0.01.
+REFERENCE_AUC = 0.959
 
 
 def run_figures(workspace: str) -> dict:
