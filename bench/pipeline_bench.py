@@ -94,8 +94,9 @@ def _kfx_cold(kfx: list[str], workspace: str, profile_dir: str | None = None) ->
         if os.path.isfile(path) and os.path.getsize(path)
     }
     profiled = [name for name in measured["components"] if name in recordings]
-    if profile_dir and len(profiled) < len(measured["components"]):
-        print(f"no py-spy samples of {', '.join(sorted(set(measured['components']) - set(profiled)))}", flush=True)
+    unsampled = [name for name, seconds in measured["components"].items() if seconds >= 1 and name not in recordings]
+    if profile_dir and unsampled:  # py-spy attaches in about 0.1 s: only a longer component should have samples
+        print(f"no py-spy samples of {', '.join(unsampled)}", flush=True)
     if profiled:  # the slowest component that py-spy sampled
         slowest = max(profiled, key=measured["components"].get)
         seconds = measured["components"][slowest]
