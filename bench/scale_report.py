@@ -1,12 +1,12 @@
 """The scale series of `make bench`: figures per data size, the log-log slope, the goals, and their Markdown."""
 
-import glob
 import json
 import math
 import os
 import statistics
 
 from bench import profile as profile_lib
+from monitoring import summary as summary_lib
 
 PIPELINE_NAME = "chicago-taxi"  # configs/chicago_taxi.yaml
 EXAMPLE_GEN, EVALUATOR = "WindowExampleGen", "Evaluator"
@@ -19,7 +19,7 @@ REFERENCE_AUC = 0.959
 
 def run_figures(workspace: str) -> dict:
     """The eval AUC and eval rows of the latest run in `workspace`, from the summary `kfx run` writes."""
-    (latest, *_) = sorted(glob.glob(os.path.join(workspace, "logs", "*.summary.json")), reverse=True)
+    latest = summary_lib.summary_files(os.path.join(workspace, "logs"))[-1]
     with open(latest) as f:
         summary = json.load(f)
     return {"auc": summary["metrics"].get("auc"), "eval_rows": summary["examples"].get("eval")}

@@ -14,9 +14,7 @@ which only TFMA (and TensorFlow) reads. They come from the summary `kfx run` wri
 
 import dataclasses
 import datetime
-import glob
 import json
-import os
 import time
 from typing import Any
 
@@ -26,6 +24,7 @@ from ml_metadata.proto import metadata_store_pb2
 from components.atomic_pusher import properties as pusher_properties
 from components.window_example_gen import window as window_executor
 from monitoring import store as store_lib
+from monitoring import summary as summary_lib
 
 PUSHED, NOT_BLESSED, NOT_PUSHED = "pushed", "not blessed", "not pushed"
 BLOCKED, FAILED, INTERRUPTED, RUNNING = "blocked", "failed", "interrupted", "running"
@@ -171,7 +170,7 @@ def decide_outcome(
 def summary_metrics(logs_dir: str) -> dict[str, dict[str, float | None]]:
     """Run id -> its KEY_METRICS, from the summaries `kfx run` wrote (ML Metadata does not hold the metrics)."""
     found: dict[str, dict[str, float | None]] = {}
-    for path in sorted(glob.glob(os.path.join(logs_dir, "run-*.summary.json"))):
+    for path in summary_lib.summary_files(logs_dir):
         try:
             with open(path) as f:
                 summary = json.load(f)

@@ -5,6 +5,7 @@ prints them after `kfx run`, and the HTML report renders the same object.
 """
 
 import dataclasses
+import glob
 import json
 import math
 import os
@@ -28,6 +29,18 @@ _UNDEFINED = {
 }
 # How many of the lowest-AUC slices to name per slicing feature (among slices of comparison.min_slice_size).
 _WORST_SLICES = 3
+
+
+def summary_path(log_path: str) -> str:
+    """Where `kfx run` writes the summary of the run it logs to `<logs>/run-<time>.log`: beside it."""
+    return log_path.removesuffix(".log") + ".summary.json"
+
+
+def summary_files(logs_dir: str) -> list[str]:
+    """The summaries `kfx run` wrote in `logs_dir`, oldest first (their names hold the time)."""
+    return sorted(glob.glob(os.path.join(logs_dir, "run-*.summary.json")))
+
+
 EXAMPLE_GEN, DRIFT_GATE, DRIFT_STOP = "WindowExampleGen", "DriftGate", "DriftStop"
 
 

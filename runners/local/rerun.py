@@ -16,7 +16,6 @@ last search, and no run came between.
 
 import dataclasses
 import datetime
-import glob
 import hashlib
 import importlib.metadata
 import json
@@ -111,7 +110,7 @@ def find(metadata: str, pipeline_name: str, key: str, logs_dir: str) -> Reused |
 
 def _summary(logs_dir: str, run_id: str) -> dict | None:
     """The summary a run wrote next to its log (the newest, if answers to reruns copied it), or None."""
-    for path in sorted(glob.glob(os.path.join(logs_dir, "run-*.summary.json")), reverse=True):
+    for path in reversed(summary_lib.summary_files(logs_dir)):
         try:
             with open(path) as f:
                 summary = json.load(f)

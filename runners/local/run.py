@@ -8,6 +8,7 @@ from typing import TextIO
 
 from components.drift_gate import ledger
 from monitoring import connection
+from monitoring import summary as summary_lib
 from pipeline import config as config_lib
 from pipeline import data as data_lib
 from pipeline import schema_columns
@@ -58,8 +59,7 @@ def run(options: RunOptions, console: TextIO) -> dict:
     newest_span = source.window.newest if source.has_spans else None
     tuning_decision = tuning.decide(config, workspace.metadata, newest_span)
     held = held or _take_workspace(workspace)  # before the header: a busy or unwritable workspace is refused at once
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    log_path = os.path.join(workspace.logs_dir, f"run-{stamp}.log")
+    log_path = _new_log_path(workspace)
     usable_cpus = cpus.usable()
     workers = options.direct_num_workers or cpus.default_workers(usable_cpus)
 
@@ -106,8 +106,6 @@ def run(options: RunOptions, console: TextIO) -> dict:
     report_line = f"\nReport: {report_path}" if report_path else ""
     if failure:
         raise RunFailed(f"{failure}\nFull log: {log_path}{report_line}")
-    from monitoring import summary as summary_lib
-
     console.write(summary_lib.format_summary(summary, list(config.evaluation.slices)) + report_line + "\n")
     return summary.to_dict()
 
@@ -158,10 +156,7 @@ def _answer_rerun(
 ) -> dict:
     """Prints the results of `reused`, the completed run this one would repeat, and writes its summary beside a log
     of this answer (as a run does: bench/scale_report.py and `kfx runs` read them); runs nothing, records nothing."""
-    from monitoring import summary as summary_lib
-
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    log_path = os.path.join(workspace.logs_dir, f"run-{stamp}.log")
+    log_path = _new_log_path(workspace)
     said = (
         f"Nothing changed since run {reused.run_id} of {reused.started}: the same data files, configuration, code "
         "and served model. Its results (read from ML Metadata; nothing ran and no new run is recorded; --no-cache "
@@ -169,7 +164,7 @@ def _answer_rerun(
     )
     with open(log_path, "w") as f:
         f.write(said)
-    with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
+    with open(summary_lib.summary_path(log_path), "w") as f:
         json.dump(reused.summary, f, indent=2, default=str)
     report_path = workspace.report_path(reused.run_id)
     report_line = f"\nReport: {report_path}" if os.path.isfile(report_path) else ""
@@ -186,6 +181,12 @@ def _answer_rerun(
     return {**reused.summary, "pushed_version": None}  # this answer pushed nothing: no rollout to start
 
 
+def _new_log_path(workspace: Workspace) -> str:
+    """`<logs>/run-<local time>.log`, the log of a run starting now (its summary goes beside it)."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join(workspace.logs_dir, f"run-{stamp}.log")
+
+
 def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) -> str | None:
     """Writes the JSON summary and the HTML report; returns the report path.
 
@@ -198,7 +199,7 @@ def _record(summary, workspace: Workspace, pipeline_name: str, log_path: str) ->
 
     report_path = workspace.report_path(summary.run_id)
     try:
-        with open(log_path.removesuffix(".log") + ".summary.json", "w") as f:
+        with open(summary_lib.summary_path(log_path), "w") as f:
             json.dump(summary.to_dict(), f, indent=2, default=str)
         return report_lib.write_report(workspace.metadata, pipeline_name, report_path, summary.run_id)
     except Exception:  # noqa: BLE001 - these are views of the run; their failure must not fail the run
@@ -292,7 +293,6 @@ def _describe_drift_plan(source: data_lib.DataSource) -> str:
 def _summarize(metadata: str, pipeline_name: str, run_id: str):
     """Reads this run back from MLMD (None if no node started); inside the log redirection, as TFMA is chatty."""
     from monitoring import store as store_lib
-    from monitoring import summary as summary_lib
 
     if not connection.parse(metadata).exists():
         return None
